@@ -1,0 +1,51 @@
+# xid developer entry points. Every target bootstraps what it needs on a fresh machine:
+# a private copy of uv in .uv/, then the locked environment in .venv/ (uv.lock).
+
+PYTHON      ?= python3
+UV_VERSION  := 0.13.9
+UV          := .uv/bin/uv
+VENV        := .venv
+PY          := $(VENV)/bin/python
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help demo test lint fmt typecheck pytest bench lock clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
+
+$(UV):
+	$(PYTHON) -m venv .uv
+	.uv/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --all-extras --python $(PYTHON) --quiet
+	@touch $@
+
+demo: $(VENV)/.synced  ## run the whole story on the embedded defaults
+	$(VENV)/bin/xid demo
+
+test: lint typecheck pytest  ## ruff, mypy --strict and the whole test suite
+
+lint: $(VENV)/.synced  ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.synced  ## mypy --strict over packages, tests and benchmarks
+	$(VENV)/bin/mypy .
+
+pytest: $(VENV)/.synced  ## the test suite (CI=true turns missing components into failures)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.synced  ## benchmarks: prints a table, writes bench/out/*.json
+	$(PY) -m bench
+
+fmt: $(VENV)/.synced  ## apply ruff fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+lock: | $(UV)  ## refresh uv.lock after editing pyproject.toml
+	$(UV) lock --python $(PYTHON)
+
+clean:  ## remove the environments and caches
+	rm -rf .venv .uv .mypy_cache .ruff_cache .pytest_cache .hypothesis bench/out

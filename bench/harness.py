@@ -1,0 +1,111 @@
+"""A small benchmark harness: calibrated loops, median of repeats, ratios to a floor, table + JSON output."""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One registered benchmark: a setup returning the operation to time, and an optional floor to compare with."""
+
+    group: str
+    name: str
+    setup: Callable[[], Callable[[], object]]
+    floor: str | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    """The measured time of one benchmark and its ratio to its floor."""
+
+    group: str
+    name: str
+    median_us: float
+    min_us: float
+    iterations: int
+    floor: str | None
+    ratio: float | None
+
+
+REGISTRY: list[Benchmark] = []
+
+
+def bench(group: str, name: str, floor: str | None = None) -> Callable[[Callable[[], Callable[[], object]]], None]:
+    """Register a benchmark; the decorated function sets up state and returns the operation to time."""
+
+    def register(setup: Callable[[], Callable[[], object]]) -> None:
+        REGISTRY.append(Benchmark(group, name, setup, floor))
+
+    return register
+
+
+def measure(op: Callable[[], object], *, target_s: float = 0.05, repeats: int = 5) -> tuple[float, float, int]:
+    """Time op: calibrate a loop count to about target_s, run it ``repeats`` times; return (median, min, n)."""
+    n = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(n):
+            op()
+        elapsed = time.perf_counter() - start
+        if elapsed >= target_s / 4 or n >= 1 << 22:
+            break
+        n *= 4
+    n = max(1, int(n * target_s / max(elapsed, 1e-9)))
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(n):
+            op()
+        samples.append((time.perf_counter() - start) / n)
+    return statistics.median(samples), min(samples), n
+
+
+def run(selected: list[Benchmark], *, target_s: float, progress: Callable[[str], None]) -> list[Result]:
+    """Run benchmarks in order, computing ratios against floors measured in the same run."""
+    medians: dict[str, float] = {}
+    results = []
+    for i, b in enumerate(selected, start=1):
+        progress(f"[{i}/{len(selected)}] {b.name}")
+        median, fastest, n = measure(b.setup(), target_s=target_s)
+        medians[b.name] = median
+        ratio = median / medians[b.floor] if b.floor in medians else None
+        results.append(Result(b.group, b.name, median * 1e6, fastest * 1e6, n, b.floor, ratio))
+    return results
+
+
+def table(results: list[Result]) -> str:
+    """Format results as a plain-text table."""
+    header = f"{'group':<10} {'benchmark':<44} {'median':>12} {'min':>12} {'ratio':>8}  floor"
+    lines = [header, "-" * len(header)]
+    for r in results:
+        ratio = f"{r.ratio:.2f}x" if r.ratio is not None else ""
+        lines.append(
+            f"{r.group:<10} {r.name:<44} {r.median_us:>9.2f} us {r.min_us:>9.2f} us {ratio:>8}  {r.floor or ''}"
+        )
+    return "\n".join(lines)
+
+
+def save(results: list[Result], directory: Path) -> Path:
+    """Write results (with machine facts) as JSON to a timestamped file and to latest.json; return the path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC)
+    doc = {
+        "created": stamp.isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "results": [asdict(r) for r in results],
+    }
+    path = directory / f"bench-{stamp:%Y%m%d-%H%M%S}.json"
+    text = json.dumps(doc, indent=2) + "\n"
+    path.write_text(text, encoding="utf-8")
+    (directory / "latest.json").write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,1 @@
+"""The OpenID Connect provider facade whose login is an OpenID4VP presentation (to come)."""

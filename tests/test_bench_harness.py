@@ -1,0 +1,47 @@
+"""The benchmark harness: ratios against floors measured in the same run, table and JSON output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.harness import Benchmark, measure, run, save, table
+
+
+def test_measure_calibrates_and_reports_median() -> None:
+    calls = [0]
+
+    def op() -> None:
+        calls[0] += 1
+
+    median, fastest, n = measure(op, target_s=0.002, repeats=3)
+    assert 0 < fastest <= median
+    assert n >= 1
+    assert calls[0] >= 3 * n
+
+
+def test_run_computes_ratios_and_saves(tmp_path: Path) -> None:
+    def cheap() -> object:
+        return sum(range(10))
+
+    def dear() -> object:
+        return sum(range(1000))
+
+    benches = [
+        Benchmark("floor", "cheap", lambda: cheap),
+        Benchmark("x", "dear", lambda: dear, floor="cheap"),
+        Benchmark("x", "orphan", lambda: cheap, floor="not measured"),
+    ]
+    seen: list[str] = []
+    results = run(benches, target_s=0.002, progress=seen.append)
+    assert len(seen) == 3
+    assert results[0].ratio is None
+    assert results[1].ratio is not None
+    assert results[1].ratio > 1
+    assert results[2].ratio is None
+    text = table(results)
+    assert "dear" in text
+    path = save(results, tmp_path)
+    saved = json.loads(path.read_text())
+    assert [r["name"] for r in saved["results"]] == ["cheap", "dear", "orphan"]
+    assert json.loads((tmp_path / "latest.json").read_text()) == saved

@@ -1,0 +1,121 @@
+"""The ``xid`` command line: did create / resolve / web-document, help texts, errors and the demo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from did import KeyType, PublicKey, SoftwareSigner
+from xid.cli import main
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("XID_HOME", str(tmp_path / "home"))
+    return CliRunner()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [[], ["did"], ["did", "create"], ["did", "resolve"], ["did", "web-document"], ["demo"]],
+)
+def test_help(runner: CliRunner, args: list[str]) -> None:
+    result = runner.invoke(main, [*args, "--help"])
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
+    assert len(result.output.splitlines()) > 3
+
+
+@pytest.mark.parametrize(("method", "key_type"), [("key", "ed25519"), ("key", "p256"), ("jwk", "secp256k1")])
+def test_create_then_resolve(runner: CliRunner, tmp_path: Path, method: str, key_type: str) -> None:
+    created = runner.invoke(main, ["did", "create", "--method", method, "--type", key_type])
+    assert created.exit_code == 0, created.output
+    info = json.loads(created.output)
+    assert info["did"].startswith(f"did:{method}:")
+    key_file = Path(info["keyFile"])
+    assert key_file.is_relative_to(tmp_path / "home" / "keys")
+    signer = SoftwareSigner.load(key_file)
+    assert signer.public_jwk == info["publicJwk"]
+    assert signer.key_id == info["verificationMethod"]
+    assert json.loads(key_file.read_text())["d"] not in created.output  # the secret is never printed
+
+    resolved = runner.invoke(main, ["did", "resolve", info["did"]])
+    assert resolved.exit_code == 0, resolved.output
+    document = json.loads(resolved.output)
+    assert document["id"] == info["did"]
+    assert info["verificationMethod"] in document["assertionMethod"]
+
+    with_meta = runner.invoke(main, ["did", "resolve", "--metadata", info["did"]])
+    assert json.loads(with_meta.output)["didResolutionMetadata"] == {"contentType": "application/did+json"}
+
+
+def test_create_refuses_to_overwrite(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "k.jwk"
+    assert runner.invoke(main, ["did", "create", "--out", str(out)]).exit_code == 0
+    before = out.read_bytes()
+    again = runner.invoke(main, ["did", "create", "--out", str(out)])
+    assert again.exit_code == 1
+    assert "already exists" in again.stderr
+    assert out.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("did", "code"),
+    [
+        ("did:example:123", "methodNotSupported"),
+        ("not-a-did", "invalidDid"),
+        ("did:web:10.0.0.1", "forbiddenHost"),
+        ("did:key:z6LSbad0", "invalidDid"),
+    ],
+)
+def test_resolve_errors(runner: CliRunner, did: str, code: str) -> None:
+    result = runner.invoke(main, ["did", "resolve", did])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"error [{code}]: ")
+    assert "Traceback" not in result.output
+
+
+def test_bad_option_is_a_usage_error(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["did", "create", "--type", "rsa"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--type'" in result.stderr
+
+
+def test_web_document(runner: CliRunner, tmp_path: Path) -> None:
+    first, second = tmp_path / "a.jwk", tmp_path / "b.jwk"
+    SoftwareSigner.generate(KeyType.ED25519).save(first)
+    SoftwareSigner.generate(KeyType.P256).save(second)
+    out = tmp_path / "did.json"
+    did = "did:web:issuer.example.jp"
+    result = runner.invoke(
+        main, ["did", "web-document", did, "--key", f"signing={first}", "--key", str(second), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(out.read_text())
+    assert document["id"] == did
+    ids = [vm["id"] for vm in document["verificationMethod"]]
+    assert ids == [f"{did}#signing", f"{did}#key-2"]
+    assert (
+        PublicKey.from_multikey(document["verificationMethod"][0]["publicKeyMultibase"])
+        == SoftwareSigner.load(first).public_key
+    )
+    assert '"d"' not in out.read_text()
+
+    missing = runner.invoke(main, ["did", "web-document", did, "--key", str(tmp_path / "none.jwk")])
+    assert missing.exit_code == 1
+    assert "cannot read key file" in missing.stderr
+    not_web = runner.invoke(main, ["did", "web-document", "did:key:z6Mk", "--key", str(first)])
+    assert not_web.exit_code == 1
+    assert not_web.stderr.startswith("error [invalidDid]")
+
+
+def test_demo_tells_the_story(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["demo"])
+    assert result.exit_code == 0, result.output
+    for marker in ["== 1.", "== 2.", "== 3.", "forbiddenHost", "unsupportedPublicKeyType", "methodNotSupported"]:
+        assert marker in result.output
+    assert "from cache" in result.output

@@ -1,0 +1,1 @@
+"""The OpenID4VP verifier: requests, response validation and policy (to come)."""
