@@ -57,4 +57,4 @@ def document(did: str | Did) -> DidDocument:
             data[rel] = [vm_id]
     if use != "sig":
         data["keyAgreement"] = [vm_id]
-    return DidDocument(data, expected_id=did_str)
+    return DidDocument(data, expected_id=did_str, copy=False)

@@ -38,11 +38,12 @@ def document(did: str | Did, *, derive_encryption_key: bool = True) -> DidDocume
     parsed = parse_did(did) if isinstance(did, str) else did
     key = public_key_from_did(parsed)
     did_str = str(parsed)
-    vm_id = f"{did_str}#{parsed.method_specific_id}"
+    msid = parsed.method_specific_id  # the key's publicKeyMultibase
+    vm_id = f"{did_str}#{msid}"
     data: dict[str, Any] = {
         "@context": [DID_V1_1_CONTEXT],
         "id": did_str,
-        "verificationMethod": [multikey_method(did_str, vm_id, key)],
+        "verificationMethod": [multikey_method(did_str, vm_id, msid)],
     }
     if key.key_type is KeyType.X25519:
         data["keyAgreement"] = [vm_id]
@@ -50,8 +51,6 @@ def document(did: str | Did, *, derive_encryption_key: bool = True) -> DidDocume
         for rel in SIGNING_RELATIONSHIPS:
             data[rel] = [vm_id]
         if key.key_type is KeyType.ED25519 and derive_encryption_key:
-            agreement = key.to_x25519()
-            data["keyAgreement"] = [
-                multikey_method(did_str, f"{did_str}#{agreement.to_multikey()}", agreement),
-            ]
-    return DidDocument(data, expected_id=did_str)
+            agreement = key.to_x25519().to_multikey()
+            data["keyAgreement"] = [multikey_method(did_str, f"{did_str}#{agreement}", agreement)]
+    return DidDocument(data, expected_id=did_str, copy=False)

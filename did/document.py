@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import copy
+import copy as _copy
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,15 +51,17 @@ class VerificationMethod:
         return out
 
 
-def multikey_method(controller: str, vm_id: str, public_key: PublicKey) -> dict[str, Any]:
-    """JSON for a Multikey verification method."""
-    return VerificationMethod(vm_id, "Multikey", controller, public_key).to_json()
+def multikey_method(controller: str, vm_id: str, public_key: PublicKey | str) -> dict[str, Any]:
+    """JSON for a Multikey verification method (the key, or its publicKeyMultibase string)."""
+    multibase = public_key if isinstance(public_key, str) else public_key.to_multikey()
+    return {"id": vm_id, "type": "Multikey", "controller": controller, "publicKeyMultibase": multibase}
 
 
 class DidDocument:
     """A validated DID document (JSON representation)."""
 
-    def __init__(self, data: Any, expected_id: str | None = None) -> None:
+    def __init__(self, data: Any, expected_id: str | None = None, *, copy: bool = True) -> None:
+        """Validate ``data``; ``copy=False`` hands the dict over to the document (the caller must not change it)."""
         if not isinstance(data, dict):
             raise InvalidDidDocumentError("DID document must be a JSON object")
         doc_id = data.get("id")
@@ -71,7 +73,7 @@ class DidDocument:
             raise InvalidDidDocumentError(f"DID document id is not a DID: {exc.message}") from exc
         if expected_id is not None and doc_id != expected_id:
             raise InvalidDidDocumentError(f"DID document id {doc_id!r} does not match the resolved DID {expected_id!r}")
-        self._data = copy.deepcopy(data)
+        self._data = _copy.deepcopy(data) if copy else data
         self.id: str = doc_id
         self._methods: dict[str, dict[str, Any]] = {}
         self._decoded: dict[str, VerificationMethod] = {}
@@ -113,11 +115,11 @@ class DidDocument:
             data = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InvalidDidDocumentError("DID document is not valid JSON") from exc
-        return cls(data, expected_id)
+        return cls(data, expected_id, copy=False)
 
     def to_json(self) -> dict[str, Any]:
         """A deep copy of the document's JSON."""
-        return copy.deepcopy(self._data)
+        return _copy.deepcopy(self._data)
 
     def method_ids(self) -> Iterator[str]:
         """Absolute ids of every verification method in the document."""

@@ -110,20 +110,32 @@ _UNSUPPORTED_CODECS: Final = {
 }
 
 
+def _jacobi(a: int, n: int) -> int:
+    """Jacobi symbol (a/n) for odd n > 0; for a prime n it is the Legendre symbol (1: square, -1: not, 0: zero)."""
+    a %= n
+    result = 1
+    while a:
+        zeros = (a & -a).bit_length() - 1
+        a >>= zeros
+        if zeros & 1 and n & 7 in (3, 5):
+            result = -result
+        if a & 3 == 3 and n & 3 == 3:
+            result = -result
+        a, n = n % a, a
+    return result if n == 1 else 0
+
+
 def _ed25519_y_on_curve(raw: bytes) -> int:
     """Return y of an encoded Ed25519 point, raising if the encoding is not a point on the curve."""
     y = int.from_bytes(raw, "little") & ((1 << 255) - 1)
     sign = raw[31] >> 7
     if y >= _P:
         raise InvalidPublicKeyError("Ed25519 public key is not canonically encoded")
+    # x^2 = u / v; it has a root iff u*v is a square mod p (the Legendre symbol of v^-1 equals that of v).
     u = (y * y - 1) % _P
     v = (_D * y * y + 1) % _P
-    x2 = u * pow(v, _P - 2, _P) % _P
-    if x2 == 0:
-        if sign:
-            raise InvalidPublicKeyError("Ed25519 public key is not a point on the curve")
-        return y
-    if pow(x2, (_P - 1) // 2, _P) != 1:
+    square = _jacobi(u * v, _P)
+    if square == -1 or (square == 0 and sign):
         raise InvalidPublicKeyError("Ed25519 public key is not a point on the curve")
     return y
 
@@ -262,11 +274,11 @@ class PublicKey:
         """Map an Ed25519 key to its X25519 key-agreement twin (RFC 7748 birational map)."""
         if self.key_type is not KeyType.ED25519:
             raise UnsupportedPublicKeyTypeError("only Ed25519 keys map to X25519")
-        y = _ed25519_y_on_curve(self.raw)
+        y = int.from_bytes(self.raw, "little") & ((1 << 255) - 1)  # validated on construction
         denominator = (1 - y) % _P
         if denominator == 0:
             raise InvalidPublicKeyError("Ed25519 identity point has no X25519 equivalent")
-        u = (1 + y) * pow(denominator, _P - 2, _P) % _P
+        u = (1 + y) * pow(denominator, -1, _P) % _P
         return PublicKey(KeyType.X25519, u.to_bytes(32, "little"))
 
     # -- verification -------------------------------------------------------------------------------------------
