@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import sys
 from pathlib import Path
 
-from bench import bench_did  # noqa: F401 - registers benchmarks
+import bench
 from bench.harness import REGISTRY, run, save, table
+
+
+def load_all() -> None:
+    """Import every bench/bench_*.py module; importing registers its benchmarks."""
+    for module in sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if m.name.startswith("bench_")):
+        importlib.import_module(f"bench.{module}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="shorter loops (a smoke run, noisier numbers)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "out", help="directory for JSON results")
     args = parser.parse_args(argv)
+    load_all()
     selected = [b for b in REGISTRY if args.filter in b.group or args.filter in b.name]
     if not selected:
         print(f"no benchmark matches {args.filter!r}", file=sys.stderr)

@@ -45,3 +45,14 @@ def test_run_computes_ratios_and_saves(tmp_path: Path) -> None:
     saved = json.loads(path.read_text())
     assert [r["name"] for r in saved["results"]] == ["cheap", "dear", "orphan"]
     assert json.loads((tmp_path / "latest.json").read_text()) == saved
+
+
+def test_every_registered_benchmark_names_an_existing_floor() -> None:
+    from bench.__main__ import load_all
+    from bench.harness import REGISTRY
+
+    load_all()
+    names = [b.name for b in REGISTRY]
+    assert len(names) == len(set(names)), "benchmark names must be unique"
+    missing = {b.floor for b in REGISTRY if b.floor is not None} - set(names)
+    assert not missing, f"benchmarks compare with floors nobody registers: {missing}"
