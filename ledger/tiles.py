@@ -1,0 +1,139 @@
+"""C2SP tlog-tiles: tile and entry-bundle paths, entry bundles, and the tiles a log of a given size publishes.
+
+A tile at tile-level L and index N holds the Merkle nodes at level 8·L with indices N·256 … N·256+W-1 (32 bytes
+each). Full tiles (W = 256) are immutable; a partial tile of width W is published at ``<path>.p/<W>``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Final
+
+from ledger.errors import TileError
+from ledger.rfc9162 import HASH_SIZE, NodeReader
+
+TILE_HEIGHT: Final = 8
+TILE_WIDTH: Final = 1 << TILE_HEIGHT
+MAX_ENTRY_SIZE: Final = 0xFFFF
+_SEGMENT = re.compile(r"x\d{3}|\d{3}")
+
+
+def _index_path(index: int) -> str:
+    if index < 0:
+        raise TileError(f"tile index {index} is negative")
+    groups = []
+    while True:
+        groups.append(f"{index % 1000:03d}")
+        index //= 1000
+        if index == 0:
+            break
+    groups.reverse()
+    return "/".join([*(f"x{g}" for g in groups[:-1]), groups[-1]])
+
+
+def _width_suffix(width: int) -> str:
+    if not 1 <= width <= TILE_WIDTH:
+        raise TileError(f"tile width {width} must be 1..{TILE_WIDTH}")
+    return "" if width == TILE_WIDTH else f".p/{width}"
+
+
+def tile_path(level: int, index: int, width: int = TILE_WIDTH) -> str:
+    """Path of a hash tile, e.g. ``tile/0/x001/234`` or ``tile/1/005.p/17``."""
+    if not 0 <= level <= 63:
+        raise TileError(f"tile level {level} must be 0..63")
+    return f"tile/{level}/{_index_path(index)}{_width_suffix(width)}"
+
+
+def entries_path(index: int, width: int = TILE_WIDTH) -> str:
+    """Path of an entry bundle, e.g. ``tile/entries/000.p/15``."""
+    return f"tile/entries/{_index_path(index)}{_width_suffix(width)}"
+
+
+def parse_tile_path(path: str) -> tuple[int, int, int]:
+    """Parse a hash-tile path (without prefix) into (level, index, width); level -1 means the entries tile."""
+    parts = path.split("/")
+    if len(parts) < 3 or parts[0] != "tile":
+        raise TileError(f"not a tile path: {path!r}")
+    level_text, rest = parts[1], parts[2:]
+    if level_text == "entries":
+        level = -1
+    elif level_text.isdigit() and str(int(level_text)) == level_text and int(level_text) <= 63:
+        level = int(level_text)
+    else:
+        raise TileError(f"bad tile level in {path!r}")
+    width = TILE_WIDTH
+    if len(rest) >= 2 and rest[-2].endswith(".p"):
+        width_text = rest[-1]
+        if not width_text.isdigit() or str(int(width_text)) != width_text or not 1 <= int(width_text) < TILE_WIDTH:
+            raise TileError(f"bad partial tile width in {path!r}")
+        width = int(width_text)
+        rest = [*rest[:-2], rest[-2][:-2]]
+    if not rest or not all(_SEGMENT.fullmatch(s) for s in rest):
+        raise TileError(f"bad tile index in {path!r}")
+    if any(not s.startswith("x") for s in rest[:-1]) or rest[-1].startswith("x"):
+        raise TileError(f"bad tile index in {path!r}")
+    index = 0
+    for segment in rest:
+        index = index * 1000 + int(segment.removeprefix("x"))
+    if _index_path(index) != "/".join(rest):
+        raise TileError(f"non-canonical tile index in {path!r}")
+    return level, index, width
+
+
+def encode_entry_bundle(entries: Sequence[bytes]) -> bytes:
+    """Concatenate entries, each prefixed by its big-endian uint16 length."""
+    out = bytearray()
+    for entry in entries:
+        if len(entry) > MAX_ENTRY_SIZE:
+            raise TileError(f"entry of {len(entry)} bytes exceeds the {MAX_ENTRY_SIZE}-byte limit of a bundle")
+        out += len(entry).to_bytes(2, "big") + entry
+    return bytes(out)
+
+
+def decode_entry_bundle(data: bytes) -> list[bytes]:
+    """Split an entry bundle into its entries, rejecting truncated data."""
+    entries, offset = [], 0
+    while offset < len(data):
+        if offset + 2 > len(data):
+            raise TileError("entry bundle ends inside a length prefix")
+        size = int.from_bytes(data[offset : offset + 2], "big")
+        offset += 2
+        if offset + size > len(data):
+            raise TileError("entry bundle ends inside an entry")
+        entries.append(data[offset : offset + size])
+        offset += size
+    if len(entries) > TILE_WIDTH:
+        raise TileError(f"entry bundle holds {len(entries)} entries; at most {TILE_WIDTH}")
+    return entries
+
+
+def tile_node(level: int, index: int) -> tuple[int, int]:
+    """The Merkle (level, first index) of the nodes a tile holds."""
+    return level * TILE_HEIGHT, index * TILE_WIDTH
+
+
+def tiles_for_size(size: int) -> list[tuple[int, int, int]]:
+    """Every (level, index, width) hash tile a log of ``size`` entries publishes, lowest level first."""
+    out: list[tuple[int, int, int]] = []
+    level, nodes = 0, size  # number of complete Merkle nodes at level 8·L
+    while nodes > 0:
+        full, partial = divmod(nodes, TILE_WIDTH)
+        out.extend((level, i, TILE_WIDTH) for i in range(full))
+        if partial:
+            out.append((level, full, partial))
+        level += 1
+        nodes >>= TILE_HEIGHT
+    return out
+
+
+def build_tiles(size: int, get_node: NodeReader) -> dict[str, bytes]:
+    """All hash tiles of a log of ``size`` entries, path -> concatenated node hashes."""
+    tiles: dict[str, bytes] = {}
+    for level, index, width in tiles_for_size(size):
+        merkle_level, first = tile_node(level, index)
+        data = b"".join(get_node(merkle_level, first + i) for i in range(width))
+        if len(data) != width * HASH_SIZE:
+            raise TileError(f"node reader returned a bad hash for tile {level}/{index}")
+        tiles[tile_path(level, index, width)] = data
+    return tiles
