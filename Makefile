@@ -9,7 +9,7 @@ PY          := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help demo test lint fmt typecheck pytest bench lock clean
+.PHONY: help demo test lint fmt typecheck pytest bench lock clean postgres
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -43,6 +43,9 @@ bench: $(VENV)/.synced  ## benchmarks: prints a table, writes bench/out/*.json
 fmt: $(VENV)/.synced  ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+postgres:  ## start a throwaway PostgreSQL for the tests; prints the XID_TEST_DATABASE_URL to export
+	@scripts/postgres-test.sh
 
 lock: | $(UV)  ## refresh uv.lock after editing pyproject.toml
 	$(UV) lock --python $(PYTHON)

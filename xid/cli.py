@@ -11,6 +11,7 @@ import click
 
 from did import DidError, DidWebResolver, KeyType, Resolver, SoftwareSigner, did_jwk, did_key, web_document
 from xid import __version__
+from xid.cli_ledger import ledger
 from xid.settings import Settings
 
 
@@ -144,6 +145,8 @@ def demo_command() -> None:
 
     run()
 
+
+main.add_command(ledger)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,619 @@
+"""Ledger storage on SQLAlchemy Core: entries, tlog-tiles hash tiles, checkpoints, anchor receipts, writer state.
+
+Tables (one log per database; names prefixed ``ledger_``):
+
+- ``ledger_entries(idx, leaf_hash, entry)``: the log entries (canonical record bytes) and their RFC 9162 leaf hashes.
+- ``ledger_tiles(level, idx, hashes)``: tlog-tiles hash tiles. Tile (L, N) holds the Merkle nodes at level 8·L with
+  indices 256·N … 256·N+W-1, 32 bytes each, W ≤ 256. The right-most tile of each level grows until it is full;
+  a partial tile of width W served for a checkpoint is the first W hashes of the row. Export is a file per row.
+- ``ledger_checkpoints(size, root_hash, note, created_ms)``: every signed checkpoint (C2SP signed note text).
+- ``ledger_anchors(size, backend, receipt, created_ms)``: anchor receipts (JSON) per checkpoint and back end.
+- ``ledger_state(id=1, origin, size, peaks)``: the tree size and its compact-range peaks, so a writer resumes after
+  a crash without rereading the log. It is also the writer lock: ``SELECT … FOR UPDATE`` on PostgreSQL, and
+  ``BEGIN IMMEDIATE`` on SQLite, serialise batches from any number of processes.
+
+Every batch is one transaction (entries, tiles, state): a batch is either wholly there or not at all. Errors::
+
+    LedgerError
+    ├── StoreUnavailableError   storeUnavailable   (database unreachable, or locked for too long)
+    ├── StoreStateError         inconsistentStore  (stored rows contradict each other; run ``xid ledger verify``)
+    ├── NotInitializedError     notInitialized     (no log in this database yet)
+    ├── OriginMismatchError     originMismatch     (the database holds a log with another origin)
+    └── IndexOutOfRangeError    notFound           (no such entry, tile or checkpoint)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, Literal, TypeVar
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    bindparam,
+    create_engine,
+    event,
+    exc,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from ledger.errors import LedgerError
+from ledger.rfc9162 import CompactRange
+from ledger.tiles import encode_entry_bundle
+
+_V = TypeVar("_V")
+HASH_SIZE = 32
+TILE_WIDTH = 256
+TILE_HEIGHT = 8
+SQLITE_BUSY_TIMEOUT_S = 30.0
+
+# INTEGER PRIMARY KEY on SQLite is the rowid itself (no second index); BIGINT elsewhere.
+_Index = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData()
+entries_table = Table(
+    "ledger_entries",
+    metadata,
+    Column("idx", _Index, primary_key=True, autoincrement=False),
+    Column("leaf_hash", LargeBinary(HASH_SIZE), nullable=False),
+    Column("entry", LargeBinary, nullable=False),
+)
+tiles_table = Table(
+    "ledger_tiles",
+    metadata,
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hashes", LargeBinary, nullable=False),
+)
+checkpoints_table = Table(
+    "ledger_checkpoints",
+    metadata,
+    Column("size", _Index, primary_key=True, autoincrement=False),
+    Column("root_hash", LargeBinary(HASH_SIZE), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+anchors_table = Table(
+    "ledger_anchors",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("backend", String(64), primary_key=True),
+    Column("receipt", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+state_table = Table(
+    "ledger_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("origin", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("peaks", LargeBinary, nullable=False),
+)
+
+
+class StoreUnavailableError(LedgerError):
+    """The ledger database cannot be reached, or stayed locked by another writer for too long."""
+
+    code = "storeUnavailable"
+
+
+class StoreStateError(LedgerError):
+    """Stored rows contradict each other (e.g. a tile shorter than the tree size says); the log needs an audit."""
+
+    code = "inconsistentStore"
+
+
+class NotInitializedError(LedgerError):
+    """The database holds no log yet."""
+
+    code = "notInitialized"
+
+
+class OriginMismatchError(LedgerError):
+    """The database holds a log with a different origin than the one asked for."""
+
+    code = "originMismatch"
+
+
+class IndexOutOfRangeError(LedgerError):
+    """No entry, tile or checkpoint exists at the requested position."""
+
+    code = "notFound"
+
+
+@dataclass(frozen=True)
+class LogState:
+    """The writer's state: origin, tree size and compact-range peaks (right-edge subtree roots, largest first)."""
+
+    origin: str
+    size: int
+    peaks: tuple[bytes, ...]
+
+    def compact_range(self) -> CompactRange:
+        """The compact range for this state, ready to append to."""
+        return CompactRange(self.size, self.peaks)
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """A checkpoint row: size, root hash, the signed note text, and when it was stored."""
+
+    size: int
+    root_hash: bytes
+    note: str
+    created_ms: int
+
+
+@dataclass(frozen=True)
+class StoredAnchor:
+    """An anchor row: which checkpoint, which back end, the receipt JSON text."""
+
+    size: int
+    backend: str
+    receipt: str
+    created_ms: int
+
+
+# --- engines -----------------------------------------------------------------------------------------------------
+
+Synchronous = Literal["FULL", "NORMAL", "EXTRA"]
+
+
+def sqlite_engine(path: Path | str, *, synchronous: Synchronous = "FULL") -> Engine:
+    """An engine for a SQLite ledger file: WAL, the given durability, a busy timeout, and writer locking.
+
+    ``synchronous=FULL`` (the default) fsyncs the WAL on every commit, so an acknowledged batch survives power
+    loss, not only a process crash; batching makes that one fsync per batch.
+    """
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+    configure_sqlite(engine, synchronous=synchronous)
+    return engine
+
+
+def configure_sqlite(engine: Engine, *, synchronous: Synchronous = "FULL") -> None:
+    """Install the connection hooks the ledger needs on a SQLite engine (idempotent).
+
+    The driver's own transaction handling is switched off and SQLAlchemy emits ``BEGIN`` itself, so reads run in
+    real transactions (consistent snapshots) and writer transactions can start with ``BEGIN IMMEDIATE``.
+    """
+    if engine.dialect.name != "sqlite" or getattr(engine, "_xid_ledger_sqlite", False):
+        return
+    if synchronous not in ("FULL", "NORMAL", "EXTRA"):
+        raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
+
+    def on_connect(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
+            cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        finally:
+            cursor.close()
+
+    def on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("ledger_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    event.listen(engine, "connect", on_connect)
+    event.listen(engine, "begin", on_begin)
+    engine._xid_ledger_sqlite = True  # type: ignore[attr-defined]
+
+
+# --- node hashing inside tiles -----------------------------------------------------------------------------------
+
+
+def _subtree(hashes: list[bytes]) -> bytes:
+    """Root of a perfect subtree given its 2^k bottom hashes."""
+    sha = hashlib.sha256
+    while len(hashes) > 1:
+        hashes = [sha(b"\x01" + hashes[i] + hashes[i + 1]).digest() for i in range(0, len(hashes), 2)]
+    return hashes[0]
+
+
+class _Lru(Generic[_V]):
+    """A small thread-safe LRU cache (for immutable data: full tiles and their inner nodes)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[tuple[int, int], _V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, int]) -> _V | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: tuple[int, int], value: _V) -> None:
+        if self.capacity <= 0:
+            return
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+
+_CACHED_HEIGHT = 4
+
+
+def _upper_levels(tile: bytes) -> list[list[bytes]]:
+    """Inner nodes of a full tile at heights 4..7 (16, 8, 4, 2 hashes): the costly part of a proof."""
+    level = [tile[i : i + HASH_SIZE] for i in range(0, len(tile), HASH_SIZE)]
+    sha = hashlib.sha256
+    upper: list[list[bytes]] = []
+    for height in range(1, TILE_HEIGHT):
+        level = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)]
+        if height >= _CACHED_HEIGHT:
+            upper.append(level)
+    return upper
+
+
+# Statements built once (building SQLAlchemy expressions costs more than running them on SQLite).
+_SELECT_TILE = select(tiles_table.c.hashes).where(
+    tiles_table.c.level == bindparam("level"), tiles_table.c.idx == bindparam("idx")
+)
+_SELECT_ENTRY = select(entries_table.c.entry, entries_table.c.leaf_hash).where(entries_table.c.idx == bindparam("idx"))
+_SELECT_CHECKPOINT = select(checkpoints_table).where(checkpoints_table.c.size == bindparam("size"))
+_SELECT_LATEST = select(checkpoints_table).order_by(checkpoints_table.c.size.desc()).limit(1)
+_SELECT_STATE = select(state_table.c.origin, state_table.c.size, state_table.c.peaks).where(state_table.c.id == 1)
+_UPDATE_TILE = (
+    update(tiles_table)
+    .where(tiles_table.c.level == bindparam("b_level"), tiles_table.c.idx == bindparam("b_idx"))
+    .values(hashes=bindparam("b_hashes"))
+)
+
+
+# --- transactions ------------------------------------------------------------------------------------------------
+
+
+class Txn:
+    """Reads and writes inside one database transaction (locked for writing when opened with ``write=True``)."""
+
+    def __init__(self, store: Store, conn: Connection, write: bool) -> None:
+        self.store = store
+        self.conn = conn
+        self.write = write
+        self._tiles: dict[tuple[int, int], bytes] = {}
+
+    # state
+
+    def state(self) -> LogState:
+        """The writer state; in a write transaction this row is locked until commit."""
+        query = _SELECT_STATE
+        if self.write and self.conn.dialect.name != "sqlite":
+            query = query.with_for_update()
+        row = self.conn.execute(query).first()
+        if row is None:
+            raise NotInitializedError("the database holds no ledger yet (initialize it with an origin first)")
+        origin, size, peaks = str(row[0]), int(row[1]), bytes(row[2])
+        if len(peaks) % HASH_SIZE or len(peaks) // HASH_SIZE != bin(size).count("1"):
+            raise StoreStateError(f"state row holds {len(peaks)} bytes of peaks, which does not fit tree size {size}")
+        return LogState(origin, size, tuple(peaks[i : i + HASH_SIZE] for i in range(0, len(peaks), HASH_SIZE)))
+
+    # appending
+
+    def append(self, entries: Sequence[bytes], leaf_hashes: Sequence[bytes]) -> LogState:
+        """Append entries with their leaf hashes after the current end; return the new state."""
+        if not self.write:
+            raise RuntimeError("append needs a write transaction")
+        if len(entries) != len(leaf_hashes):
+            raise ValueError("entries and leaf_hashes differ in length")
+        state = self.state()
+        rng = state.compact_range()
+        start = state.size
+        new_nodes: dict[int, list[bytes]] = {}
+
+        def on_node(level: int, index: int, value: bytes) -> None:
+            if level % TILE_HEIGHT == 0:
+                new_nodes.setdefault(level // TILE_HEIGHT, []).append(value)
+
+        for leaf in leaf_hashes:
+            rng.append(leaf, on_node)
+        if entries:
+            self.conn.execute(
+                insert(entries_table),
+                [
+                    {"idx": start + i, "leaf_hash": leaf, "entry": entry}
+                    for i, (entry, leaf) in enumerate(zip(entries, leaf_hashes, strict=True))
+                ],
+            )
+        for tile_level, hashes in new_nodes.items():
+            self._extend_tiles(tile_level, start >> (TILE_HEIGHT * tile_level), hashes)
+        self.conn.execute(
+            update(state_table).where(state_table.c.id == 1).values(size=rng.size, peaks=b"".join(rng.hashes))
+        )
+        return LogState(state.origin, rng.size, tuple(rng.hashes))
+
+    def _extend_tiles(self, tile_level: int, first: int, hashes: list[bytes]) -> None:
+        """Write hashes for node indices first, first+1, ... at Merkle level 8·tile_level into their tiles."""
+        position = 0
+        index = first
+        while position < len(hashes):
+            tile, offset = divmod(index, TILE_WIDTH)
+            take = min(TILE_WIDTH - offset, len(hashes) - position)
+            chunk = b"".join(hashes[position : position + take])
+            if offset:
+                existing = self.tile(tile_level, tile)
+                if len(existing) != offset * HASH_SIZE:
+                    raise StoreStateError(
+                        f"tile {tile_level}/{tile} holds {len(existing) // HASH_SIZE} hashes but the tree size says"
+                        f" {offset}; the store is inconsistent"
+                    )
+                self.conn.execute(_UPDATE_TILE, {"b_level": tile_level, "b_idx": tile, "b_hashes": existing + chunk})
+            else:
+                self.conn.execute(insert(tiles_table).values(level=tile_level, idx=tile, hashes=chunk))
+            self._tiles.pop((tile_level, tile), None)
+            position += take
+            index += take
+
+    # reading
+
+    def tile(self, level: int, index: int, *, cached: bool = True) -> bytes:
+        """The stored hashes of tile (level, index) as they are now (possibly partial); empty if absent."""
+        key = (level, index)
+        hit = (self._tiles.get(key) or self.store._full_tiles.get(key)) if cached else None
+        if hit is not None:
+            return hit
+        row = self.conn.execute(_SELECT_TILE, {"level": level, "idx": index}).first()
+        data = bytes(row[0]) if row is not None else b""
+        if len(data) == TILE_WIDTH * HASH_SIZE:
+            self.store._full_tiles.put(key, data)
+        else:
+            self._tiles[key] = data
+        return data
+
+    def node(self, level: int, index: int) -> bytes:
+        """Hash of the complete subtree at (level, index), read from the tiles."""
+        tile_level, height = divmod(level, TILE_HEIGHT)
+        first = index << height
+        tile, offset = divmod(first, TILE_WIDTH)
+        if height >= _CACHED_HEIGHT:
+            upper = self.store._upper.get((tile_level, tile))
+            if upper is not None:
+                return upper[height - _CACHED_HEIGHT][offset >> height]
+        data = self.tile(tile_level, tile)
+        if height >= _CACHED_HEIGHT and len(data) == TILE_WIDTH * HASH_SIZE:
+            upper = _upper_levels(data)
+            self.store._upper.put((tile_level, tile), upper)
+            return upper[height - _CACHED_HEIGHT][offset >> height]
+        start, end = offset * HASH_SIZE, (offset + (1 << height)) * HASH_SIZE
+        if len(data) < end:
+            raise StoreStateError(
+                f"Merkle node ({level}, {index}) is not stored: tile {tile_level}/{tile} has {len(data) // HASH_SIZE}"
+                " hashes"
+            )
+        if height == 0:
+            return data[start:end]
+        if height < 2:
+            return _subtree([data[i : i + HASH_SIZE] for i in range(start, end, HASH_SIZE)])
+        # A complete subtree never changes, even inside a partial tile: remember it.
+        cached = self.store._nodes.get((level, index))
+        if cached is None:
+            cached = _subtree([data[i : i + HASH_SIZE] for i in range(start, end, HASH_SIZE)])
+            self.store._nodes.put((level, index), cached)
+        return cached
+
+    def entry(self, index: int) -> tuple[bytes, bytes]:
+        """(entry bytes, leaf hash) at index."""
+        row = self.conn.execute(_SELECT_ENTRY, {"idx": index}).first()
+        if row is None:
+            raise IndexOutOfRangeError(f"no entry at index {index}")
+        return bytes(row[0]), bytes(row[1])
+
+    def entries(self, start: int, end: int) -> list[tuple[int, bytes, bytes]]:
+        """Rows (index, entry, leaf hash) with start ≤ index < end, in index order."""
+        rows = self.conn.execute(
+            select(entries_table.c.idx, entries_table.c.entry, entries_table.c.leaf_hash)
+            .where(entries_table.c.idx >= start, entries_table.c.idx < end)
+            .order_by(entries_table.c.idx)
+        )
+        return [(int(i), bytes(e), bytes(h)) for i, e, h in rows]
+
+    def entries_from(self, start: int, limit: int) -> list[tuple[int, bytes, bytes]]:
+        """Up to limit rows (index, entry, leaf hash) with index ≥ start, in index order."""
+        rows = self.conn.execute(
+            select(entries_table.c.idx, entries_table.c.entry, entries_table.c.leaf_hash)
+            .where(entries_table.c.idx >= start)
+            .order_by(entries_table.c.idx)
+            .limit(limit)
+        )
+        return [(int(i), bytes(e), bytes(h)) for i, e, h in rows]
+
+    def count_entries(self) -> int:
+        """Number of entry rows (equals the tree size in a consistent store)."""
+        return int(self.conn.execute(select(func.count()).select_from(entries_table)).scalar_one())
+
+    def tile_rows(self) -> list[tuple[int, int, bytes]]:
+        """Every tile row as (level, index, hashes), ordered."""
+        rows = self.conn.execute(
+            select(tiles_table.c.level, tiles_table.c.idx, tiles_table.c.hashes).order_by(
+                tiles_table.c.level, tiles_table.c.idx
+            )
+        )
+        return [(int(level), int(index), bytes(hashes)) for level, index, hashes in rows]
+
+    def published_tile(self, size: int, level: int, index: int, width: int) -> bytes:
+        """Tile (level, index) of width W as published for tree size ``size`` (a full tile when W = 256)."""
+        available = min(TILE_WIDTH, (size >> (TILE_HEIGHT * level)) - index * TILE_WIDTH)
+        if not 1 <= width <= TILE_WIDTH or index < 0 or level < 0 or width > available:
+            have = f"{available} hashes" if available > 0 else "nothing"
+            raise IndexOutOfRangeError(
+                f"tile {level}/{index} of width {width} does not exist at tree size {size} (it has {have} there)"
+            )
+        data = self.tile(level, index)
+        if len(data) < width * HASH_SIZE:
+            raise StoreStateError(f"tile {level}/{index} holds {len(data) // HASH_SIZE} hashes, fewer than {width}")
+        return data[: width * HASH_SIZE]
+
+    def entry_bundle(self, size: int, index: int, width: int) -> bytes:
+        """The tlog-tiles entry bundle ``index`` of width W (entries 256·index …) for tree size ``size``."""
+        available = min(TILE_WIDTH, size - index * TILE_WIDTH)
+        if not 1 <= width <= TILE_WIDTH or index < 0 or width > available:
+            have = f"{available} entries" if available > 0 else "nothing"
+            raise IndexOutOfRangeError(
+                f"entry bundle {index} of width {width} does not exist at tree size {size} (it has {have} there)"
+            )
+        first = index * TILE_WIDTH
+        rows = self.entries(first, first + width)
+        if [i for i, _, _ in rows] != list(range(first, first + width)):
+            raise StoreStateError(f"entries {first}..{first + width - 1} are not all stored")
+        return encode_entry_bundle([entry for _, entry, _ in rows])
+
+    # checkpoints and anchors
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        """The checkpoint with the largest size, if any."""
+        row = self.conn.execute(_SELECT_LATEST).first()
+        return _checkpoint(row) if row is not None else None
+
+    def checkpoint(self, size: int) -> StoredCheckpoint:
+        """The checkpoint of the given size."""
+        row = self.conn.execute(_SELECT_CHECKPOINT, {"size": size}).first()
+        if row is None:
+            raise IndexOutOfRangeError(f"no checkpoint of size {size}")
+        return _checkpoint(row)
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        """Every checkpoint, smallest size first."""
+        rows = self.conn.execute(select(checkpoints_table).order_by(checkpoints_table.c.size))
+        return [_checkpoint(row) for row in rows]
+
+    def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        """Store a signed checkpoint (in a write transaction)."""
+        if not self.write:
+            raise RuntimeError("add_checkpoint needs a write transaction")
+        self.conn.execute(
+            insert(checkpoints_table).values(
+                size=checkpoint.size,
+                root_hash=checkpoint.root_hash,
+                note=checkpoint.note,
+                created_ms=checkpoint.created_ms,
+            )
+        )
+
+    def add_anchor(self, anchor: StoredAnchor) -> None:
+        """Store an anchor receipt for a checkpoint."""
+        self.conn.execute(
+            insert(anchors_table).values(
+                size=anchor.size, backend=anchor.backend, receipt=anchor.receipt, created_ms=anchor.created_ms
+            )
+        )
+
+    def anchors(self, size: int | None = None) -> list[StoredAnchor]:
+        """Anchor rows (for one checkpoint size, or all), ordered by size and back end."""
+        query = select(anchors_table).order_by(anchors_table.c.size, anchors_table.c.backend)
+        if size is not None:
+            query = query.where(anchors_table.c.size == size)
+        return [
+            StoredAnchor(int(r.size), str(r.backend), str(r.receipt), int(r.created_ms))
+            for r in self.conn.execute(query)
+        ]
+
+
+def _checkpoint(row: Any) -> StoredCheckpoint:
+    return StoredCheckpoint(int(row.size), bytes(row.root_hash), str(row.note), int(row.created_ms))
+
+
+class Store:
+    """The ledger's tables behind an injected SQLAlchemy engine (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: Engine, *, tile_cache: int = 4096) -> None:
+        if engine.dialect.name not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database {engine.dialect.name!r}: use SQLite or PostgreSQL")
+        configure_sqlite(engine)
+        self.engine = engine
+        self._full_tiles: _Lru[bytes] = _Lru(tile_cache)
+        self._upper: _Lru[list[list[bytes]]] = _Lru(tile_cache)
+        self._nodes: _Lru[bytes] = _Lru(tile_cache)
+
+    def create_schema(self) -> None:
+        """Create the ledger tables if missing (Alembic migrations replace this once services deploy)."""
+        with self._errors():
+            metadata.create_all(self.engine)
+
+    def initialize(self, origin: str) -> LogState:
+        """Create the tables and the empty log for origin if needed; refuse another origin. Returns the state."""
+        if not origin or len(origin) > 255 or any(c.isspace() for c in origin) or "+" in origin:
+            raise ValueError(f"invalid log origin {origin!r}: a schema-less URL such as xid.example/ledger/v1")
+        self.create_schema()
+        try:
+            with self.transaction(write=True) as txn:
+                try:
+                    state = txn.state()
+                except NotInitializedError:
+                    txn.conn.execute(insert(state_table).values(id=1, origin=origin, size=0, peaks=b""))
+                    state = LogState(origin, 0, ())
+        except StoreStateError:
+            # Two processes initializing at once: the loser hits the primary key; read the winner's row.
+            state = self.state()
+        if state.origin != origin:
+            raise OriginMismatchError(f"this database holds the log {state.origin!r}, not {origin!r}")
+        return state
+
+    @contextmanager
+    def transaction(self, *, write: bool = False) -> Iterator[Txn]:
+        """One transaction; ``write=True`` takes the writer lock (BEGIN IMMEDIATE / SELECT … FOR UPDATE)."""
+        with self._errors(), self.engine.connect() as conn:
+            if write:
+                conn.execution_options(ledger_write=True)
+            with conn.begin():
+                yield Txn(self, conn, write)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except exc.DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) == "42P01" or "no such table" in str(error.orig):
+                raise NotInitializedError(
+                    "the database holds no ledger tables yet (initialize it with an origin first): "
+                    + _first_line(error)
+                ) from error
+            if isinstance(error, exc.IntegrityError):
+                raise StoreStateError(f"a write conflicted with stored rows: {_first_line(error)}") from error
+            if isinstance(error, exc.OperationalError | exc.InterfaceError):
+                raise StoreUnavailableError(f"the ledger database is unavailable: {_first_line(error)}") from error
+            raise
+
+    # convenience reads, each in its own transaction
+
+    def state(self) -> LogState:
+        """The current writer state."""
+        with self.transaction() as txn:
+            return txn.state()
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        """The newest checkpoint, if any."""
+        with self.transaction() as txn:
+            return txn.latest_checkpoint()
+
+    def node_reader(self, txn: Txn) -> Callable[[int, int], bytes]:
+        """A NodeReader over the tiles, for the rfc9162 ``*_from`` functions."""
+        return txn.node
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(getattr(error, "orig", None) or error)
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__

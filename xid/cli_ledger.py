@@ -1,0 +1,268 @@
+"""``xid ledger``: create the log, append records, sign checkpoints, prove inclusion, audit, export tiles."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import create_engine
+
+from did import DidError, KeyType, PublicKey, SoftwareSigner
+from ledger.audit import audit
+from ledger.errors import LedgerError
+from ledger.log import Log, export_tiles
+from ledger.note import Ed25519NoteVerifier, vkey
+from ledger.receipt import Receipt, verify_receipt
+from ledger.records import Record
+from ledger.store import Store, sqlite_engine
+from xid.settings import Settings
+
+DEFAULT_ORIGIN = "xid.localhost/ledger/v1"
+
+
+class _Group(click.Group):
+    """Reports ledger and key errors as one line ``error [code]: message`` with exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command, turning LedgerError and DidError into a clear message."""
+        try:
+            return super().invoke(ctx)
+        except (LedgerError, DidError) as exc:
+            click.echo(f"error [{exc.code}]: {exc.message}", err=True)
+            sys.exit(1)
+
+
+@dataclass(frozen=True)
+class _Config:
+    database: str | None
+    key: Path
+
+    @contextmanager
+    def store(self) -> Iterator[Store]:
+        if self.database is None:
+            home = Settings.from_env().home
+            home.mkdir(parents=True, exist_ok=True)
+            engine = sqlite_engine(home / "ledger.sqlite3")
+        else:
+            engine = create_engine(self.database)
+        try:
+            yield Store(engine)
+        finally:
+            engine.dispose()
+
+    def signer(self) -> SoftwareSigner:
+        if not self.key.exists():
+            click.echo(f"error [missingKey]: no ledger key at {self.key}; run 'xid ledger init' first", err=True)
+            sys.exit(1)
+        return SoftwareSigner.load(self.key)
+
+
+def _fail(code: str, message: str) -> None:
+    click.echo(f"error [{code}]: {message}", err=True)
+    sys.exit(1)
+
+
+@click.group("ledger", cls=_Group)
+@click.option(
+    "--database",
+    envvar="XID_LEDGER_DATABASE_URL",
+    help="SQLAlchemy URL of the ledger database (env XID_LEDGER_DATABASE_URL). Default: $XID_HOME/ledger.sqlite3",
+)
+@click.option(
+    "--key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="XID_LEDGER_KEY",
+    help="The log's Ed25519 signing key (private JWK; env XID_LEDGER_KEY). Default: $XID_HOME/keys/ledger.jwk",
+)
+@click.pass_context
+def ledger(ctx: click.Context, database: str | None, key: Path | None) -> None:
+    """The xid Ledger: an append-only, publicly verifiable log of hash-only records."""
+    ctx.obj = _Config(database, key or Settings.from_env().keys_dir / "ledger.jwk")
+
+
+@ledger.command("init")
+@click.option("--origin", default=DEFAULT_ORIGIN, show_default=True, help="The log's origin line (never changes).")
+@click.pass_obj
+def init_command(config: _Config, origin: str) -> None:
+    """Create the signing key (if missing) and the log tables; print the origin and verifier key."""
+    if config.key.exists():
+        signer = SoftwareSigner.load(config.key)
+    else:
+        signer = SoftwareSigner.generate(KeyType.ED25519)
+        signer.save(config.key)
+    with config.store() as store:
+        try:
+            state = store.initialize(origin)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--origin") from None
+    public = PublicKey.from_jwk(signer.public_jwk)
+    out = {"origin": state.origin, "size": state.size, "vkey": vkey(state.origin, public.raw), "key": str(config.key)}
+    click.echo(json.dumps(out, indent=2))
+
+
+_HASH_OPTIONS = ("subject", "object", "credential", "evidence", "transaction", "previous")
+
+
+def _records_from_file(path: str) -> Iterator[dict[str, Any]]:
+    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    stripped = text.strip()
+    if stripped.startswith("["):
+        docs = json.loads(stripped)
+        yield from docs
+        return
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                yield json.loads(line)
+            except ValueError as exc:
+                _fail("invalidRecord", f"{path} line {number} is not JSON: {exc}")
+
+
+@ledger.command("append")
+@click.option("--type", "event_type", help="Event type: enrollment, authentication, presentation, signature, ...")
+@click.option("--time", "event_time", help="Event time, YYYY-MM-DDTHH:MM:SS.mmmZ (default: now).")
+@click.option("--subject", help="Pseudonymous subject commitment (64 hex).")
+@click.option("--rp", help="Relying party: an https URL or a DID.")
+@click.option("--object", "object_hash", help="Hash of the object concerned, e.g. a document (64 hex).")
+@click.option("--credential", help="Hash of a credential (64 hex).")
+@click.option("--evidence", help="Hash of evidence kept elsewhere (64 hex).")
+@click.option("--transaction", help="Hash of a transaction identifier (64 hex).")
+@click.option("--previous", help="Hash of a related earlier entry (64 hex).")
+@click.option("--outcome", type=click.Choice(["success", "failure"]), help="Outcome of the operation.")
+@click.option(
+    "--json",
+    "json_file",
+    metavar="FILE",
+    help="Read records from FILE instead ('-' for stdin): a JSON array, or one JSON object per line.",
+)
+@click.option("--checkpoint", "sign", is_flag=True, help="Sign a checkpoint right after appending.")
+@click.pass_obj
+def append_command(config: _Config, /, json_file: str | None, sign: bool, **fields: Any) -> None:
+    """Append records; prints one JSON line per record with its index and leaf hash.
+
+    Records hold only hashes, commitments, enums and times: anything that looks like personal data is refused.
+    """
+    if json_file is not None:
+        if any(v is not None for v in fields.values()):
+            raise click.UsageError("give either --json or the record options, not both")
+        records = [Record.from_json(doc) for doc in _records_from_file(json_file)]
+    else:
+        if fields["event_type"] is None:
+            raise click.UsageError("--type is required (or --json)")
+        doc: dict[str, Any] = {"type": fields.pop("event_type"), "time": fields.pop("event_time")}
+        doc["object"] = fields.pop("object_hash")
+        doc.update(fields)
+        if doc["time"] is None:
+            doc["time"] = datetime.now(UTC)
+        records = [Record.from_json({k: v for k, v in doc.items() if v is not None})]
+    signer = config.signer()
+    with config.store() as store, Log(store, signer) as log:
+        for pending in log.append_many(records):
+            click.echo(json.dumps({"index": pending.index, "leafHash": pending.leaf_hash.hex()}))
+        if sign:
+            log.checkpoint()
+
+
+@ledger.command("checkpoint")
+@click.pass_obj
+def checkpoint_command(config: _Config) -> None:
+    """Sign a checkpoint if the log grew; print the latest checkpoint (a C2SP signed note)."""
+    signer = config.signer()
+    with config.store() as store, Log(store, signer) as log:
+        made = log.checkpoint()
+        latest = store.latest_checkpoint()
+    if made is None:
+        click.echo("the log has not grown since the last checkpoint", err=True)
+    if latest is not None:
+        click.echo(latest.note, nl=False)
+
+
+@ledger.command("prove")
+@click.argument("index", type=click.IntRange(min=0))
+@click.option("--size", type=click.IntRange(min=1), help="Prove against the checkpoint of this size (default latest).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the receipt here.")
+@click.option("--entry-out", type=click.Path(dir_okay=False, path_type=Path), help="Write the entry bytes here.")
+@click.pass_obj
+def prove_command(config: _Config, index: int, size: int | None, out: Path | None, entry_out: Path | None) -> None:
+    """Print a receipt (c2sp.org/tlog-proof@v1) proving the entry at INDEX is in the log."""
+    signer = config.signer()
+    with config.store() as store, Log(store, signer) as log:
+        receipt = log.prove(index, size=size)
+        with store.transaction() as txn:
+            entry, _ = txn.entry(index)
+    if entry_out is not None:
+        entry_out.write_bytes(entry)
+    if out is None:
+        click.echo(receipt.format(), nl=False)
+    else:
+        out.write_text(receipt.format(), encoding="utf-8")
+        click.echo(f"wrote {out}", err=True)
+
+
+def _verifier(config: _Config, vkeys: tuple[str, ...], origin: str | None) -> Ed25519NoteVerifier:
+    if vkeys:
+        return Ed25519NoteVerifier.from_vkey(vkeys[0])
+    if not config.key.exists():
+        _fail("missingKey", f"give the log's verifier key with --vkey (no key file at {config.key})")
+    public = PublicKey.from_jwk(SoftwareSigner.load(config.key).public_jwk)
+    return Ed25519NoteVerifier.from_vkey(vkey(origin or DEFAULT_ORIGIN, public.raw))
+
+
+@ledger.command("verify")
+@click.option("--vkey", "vkeys", multiple=True, help="The log's verifier key (default: from the key file).")
+@click.option("--witness", "witnesses", multiple=True, help="A witness verifier key; repeat for several.")
+@click.option("--quorum", type=click.IntRange(min=0), default=0, show_default=True, help="Witness signatures needed.")
+@click.pass_obj
+def verify_command(config: _Config, vkeys: tuple[str, ...], witnesses: tuple[str, ...], quorum: int) -> None:
+    """Audit the whole log: every leaf, tile, root, checkpoint signature, consistency and anchor.
+
+    Exit status 0 when nothing is wrong; otherwise each problem is printed and the status is 1.
+    """
+    witness_verifiers = [Ed25519NoteVerifier.from_vkey(w) for w in witnesses]
+    with config.store() as store:
+        state = store.state()
+        verifier = _verifier(config, vkeys, state.origin)
+        with click.progressbar(length=state.size, label="auditing entries", file=sys.stderr) as bar:
+            report = audit(store, verifier, witnesses=witness_verifiers, quorum=quorum, progress=bar.update)
+    click.echo(
+        f"checked {report.entries_checked} entries, {report.tiles_checked} tiles, "
+        f"{report.checkpoints_checked} checkpoints, {report.anchors_checked} anchors (log size {report.size})"
+    )
+    for note in report.notes:
+        click.echo(f"note: {note}")
+    for finding in report.findings:
+        click.echo(f"FINDING [{finding.code}] {finding.message}")
+    for code, count in report.suppressed.items():
+        click.echo(f"FINDING [{code}] ... and {count} more")
+    if not report.ok:
+        _fail("auditFailed", f"{len(report.findings)} problem(s) found in the log")
+    click.echo("ok: the log is intact")
+
+
+@ledger.command("verify-receipt")
+@click.argument("receipt_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("entry_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--vkey", "log_vkey", required=True, help="The log's verifier key.")
+def verify_receipt_command(receipt_file: Path, entry_file: Path, log_vkey: str) -> None:
+    """Check a receipt offline: the entry is in the log whose key signed the receipt's checkpoint."""
+    receipt = Receipt.parse(receipt_file.read_text(encoding="utf-8"))
+    checkpoint = verify_receipt(receipt, entry_file.read_bytes(), Ed25519NoteVerifier.from_vkey(log_vkey))
+    click.echo(f"ok: entry {receipt.index} is in {checkpoint.origin} at size {checkpoint.size}")
+
+
+@ledger.command("export")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.pass_obj
+def export_command(config: _Config, directory: Path) -> None:
+    """Write the latest checkpoint, tiles and entry bundles as files (C2SP tlog-tiles layout) under DIRECTORY."""
+    with config.store() as store:
+        count, size = export_tiles(store, directory)
+    click.echo(f"wrote {count} files for tree size {size} under {directory}{os.sep}")
