@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.errors import LedgerError
-from ledger.note import Ed25519NoteVerifier
+from ledger.note import NoteVerifier
 from ledger.records import Record, RecordError
 from ledger.rfc9162 import EMPTY_ROOT, CompactRange, consistency_proof_from, verify_consistency
 from ledger.store import HASH_SIZE, TILE_HEIGHT, TILE_WIDTH, Store, StoredAnchor, StoredCheckpoint, Txn
@@ -122,9 +122,9 @@ class _TreeCheck:
 
 def audit(
     store: Store,
-    verifier: Ed25519NoteVerifier,
+    verifier: NoteVerifier,
     *,
-    witnesses: Sequence[Ed25519NoteVerifier] = (),
+    witnesses: Sequence[NoteVerifier] = (),
     quorum: int = 0,
     anchors: Mapping[str, AnchorVerifier] | None = None,
     progress: Callable[[int], None] | None = None,
@@ -225,8 +225,8 @@ def _check_checkpoints(
     report: AuditReport,
     checkpoints: list[StoredCheckpoint],
     roots: dict[int, bytes],
-    verifier: Ed25519NoteVerifier,
-    witnesses: Sequence[Ed25519NoteVerifier],
+    verifier: NoteVerifier,
+    witnesses: Sequence[NoteVerifier],
     quorum: int,
     origin: str,
 ) -> list[Checkpoint]:

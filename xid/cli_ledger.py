@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,7 +16,9 @@ import click
 from sqlalchemy import create_engine
 
 from did import DidError, KeyType, PublicKey, SoftwareSigner
-from ledger.audit import audit
+from ledger.anchors import Anchor, NullAnchor, audit_verifier
+from ledger.audit import AnchorVerifier, audit
+from ledger.checkpoint import CosignatureVerifier
 from ledger.errors import LedgerError
 from ledger.log import Log, export_tiles
 from ledger.note import Ed25519NoteVerifier, vkey
@@ -63,6 +65,54 @@ class _Config:
             click.echo(f"error [missingKey]: no ledger key at {self.key}; run 'xid ledger init' first", err=True)
             sys.exit(1)
         return SoftwareSigner.load(self.key)
+
+
+def _anchor_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that select anchor back ends (for anchoring new checkpoints or checking stored receipts)."""
+    options = [
+        click.option("--evm-rpc", metavar="URL", help="EVM anchors: the chain's JSON-RPC endpoint."),
+        click.option("--evm-sender", metavar="ADDRESS", help="EVM anchors: the address that sends anchors."),
+        click.option(
+            "--evm-key",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="EVM anchors: file holding the sender's hex private key (default: the node signs).",
+        ),
+        click.option("--tsa-url", metavar="URL", help="RFC 3161 anchors: the time-stamping authority's URL."),
+        click.option(
+            "--tsa-root",
+            "tsa_roots",
+            multiple=True,
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="RFC 3161 anchors: a trusted TSA root certificate (PEM); repeat for several.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _anchors(evm_rpc: str | None, evm_sender: str | None, evm_key: Path | None, tsa_url: str | None,
+             tsa_roots: tuple[Path, ...]) -> list[Anchor]:  # fmt: skip
+    anchors: list[Anchor] = []
+    if evm_rpc is not None:
+        from web3 import HTTPProvider, Web3
+
+        from ledger.anchors.evm import EvmAnchor
+
+        if evm_sender is None:
+            raise click.UsageError("--evm-rpc needs --evm-sender")
+        key = bytes.fromhex(evm_key.read_text().strip().removeprefix("0x")) if evm_key is not None else None
+        anchors.append(EvmAnchor(Web3(HTTPProvider(evm_rpc)), evm_sender, private_key=key))
+    if tsa_url is not None or tsa_roots:
+        from cryptography import x509
+
+        from ledger.anchors.rfc3161 import Rfc3161Anchor
+
+        if not tsa_roots:
+            raise click.UsageError("RFC 3161 anchors need at least one --tsa-root")
+        roots = [x509.load_pem_x509_certificate(path.read_bytes()) for path in tsa_roots]
+        anchors.append(Rfc3161Anchor(tsa_url or "", roots=roots))
+    return anchors
 
 
 def _fail(code: str, message: str) -> None:
@@ -172,13 +222,22 @@ def append_command(config: _Config, /, json_file: str | None, sign: bool, **fiel
 
 
 @ledger.command("checkpoint")
+@_anchor_options
 @click.pass_obj
-def checkpoint_command(config: _Config) -> None:
-    """Sign a checkpoint if the log grew; print the latest checkpoint (a C2SP signed note)."""
+def checkpoint_command(config: _Config, /, **anchor_options: Any) -> None:
+    """Sign a checkpoint if the log grew, anchor it with the back ends given, and print it (a C2SP signed note)."""
     signer = config.signer()
-    with config.store() as store, Log(store, signer) as log:
+    anchors = _anchors(**anchor_options)
+    if anchor_options["tsa_roots"] and not anchor_options["tsa_url"]:
+        raise click.UsageError("anchoring with RFC 3161 needs --tsa-url")
+    with config.store() as store, Log(store, signer, anchors=anchors) as log:
         made = log.checkpoint()
         latest = store.latest_checkpoint()
+        errors = list(log.anchor_errors)
+    for error in errors:
+        click.echo(f"error [{error.code}]: {error.message}", err=True)
+    if errors:
+        sys.exit(1)
     if made is None:
         click.echo("the log has not grown since the last checkpoint", err=True)
     if latest is not None:
@@ -220,18 +279,28 @@ def _verifier(config: _Config, vkeys: tuple[str, ...], origin: str | None) -> Ed
 @click.option("--vkey", "vkeys", multiple=True, help="The log's verifier key (default: from the key file).")
 @click.option("--witness", "witnesses", multiple=True, help="A witness verifier key; repeat for several.")
 @click.option("--quorum", type=click.IntRange(min=0), default=0, show_default=True, help="Witness signatures needed.")
+@_anchor_options
 @click.pass_obj
-def verify_command(config: _Config, vkeys: tuple[str, ...], witnesses: tuple[str, ...], quorum: int) -> None:
+def verify_command(
+    config: _Config, /, vkeys: tuple[str, ...], witnesses: tuple[str, ...], quorum: int, **anchor_options: Any
+) -> None:
     """Audit the whole log: every leaf, tile, root, checkpoint signature, consistency and anchor.
 
-    Exit status 0 when nothing is wrong; otherwise each problem is printed and the status is 1.
+    Anchor receipts are checked for the back ends given by the anchor options ('none' receipts always);
+    receipts of other back ends are reported as not checked. Exit status 0 when nothing is wrong; otherwise
+    each problem is printed and the status is 1.
     """
-    witness_verifiers = [Ed25519NoteVerifier.from_vkey(w) for w in witnesses]
+    witness_verifiers = [CosignatureVerifier.from_vkey(w) for w in witnesses]
+    anchors: dict[str, AnchorVerifier] = {
+        a.name: audit_verifier(a) for a in [NullAnchor(), *_anchors(**anchor_options)]
+    }
     with config.store() as store:
         state = store.state()
         verifier = _verifier(config, vkeys, state.origin)
         with click.progressbar(length=state.size, label="auditing entries", file=sys.stderr) as bar:
-            report = audit(store, verifier, witnesses=witness_verifiers, quorum=quorum, progress=bar.update)
+            report = audit(
+                store, verifier, witnesses=witness_verifiers, quorum=quorum, anchors=anchors, progress=bar.update
+            )
     click.echo(
         f"checked {report.entries_checked} entries, {report.tiles_checked} tiles, "
         f"{report.checkpoints_checked} checkpoints, {report.anchors_checked} anchors (log size {report.size})"

@@ -57,7 +57,7 @@ class Rfc3161Anchor:
         self._url = url
         self._roots = list(roots)
         self._intermediates = list(intermediates)
-        self._client = client or httpx.Client(timeout=timeout)
+        self._client = client  # created on first submit: verification never needs the network
         self._timeout = timeout
 
     def _verifier(self, nonce: int | None) -> VerifierBuilder:
@@ -74,6 +74,8 @@ class Rfc3161Anchor:
         """Ask the TSA for a token over the checkpoint digest, verify it, and return the receipt."""
         target = anchored(checkpoint)
         request = TimestampRequestBuilder().data(target.body).hash_algorithm(HashAlgorithm.SHA256).build()
+        if self._client is None:
+            self._client = httpx.Client(timeout=self._timeout)
         try:
             reply = self._client.post(
                 self._url, content=request.as_bytes(), headers={"Content-Type": REQUEST_TYPE}, timeout=self._timeout
@@ -122,8 +124,9 @@ class Rfc3161Anchor:
         )
 
     def close(self) -> None:
-        """Close the HTTP client."""
-        self._client.close()
+        """Close the HTTP client, if one was opened."""
+        if self._client is not None:
+            self._client.close()
 
 
 def _decode(data: bytes, error: type[AnchorError] | type[AnchorVerificationError]) -> TimeStampResponse:

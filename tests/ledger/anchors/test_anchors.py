@@ -11,6 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import Result
+from cryptography.hazmat.primitives import serialization
 from eth_account import Account
 from web3 import EthereumTesterProvider, Web3
 
@@ -286,3 +288,35 @@ def test_rfc3161_over_a_real_local_server(tsa: LocalTsa, tsa_server: str) -> Non
 def test_errors_are_ledger_errors() -> None:
     assert issubclass(AnchorError, LedgerError)
     assert AnchorVerificationError("x").code == "invalidAnchor"
+
+
+def test_cli_anchors_with_a_tsa_and_verify_checks_the_receipt(tsa: LocalTsa, tsa_server: str, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from xid.cli_ledger import ledger
+
+    root_pem = tmp_path / "tsa-root.pem"
+    root_pem.write_bytes(tsa.root.public_bytes(serialization.Encoding.PEM))
+    env = {"XID_HOME": str(tmp_path / "home")}
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(ledger, list(args), env=env)
+
+    assert run("init").exit_code == 0
+    assert run("append", "--type", "signature", "--object", digest(b"contract.pdf")).exit_code == 0
+    made = run("checkpoint", "--tsa-url", tsa_server, "--tsa-root", str(root_pem))
+    assert made.exit_code == 0, made.output
+    checked = run("verify", "--tsa-root", str(root_pem))
+    assert checked.exit_code == 0, checked.output
+    assert "1 anchors" in checked.stdout
+    unchecked = run("verify")
+    assert unchecked.exit_code == 0
+    assert "not checked" in unchecked.stdout
+    stranger = tmp_path / "other-root.pem"
+    stranger.write_bytes(LocalTsa.create("OTHER").root.public_bytes(serialization.Encoding.PEM))
+    forged = run("verify", "--tsa-root", str(stranger))
+    assert forged.exit_code == 1
+    assert "badAnchor" in forged.stdout
+    refused = run("checkpoint", "--tsa-root", str(root_pem))
+    assert refused.exit_code == 2
+    assert "--tsa-url" in refused.output
