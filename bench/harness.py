@@ -83,12 +83,13 @@ def run(selected: list[Benchmark], *, target_s: float, progress: Callable[[str],
 
 def table(results: list[Result]) -> str:
     """Format results as a plain-text table."""
-    header = f"{'group':<10} {'benchmark':<44} {'median':>12} {'min':>12} {'ratio':>8}  floor"
+    width = max([len("benchmark"), *(len(r.name) for r in results)])
+    header = f"{'group':<10} {'benchmark':<{width}} {'median':>12} {'min':>12} {'ratio':>9}  floor"
     lines = [header, "-" * len(header)]
     for r in results:
         ratio = f"{r.ratio:.2f}x" if r.ratio is not None else ""
         lines.append(
-            f"{r.group:<10} {r.name:<44} {r.median_us:>9.2f} us {r.min_us:>9.2f} us {ratio:>8}  {r.floor or ''}"
+            f"{r.group:<10} {r.name:<{width}} {r.median_us:>9.2f} us {r.min_us:>9.2f} us {ratio:>9}  {r.floor or ''}"
         )
     return "\n".join(lines)
 
