@@ -39,7 +39,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from jpki_bridge import profile
+from jpki_bridge import mynumber, profile
 from jpki_bridge.errors import JpkiError
 from jpki_bridge.revocation import issuer_hashes
 from jpki_bridge.trust import Anchor, TrustAnchors
@@ -88,24 +88,14 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def my_number_check_digit(first_eleven: str) -> str:
-    """Compute the My Number check digit (番号法施行令 §8) for the first 11 digits."""
-    if len(first_eleven) != 11 or not first_eleven.isascii() or not first_eleven.isdigit():
-        raise ValueError("the My Number check digit needs exactly 11 ASCII digits")
-    total = 0
-    for n, digit in enumerate(reversed(first_eleven), start=1):
-        weight = n + 1 if n <= 6 else n - 5
-        total += int(digit) * weight
-    remainder = total % 11
-    return "0" if remainder <= 1 else str(11 - remainder)
-
-
 def check_my_number(my_number: str) -> None:
     """Check a 12-digit My Number and its check digit, raising PersonError without echoing the number."""
     if len(my_number) != 12 or not my_number.isascii() or not my_number.isdigit():
         raise PersonError("my_number must be exactly 12 ASCII digits")
-    if my_number_check_digit(my_number[:11]) != my_number[11]:
-        raise PersonError("my_number has a wrong check digit")
+    try:
+        mynumber.check_my_number(my_number)
+    except mynumber.MyNumberError:
+        raise PersonError("my_number has a wrong check digit") from None
 
 
 def _toml_string(value: str) -> str:

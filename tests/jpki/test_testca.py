@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jpki_bridge import profile
+from jpki_bridge.mynumber import my_number_check_digit
 from jpki_bridge.testca import (
     CardIdentity,
     Person,
@@ -27,7 +28,6 @@ from jpki_bridge.testca import (
     Tree,
     check_my_number,
     fifth_birthday_after,
-    my_number_check_digit,
 )
 from tests.jpki.conftest import PERSON_FILES, load_person, serve
 
