@@ -116,7 +116,17 @@ def test_web_document(runner: CliRunner, tmp_path: Path) -> None:
 def test_demo_tells_the_story(runner: CliRunner) -> None:
     result = runner.invoke(main, ["demo"])
     assert result.exit_code == 0, result.output
-    markers = ["== 1.", "== 2.", "== 3.", "== 4.", "forbiddenHost", "unsupportedPublicKeyType", "methodNotSupported"]
+    markers = [
+        "== 1.",
+        "== 2.",
+        "== 3.",
+        "== 4.",
+        "== 5.",
+        "basic 4 info",
+        "forbiddenHost",
+        "unsupportedPublicKeyType",
+        "methodNotSupported",
+    ]
     markers += ["c2sp.org/tlog-proof@v1", "verified offline", "invalidInclusionProof", "anchored=True"]
     for marker in markers:
         assert marker in result.output

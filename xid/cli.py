@@ -11,6 +11,7 @@ import click
 
 from did import DidError, DidWebResolver, KeyType, Resolver, SoftwareSigner, did_jwk, did_key, web_document
 from xid import __version__
+from xid.cli_card import card
 from xid.cli_ledger import ledger
 from xid.settings import Settings
 
@@ -146,6 +147,7 @@ def demo_command() -> None:
     run()
 
 
+main.add_command(card)
 main.add_command(ledger)
 
 if __name__ == "__main__":

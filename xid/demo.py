@@ -24,6 +24,8 @@ from did import (
     web_did,
     web_document,
 )
+from jpki_bridge.apdu import CardError
+from jpki_bridge.errors import JpkiError
 
 
 def _step(title: str) -> None:
@@ -58,12 +60,13 @@ def _serve_directory(root: Path) -> Iterator[int]:
 
 def run() -> None:
     """Run the demo, printing each step."""
-    click.secho("xid demo: keys and DIDs, and the ledger that records every transaction", bold=True)
+    click.secho("xid demo: keys and DIDs, the My Number card check, and the ledger", bold=True)
     with tempfile.TemporaryDirectory(prefix="xid-demo-") as tmp:
         home = Path(tmp)
         holder_keys(home)
         issuer = issuer_did_web(home)
         refusals(issuer)
+        card_story(home)
         ledger_story(home)
     click.echo()
     click.secho("Done. Nothing was written outside a temporary directory.", bold=True)
@@ -122,6 +125,84 @@ def issuer_did_web(home: Path) -> str:
     return did
 
 
+def _virtual_reader() -> str | None:
+    """The vpcd reader's name when pcscd with vsmartcard-vpcd and pyscard are available, else None."""
+    try:
+        from jpki_bridge.pcsc import list_readers
+
+        readers = list_readers()
+    except CardError:
+        return None
+    return next((r for r in readers if r.startswith("Virtual PCD")), None)
+
+
+def card_story(home: Path) -> None:
+    """Read a TEST My Number card (through pcscd when available), validate its chain and revocation, sign."""
+    import datetime as dt
+
+    from cryptography.hazmat.primitives import serialization
+
+    from jpki_bridge import revocation, trust
+    from jpki_bridge.jpki import JpkiCard
+    from jpki_bridge.pcsc import PcscTransport
+    from jpki_bridge.profile import parse_signature_certificate
+    from jpki_bridge.softcard import FaceData, SoftCard
+    from jpki_bridge.testca import Person, TestCA
+    from jpki_bridge.transport import InMemoryTransport, Transport
+    from jpki_bridge.vpcd import VpcdLink
+
+    _step("4. A My Number card is read, its chain and revocation checked, and it signs a challenge")
+    ca = TestCA.create()
+    person = Person(
+        name="\u5c71\u7530\u3000\u82b1\u5b50",  # 山田　花子 (fictional)
+        sex="2",
+        date_of_birth="419900102",
+        address="\u6771\u4eac\u90fd\u5343\u4ee3\u7530\u533a\u5343\u4ee3\u7530\uff11\uff0d\uff11",
+        my_number="123456789018",
+    )
+    identity = ca.issue(person)
+    soft = SoftCard(identity, sign_pin="TEST1234", auth_pin="1234", face=FaceData.of(person), input_pin="1234")
+    _say("a TEST CA (names say 'xid TEST JPKI', never J-LIS) issued a software card for a fictional person")
+    reader = _virtual_reader()
+    link: VpcdLink | None = None
+    transport: Transport
+    if reader is not None:
+        link = VpcdLink(soft)
+        link.start()
+        transport = PcscTransport(reader, wait=15)
+        _say(f"the card is in the virtual reader '{reader}': every APDU goes through pcscd and pyscard")
+    else:
+        transport = InMemoryTransport(soft)
+        _say("pcscd with vsmartcard-vpcd is not available here, so the card is read in-process (same APDUs)")
+    try:
+        card = JpkiCard(transport)
+        card.select()
+        status = card.pin_status("sign")
+        _say(f"card type {card.token_type}; signature password: {status.tries_left} tries left (checked first)")
+        card.verify("sign", "test1234")
+        cert = card.read_sign_certificate()
+        challenge = b"xid-enroll-v1 || nonce || holder key thumbprint"
+        signature = card.sign("sign", challenge)
+    finally:
+        transport.close()
+        if link is not None:
+            link.close()
+    info = parse_signature_certificate(cert)
+    _say(f"basic 4 info from the signature certificate: {info.name} / sex {info.sex.value} /")
+    _say(f"    born {info.date_of_birth.text} (era digit + date) / {info.address}")
+    now = dt.datetime.now(dt.UTC)
+    crl_file = home / "sign.crl"
+    crl_file.write_bytes(ca.crl("sign", now).public_bytes(serialization.Encoding.DER))
+    result = trust.validate_chain(cert, ca.trust_anchors(), now, "sign", revocation.CrlProvider([crl_file]))
+    _say(f"{result.summary[:100]}...")
+    trust.verify_card_signature(cert, challenge, signature)
+    _say(f"the card's {len(signature)}-byte RSA signature over the enrollment challenge verifies")
+    try:
+        trust.verify_card_signature(cert, challenge + b"!", signature)
+    except JpkiError as exc:
+        _say(f"over a changed challenge it does not: {exc.code}")
+
+
 def ledger_story(home: Path) -> None:
     """Append records to the ledger, show and verify a receipt offline, anchor a checkpoint on a local chain."""
     from datetime import UTC, datetime
@@ -136,7 +217,7 @@ def ledger_story(home: Path) -> None:
     from ledger.records import EventType, Record, commitment, digest
     from ledger.store import Store, sqlite_engine
 
-    _step("4. The ledger records transactions as hashes, with receipts anyone can verify offline")
+    _step("5. The ledger records transactions as hashes, with receipts anyone can verify offline")
     chain = Web3(EthereumTesterProvider())
     anchor = EvmAnchor(chain, chain.eth.accounts[0])
     engine = sqlite_engine(home / "ledger.sqlite3")

@@ -1,0 +1,62 @@
+"""Run the real PC/SC stack for tests: pcscd with vsmartcard's vpcd driver, reached through pyscard.
+
+If a pcscd is already running (a developer's machine) it is used; otherwise one is started in the foreground (as
+root, as in CI; see docs/card.md) and stopped at the end. Missing pieces skip locally and fail in CI.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_component
+
+VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
+VIRTUAL_READER = "Virtual PCD 00 00"
+
+
+def _readers() -> list[str]:
+    from jpki_bridge.apdu import PcscUnavailableError
+    from jpki_bridge.pcsc import list_readers
+
+    try:
+        return list_readers()
+    except PcscUnavailableError:
+        return []
+
+
+@pytest.fixture(scope="session")
+def pcscd() -> Iterator[str]:
+    """A running pcscd that shows the virtual reader; yields the reader's name."""
+    require_component(shutil.which("pcscd") is not None, "pcscd (apt pcscd)")
+    require_component(VPCD_DRIVER.exists(), "the vpcd reader driver (apt vsmartcard-vpcd)")
+    require_component(importlib.util.find_spec("smartcard") is not None, "pyscard (the 'card' extra)")
+    process: subprocess.Popen[bytes] | None = None
+    if VIRTUAL_READER not in _readers():
+        require_component(os.geteuid() == 0, "root, to start pcscd for the tests (or start pcscd yourself)")
+        Path("/run/pcscd").mkdir(parents=True, exist_ok=True)
+        process = subprocess.Popen(["pcscd", "--foreground"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while VIRTUAL_READER not in _readers():
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                process.wait()
+                require_component(False, "a pcscd that starts and shows the vpcd reader")
+            time.sleep(0.2)
+    try:
+        yield VIRTUAL_READER
+    finally:
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

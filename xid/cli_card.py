@@ -1,0 +1,340 @@
+"""``xid card``: emulate a test card, and read, check and sign with a My Number card (real or emulated).
+
+Passwords and PINs are asked without echo, or read from standard input with ``--pin-stdin`` (one line); they are
+never taken from the command line, where other users and shell histories would see them.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import getpass
+import hashlib
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+from cryptography import x509
+
+from jpki_bridge.apdu import CardError, LastTryError
+from jpki_bridge.errors import JpkiError
+from jpki_bridge.input_assist import InputAssistCard
+from jpki_bridge.jpki import JpkiCard, PinName
+from jpki_bridge.profile import parse_signature_certificate
+from jpki_bridge.softcard import FaceData, SoftCard
+from jpki_bridge.testca import CardIdentity, Person, TestCA
+from jpki_bridge.transport import InMemoryTransport, Transport
+from jpki_bridge.trust import verify_card_signature
+from xid.settings import Settings
+
+# PINs of the emulated TEST card (environment variables, never arguments); documented in docs/card.md.
+PIN_ENV = {"sign": "XID_CARD_SIGN_PASSWORD", "auth": "XID_CARD_AUTH_PIN", "input": "XID_CARD_INPUT_PIN"}
+TEST_PINS = {"sign": "TEST1234", "auth": "1234", "input": "1234"}
+
+
+class _Group(click.Group):
+    """Reports card errors as one line ``error [code]: message`` with exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command, turning JpkiError into a clear message."""
+        try:
+            return super().invoke(ctx)
+        except JpkiError as exc:
+            click.echo(f"error [{exc.code}]: {exc.message}", err=True)
+            sys.exit(1)
+
+
+def _card_dir() -> Path:
+    return Settings.from_env().home / "card"
+
+
+@dataclass(frozen=True)
+class EmulatedCard:
+    """The files of the emulated TEST card under $XID_HOME/card."""
+
+    directory: Path
+
+    @property
+    def exists(self) -> bool:
+        """Whether ``xid card emulate`` has created the card."""
+        return (self.directory / "identity.json").exists()
+
+    def create(self, person: Person) -> CardIdentity:
+        """Issue a card for the person from the TEST CA (created on first use) and store it."""
+        ca_dir = self.directory / "testca"
+        ca = TestCA.load(ca_dir) if (ca_dir / "testca.json").exists() else TestCA.create()
+        ca.save(ca_dir)
+        identity = ca.issue(person)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        pins = {name: os.environ.get(env, TEST_PINS[name]) for name, env in PIN_ENV.items()}
+        for path, text in [
+            (self.directory / "identity.json", identity.to_json()),
+            (self.directory / "person.toml", person.to_toml()),
+            (self.directory / "pins.json", json.dumps(pins)),
+        ]:
+            path.write_text(text, encoding="utf-8")
+            path.chmod(0o600)
+        (self.directory / "state.json").unlink(missing_ok=True)
+        return identity
+
+    def load(self) -> SoftCard:
+        """The software card, with retry counters persisted in state.json."""
+        if not self.exists:
+            raise CardError(f"no emulated card in {self.directory}: run 'xid card emulate --person FILE' first")
+        identity = CardIdentity.from_json((self.directory / "identity.json").read_text(encoding="utf-8"))
+        person = Person.from_toml(self.directory / "person.toml")
+        pins = json.loads((self.directory / "pins.json").read_text(encoding="utf-8"))
+        return SoftCard(
+            identity,
+            sign_pin=pins["sign"],
+            auth_pin=pins["auth"],
+            face=FaceData.of(person),
+            input_pin=pins["input"],
+            state_file=self.directory / "state.json",
+        )
+
+
+@contextlib.contextmanager
+def _transport(reader: str | None, emulated: bool, wait: float) -> Iterator[tuple[Transport, str]]:
+    if emulated:
+        transport: Transport = InMemoryTransport(EmulatedCard(_card_dir()).load())
+        name = "emulated TEST card (in-process)"
+    else:
+        from jpki_bridge.pcsc import PcscTransport
+
+        pcsc = PcscTransport(reader, wait=wait)
+        transport, name = pcsc, pcsc.reader
+    try:
+        yield transport, name
+    finally:
+        transport.close()
+
+
+def _ask(prompt: str, pin_stdin: bool) -> str:
+    if pin_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            raise click.UsageError("--pin-stdin: standard input was empty")
+        return line.rstrip("\r\n")
+    return getpass.getpass(prompt)
+
+
+def _verify(card: JpkiCard, pin: PinName, pin_stdin: bool, confirm_last_try: bool) -> None:
+    status = card.pin_status(pin)
+    label = "signature password (6-16 letters/digits)" if pin == "sign" else "4-digit authentication PIN"
+    if status.tries_left == 1 and not confirm_last_try:
+        raise LastTryError(
+            f"only one try is left for the {label}; a wrong value blocks it. Re-run with --confirm-last-try "
+            "if you are sure"
+        )
+    secret = _ask(f"{label} ({status.tries_left} tries left): ", pin_stdin)
+    card.verify(pin, secret, confirm_last_try=confirm_last_try)
+
+
+def _cert_summary(cert: x509.Certificate) -> dict[str, Any]:
+    return {
+        "subject": cert.subject.rfc4514_string(),
+        "issuer": cert.issuer.rfc4514_string(),
+        "serial": format(cert.serial_number, "x"),
+        "notBefore": cert.not_valid_before_utc.isoformat(),
+        "notAfter": cert.not_valid_after_utc.isoformat(),
+    }
+
+
+def _output(data: dict[str, Any], as_json: bool, lines: list[str]) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        for line in lines:
+            click.echo(line)
+
+
+reader_option = click.option("--reader", help="Reader name (or prefix); default: the first reader with a card.")
+emulated_option = click.option(
+    "--emulated", is_flag=True, help="Use the emulated TEST card in-process (made by 'xid card emulate')."
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+wait_option = click.option("--wait", type=float, default=0.0, show_default=True, help="Seconds to wait for a card.")
+pin_stdin_option = click.option(
+    "--pin-stdin", is_flag=True, help="Read the password or PIN from standard input (one line) instead of asking."
+)
+confirm_option = click.option(
+    "--confirm-last-try", is_flag=True, help="Allow a VERIFY when only one try is left (a wrong value blocks the PIN)."
+)
+
+
+@click.group("card", cls=_Group)
+def card() -> None:
+    """The My Number card: emulate a TEST card, show status, read certificates and the basic 4 info, sign.
+
+    Works with any PC/SC reader (USB contact or NFC; see docs/card.md) and with the emulated TEST card, either
+    in-process (--emulated) or plugged into vsmartcard's virtual reader (xid card emulate --vpcd).
+    """
+
+
+@card.command("emulate")
+@click.option(
+    "--person",
+    "person_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML file with the TEST holder (see tests/jpki/persons/).",
+)
+@click.option("--vpcd", is_flag=True, help="Insert the card into vsmartcard's virtual reader until Ctrl-C.")
+@click.option("--port", type=int, default=35963, show_default=True, help="vpcd port (slot 0).")
+def emulate_command(person_file: Path, vpcd: bool, port: int) -> None:
+    """Issue a TEST card for a person from the TEST CA and keep it under $XID_HOME/card.
+
+    The card's PINs come from XID_CARD_SIGN_PASSWORD, XID_CARD_AUTH_PIN and XID_CARD_INPUT_PIN (defaults:
+    TEST1234, 1234, 1234). With --vpcd the card is inserted into the 'Virtual PCD 00 00' reader (pcscd with
+    vsmartcard-vpcd must be running) until interrupted; without it, use the card with --emulated.
+    """
+    person = Person.from_toml(person_file)
+    store = EmulatedCard(_card_dir())
+    identity = store.create(person)
+    click.echo(f"TEST card issued: signature certificate serial {identity.sign_cert.serial_number:x}", err=True)
+    click.echo(f"stored in {store.directory}", err=True)
+    if not vpcd:
+        click.echo("use it with: xid card status --emulated", err=True)
+        return
+    from jpki_bridge.vpcd import VpcdLink
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with VpcdLink(store.load(), port=port):
+        click.echo("card inserted in the virtual reader 'Virtual PCD 00 00'; press Ctrl-C to remove it", err=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            while not stop.wait(0.5):
+                pass
+    click.echo("card removed", err=True)
+
+
+@card.command("status")
+@reader_option
+@emulated_option
+@wait_option
+@json_option
+def status_command(reader: str | None, emulated: bool, wait: float, as_json: bool) -> None:
+    """Show the reader, the card type and the tries left for each PIN (spends no try)."""
+    with _transport(reader, emulated, wait) as (transport, name):
+        jpki = JpkiCard(transport)
+        jpki.select()
+        sign, auth = jpki.pin_status("sign"), jpki.pin_status("auth")
+        assist = InputAssistCard(transport)
+        assist.select()
+        face = assist.pin_status()
+        data = {
+            "reader": name,
+            "atr": transport.atr.hex(),
+            "card": jpki.token_type,
+            "triesLeft": {"sign": sign.tries_left, "auth": auth.tries_left, "inputAssist": face.tries_left},
+        }
+    _output(
+        data,
+        as_json,
+        [
+            f"reader:  {name}",
+            f"card:    {jpki.token_type} (ATR {data['atr']})",
+            f"signature password:   {sign.tries_left} tries left" + ("  BLOCKED" if sign.blocked else ""),
+            f"authentication PIN:   {auth.tries_left} tries left" + ("  BLOCKED" if auth.blocked else ""),
+            f"input-assist PIN:     {face.tries_left} tries left" + ("  BLOCKED" if face.blocked else ""),
+        ],
+    )
+
+
+@card.command("read")
+@reader_option
+@emulated_option
+@wait_option
+@json_option
+@pin_stdin_option
+@confirm_option
+def read_command(
+    reader: str | None, emulated: bool, wait: float, as_json: bool, pin_stdin: bool, confirm_last_try: bool
+) -> None:
+    """Read the certificates and the basic 4 info (asks for the signature password)."""
+    with _transport(reader, emulated, wait) as (transport, _):
+        jpki = JpkiCard(transport)
+        jpki.select()
+        _verify(jpki, "sign", pin_stdin, confirm_last_try)
+        sign_cert = jpki.read_sign_certificate()
+        auth_cert = jpki.read_auth_certificate()
+    info = parse_signature_certificate(sign_cert)
+    basic4 = {
+        "name": info.name,
+        "sex": info.sex.value,
+        "dateOfBirth": info.date_of_birth.text,
+        "address": info.address,
+        "nameSubstitution": info.name_substitution,
+        "addressSubstitution": info.address_substitution,
+    }
+    data = {"signCertificate": _cert_summary(sign_cert), "authCertificate": _cert_summary(auth_cert), "basic4": basic4}
+    _output(
+        data,
+        as_json,
+        [
+            f"signature certificate:      {data['signCertificate']['subject']}",
+            f"                            valid until {sign_cert.not_valid_after_utc:%Y-%m-%d}",
+            f"authentication certificate: {data['authCertificate']['subject']}",
+            f"name:          {info.name}",
+            f"sex:           {info.sex.name.lower()} ({info.sex.value})",
+            f"date of birth: {info.date_of_birth.text}",
+            f"address:       {info.address}",
+        ],
+    )
+
+
+@card.command("sign")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--key",
+    "key_name",
+    type=click.Choice(["sign", "auth"]),
+    default="sign",
+    show_default=True,
+    help="The signature key (password) or the authentication key (4-digit PIN).",
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the raw signature here.")
+@reader_option
+@emulated_option
+@wait_option
+@json_option
+@pin_stdin_option
+@confirm_option
+def sign_command(
+    file: Path,
+    key_name: PinName,
+    out: Path | None,
+    reader: str | None,
+    emulated: bool,
+    wait: float,
+    as_json: bool,
+    pin_stdin: bool,
+    confirm_last_try: bool,
+) -> None:
+    """Sign a file (RSASSA-PKCS1-v1_5 over SHA-256) with a card key; the signature is checked before printing."""
+    data = file.read_bytes()
+    with _transport(reader, emulated, wait) as (transport, _):
+        jpki = JpkiCard(transport)
+        jpki.select()
+        _verify(jpki, key_name, pin_stdin, confirm_last_try)
+        signature = jpki.sign(key_name, data)
+        cert = jpki.read_sign_certificate() if key_name == "sign" else jpki.read_auth_certificate()
+    verify_card_signature(cert, data, signature)
+    if out is not None:
+        out.write_bytes(signature)
+    result = {
+        "file": str(file),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "key": key_name,
+        "certificateSerial": format(cert.serial_number, "x"),
+        "signature": base64.b64encode(signature).decode(),
+    }
+    _output(result, as_json, [f"sha256 {result['sha256']}", f"signature (base64) {result['signature']}"])
