@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from jpki_bridge.apdu import (
+    CardAbsentError,
     CardError,
     Command,
     LastTryError,
@@ -33,6 +35,7 @@ from jpki_bridge.profile import parse_signature_certificate
 from jpki_bridge.softcard import ATR, FaceData, SoftCard
 from jpki_bridge.testca import CardIdentity, Person
 from jpki_bridge.transport import Channel, InMemoryTransport
+from tests.conftest import require_component
 
 SIGN_PASSWORD, AUTH_PIN, INPUT_PIN = "ABC123", "1234", "5678"
 
@@ -364,3 +367,58 @@ def test_input_assist_rejects_a_bad_check_digit(identity: CardIdentity, person: 
     with pytest.raises(MyNumberError) as info:
         app.read()
     assert bad.my_number not in info.value.message
+
+
+# -- PC/SC failures, simulated below pyscard --------------------------------------------------------------------
+
+
+def test_pcsc_service_down_and_reader_unplugged(monkeypatch: pytest.MonkeyPatch) -> None:
+    require_component(importlib.util.find_spec("smartcard") is not None, "pyscard (the 'card' extra)")
+    import smartcard.System
+    from smartcard.Exceptions import CardConnectionException, CardServiceNotFoundException
+
+    from jpki_bridge.apdu import NoReaderError, PcscUnavailableError
+    from jpki_bridge.pcsc import PcscTransport, list_readers
+
+    def no_service(groups: object = None) -> list[object]:
+        raise CardServiceNotFoundException(hresult=-2146435026)
+
+    monkeypatch.setattr(smartcard.System, "readers", no_service)
+    with pytest.raises(PcscUnavailableError, match="pcscd"):
+        list_readers()
+    with pytest.raises(PcscUnavailableError):
+        PcscTransport()
+    monkeypatch.setattr(smartcard.System, "readers", lambda groups=None: [])
+    with pytest.raises(NoReaderError, match="no card reader is connected"):
+        PcscTransport()
+
+    class Connection:
+        def __init__(self, failure: str) -> None:
+            self.failure = failure
+
+        def connect(self) -> None:
+            pass
+
+        def getATR(self) -> list[int]:
+            return list(ATR)
+
+        def transmit(self, apdu: list[int]) -> tuple[list[int], int, int]:
+            raise CardConnectionException(self.failure)
+
+        def disconnect(self) -> None:
+            pass
+
+    for failure, error in [("Card was removed.", CardAbsentError), ("Unknown reader specified.", TransportError)]:
+
+        class Reader:
+            def __str__(self) -> str:
+                return "Test Reader 0"
+
+            def createConnection(self, failure: str = failure) -> Connection:
+                return Connection(failure)
+
+        monkeypatch.setattr(smartcard.System, "readers", lambda groups=None: [Reader()])
+        transport = PcscTransport("Test Reader")
+        with pytest.raises(error):
+            JpkiCard(transport).select()
+        transport.close()
