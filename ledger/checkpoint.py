@@ -10,16 +10,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from did import InvalidSignatureError, PublicKey, Signer
-from did.keys import KeyType
+from did import InvalidSignatureError, Signer
 from ledger.errors import (
     CheckpointInconsistentError,
     ConsistencyProofError,
     InvalidCheckpointError,
-    InvalidNoteError,
     NoteSignatureError,
 )
-from ledger.note import NoteSigner, NoteVerifier, key_id, open_note, parse_vkey, sign_note, split_note
+from ledger.note import NoteKey, NoteSigner, NoteVerifier, ed25519_public_key, open_note, sign_note, split_note
 from ledger.rfc9162 import HASH_SIZE, verify_consistency
 
 COSIGNATURE_TYPE: Final = 0x04
@@ -120,56 +118,25 @@ def _cosigned_message(timestamp: int, text: str) -> bytes:
     return f"cosignature/v1\ntime {timestamp}\n{text}".encode()
 
 
-class Ed25519CosignatureSigner:
+class Ed25519CosignatureSigner(NoteKey):
     """A witness that cosigns checkpoints (tlog-cosignature/v1, Ed25519)."""
 
     def __init__(self, name: str, signer: Signer, clock: Callable[[], float] = time.time) -> None:
-        if signer.algorithm != "EdDSA":
-            raise InvalidNoteError(f"cosignature keys must be Ed25519, not {signer.algorithm}")
-        self._name = name
+        super().__init__(name, COSIGNATURE_TYPE, ed25519_public_key(signer, "cosignature"))
         self._signer = signer
         self._clock = clock
-        self.public_key = PublicKey.from_jwk(signer.public_jwk).raw
-        self._key_id = key_id(name, COSIGNATURE_TYPE, self.public_key)
-
-    @property
-    def name(self) -> str:
-        """The witness name."""
-        return self._name
-
-    @property
-    def key_id(self) -> bytes:
-        """The 4-byte key id (type 0x04)."""
-        return self._key_id
 
     def sign(self, message: bytes) -> bytes:
         """Timestamp (8 bytes, big-endian seconds) followed by the signature over the cosigned message."""
         timestamp = int(self._clock())
         return timestamp.to_bytes(8, "big") + self._signer.sign(_cosigned_message(timestamp, message.decode()))
 
-    def vkey(self) -> str:
-        """The verifier key string of this witness."""
-        blob = bytes([COSIGNATURE_TYPE]) + self.public_key
-        return f"{self._name}+{self._key_id.hex()}+{base64.b64encode(blob).decode()}"
 
-
-class CosignatureVerifier:
+class CosignatureVerifier(NoteKey):
     """Verifies a witness's tlog-cosignature/v1 signatures."""
 
     def __init__(self, name: str, public_key: bytes) -> None:
-        self._name = name
-        self._key = PublicKey(KeyType.ED25519, public_key)
-        self._key_id = key_id(name, COSIGNATURE_TYPE, public_key)
-
-    @property
-    def name(self) -> str:
-        """The witness name."""
-        return self._name
-
-    @property
-    def key_id(self) -> bytes:
-        """The 4-byte key id."""
-        return self._key_id
+        super().__init__(name, COSIGNATURE_TYPE, public_key)
 
     def verify(self, message: bytes, signature: bytes) -> None:
         """Check the timestamped cosignature over the note text."""
@@ -184,13 +151,7 @@ class CosignatureVerifier:
     @classmethod
     def from_vkey(cls, value: str) -> CosignatureVerifier:
         """Parse a witness verifier key (type 0x04)."""
-        name, key_type, raw, expected_id = parse_vkey(value)
-        if key_type != COSIGNATURE_TYPE:
-            raise InvalidNoteError(f"witness key type 0x{key_type:02x} is not a cosignature key (0x04)")
-        verifier = cls(name, raw)
-        if verifier.key_id != expected_id:
-            raise InvalidNoteError("witness key id does not match its name and key")
-        return verifier
+        return cls(*cls._parse_vkey(value, COSIGNATURE_TYPE, "witness"))
 
 
 def cosign(note: str, log_verifier: NoteVerifier, witness: Ed25519CosignatureSigner) -> str:

@@ -70,17 +70,16 @@ class NoteVerifier(Protocol):
         ...
 
 
-class Ed25519NoteSigner:
-    """A note signer over a did.Signer holding an Ed25519 key."""
+class NoteKey:
+    """A named Ed25519 note key of one signature type: name, raw public key, key id and verifier-key string."""
 
-    def __init__(self, name: str, signer: Signer) -> None:
+    def __init__(self, name: str, key_type: int, public_key: bytes) -> None:
         _check_name(name)
-        if signer.algorithm != "EdDSA":
-            raise InvalidNoteError(f"note keys must be Ed25519, not {signer.algorithm}")
         self._name = name
-        self._signer = signer
-        self.public_key = PublicKey.from_jwk(signer.public_jwk).raw
-        self._key_id = key_id(name, ED25519_TYPE, self.public_key)
+        self.key_type = key_type
+        self.public_key = public_key
+        self._key = PublicKey(KeyType.ED25519, public_key)
+        self._key_id = key_id(name, key_type, public_key)
 
     @property
     def name(self) -> str:
@@ -91,34 +90,47 @@ class Ed25519NoteSigner:
     def key_id(self) -> bytes:
         """The 4-byte key id."""
         return self._key_id
+
+    def vkey(self) -> str:
+        """The verifier key string ``name+hexid+base64(type||key)``."""
+        blob = bytes([self.key_type]) + self.public_key
+        return f"{self._name}+{self._key_id.hex()}+{base64.b64encode(blob).decode()}"
+
+    @classmethod
+    def _parse_vkey(cls, value: str, key_type: int, what: str) -> tuple[str, bytes]:
+        name, found_type, raw, expected_id = parse_vkey(value)
+        if found_type != key_type:
+            kind = "Ed25519 (0x01)" if key_type == ED25519_TYPE else f"type 0x{key_type:02x}"
+            raise InvalidNoteError(f"{what} key type 0x{found_type:02x} is not {kind}")
+        if key_id(name, key_type, raw) != expected_id:
+            raise InvalidNoteError(f"{what} key id does not match its name and key")
+        return name, raw
+
+
+def ed25519_public_key(signer: Signer, what: str) -> bytes:
+    """The raw Ed25519 public key of a signer, refusing other algorithms."""
+    if signer.algorithm != "EdDSA":
+        raise InvalidNoteError(f"{what} keys must be Ed25519, not {signer.algorithm}")
+    return PublicKey.from_jwk(signer.public_jwk).raw
+
+
+class Ed25519NoteSigner(NoteKey):
+    """A note signer over a did.Signer holding an Ed25519 key."""
+
+    def __init__(self, name: str, signer: Signer) -> None:
+        super().__init__(name, ED25519_TYPE, ed25519_public_key(signer, "note"))
+        self._signer = signer
 
     def sign(self, message: bytes) -> bytes:
         """Sign the note text."""
         return self._signer.sign(message)
 
-    def vkey(self) -> str:
-        """The verifier key string for this signer."""
-        return vkey(self._name, self.public_key)
 
-
-class Ed25519NoteVerifier:
+class Ed25519NoteVerifier(NoteKey):
     """Verifies Ed25519 note signatures (type 0x01)."""
 
     def __init__(self, name: str, public_key: bytes) -> None:
-        _check_name(name)
-        self._name = name
-        self._key = PublicKey(KeyType.ED25519, public_key)
-        self._key_id = key_id(name, ED25519_TYPE, public_key)
-
-    @property
-    def name(self) -> str:
-        """The key name."""
-        return self._name
-
-    @property
-    def key_id(self) -> bytes:
-        """The 4-byte key id."""
-        return self._key_id
+        super().__init__(name, ED25519_TYPE, public_key)
 
     def verify(self, message: bytes, signature: bytes) -> None:
         """Raise NoteSignatureError unless the signature is valid."""
@@ -130,13 +142,7 @@ class Ed25519NoteVerifier:
     @classmethod
     def from_vkey(cls, value: str) -> Ed25519NoteVerifier:
         """Parse a verifier key ``name+hexid+base64(type||key)``."""
-        name, key_type, raw, expected_id = parse_vkey(value)
-        if key_type != ED25519_TYPE:
-            raise InvalidNoteError(f"verifier key type 0x{key_type:02x} is not Ed25519 (0x01)")
-        verifier = cls(name, raw)
-        if verifier.key_id != expected_id:
-            raise InvalidNoteError("verifier key id does not match its name and key")
-        return verifier
+        return cls(*cls._parse_vkey(value, ED25519_TYPE, "verifier"))
 
 
 def parse_vkey(value: str) -> tuple[str, int, bytes, bytes]:
@@ -158,9 +164,7 @@ def parse_vkey(value: str) -> tuple[str, int, bytes, bytes]:
 
 def vkey(name: str, public_key_raw: bytes) -> str:
     """The verifier key string of an Ed25519 note key."""
-    _check_name(name)
-    blob = bytes([ED25519_TYPE]) + public_key_raw
-    return f"{name}+{key_id(name, ED25519_TYPE, public_key_raw).hex()}+{base64.b64encode(blob).decode()}"
+    return Ed25519NoteVerifier(name, public_key_raw).vkey()
 
 
 def _check_text(text: str) -> None:
