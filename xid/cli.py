@@ -13,6 +13,7 @@ from did import DidError, DidWebResolver, KeyType, Resolver, SoftwareSigner, did
 from xid import __version__
 from xid.cli_card import card
 from xid.cli_ledger import ledger
+from xid.cli_status import status_list
 from xid.settings import Settings
 
 
@@ -149,6 +150,7 @@ def demo_command() -> None:
 
 main.add_command(card)
 main.add_command(ledger)
+main.add_command(status_list)
 
 if __name__ == "__main__":
     main()
