@@ -1,14 +1,21 @@
 """The did:web method: DID ⇄ HTTPS URL, did.json documents for issuers, and a guarded resolver.
 
-The resolver fetches ``https://<host>[:port]/<path>/did.json`` (``/.well-known/did.json`` without a path) and is
-safe to point at DIDs taken from untrusted input:
+``did:web:example.com%3A3000:user:alice`` names ``https://example.com:3000/user/alice/did.json``; without a path
+the document lives at ``/.well-known/did.json``. The resolver is safe to point at DIDs taken from untrusted input:
 
-- HTTPS only; plain HTTP only to loopback hosts and only with ``allow_loopback`` (explicit development setting);
-- the host name is resolved first and every address must be public: loopback needs ``allow_loopback``, private,
-  link-local, shared (CGNAT), reserved, multicast and unspecified addresses need ``allow_private``;
-- the connection goes to the address that was checked (the URL carries the IP, TLS SNI and certificate checks and
-  the Host header carry the name), so a DNS answer that changes between check and connect cannot redirect it;
-- redirects are not followed; a total time limit and a size limit apply; the document's ``id`` must be the DID.
+- HTTPS only; plain HTTP only to loopback hosts and only with ``allow_loopback`` (an explicit development setting);
+- the host name is resolved first and every address must be public: loopback needs ``allow_loopback``; private,
+  link-local, shared (CGNAT), reserved, multicast and unspecified addresses (also inside IPv4-mapped, 6to4 and
+  NAT64 IPv6 forms) need ``allow_private``;
+- the connection goes to an address that was checked (the URL carries the IP; TLS SNI, the certificate check and
+  the Host header carry the name), so a DNS answer that changes between check and connect (DNS rebinding) cannot
+  redirect it; the client it builds ignores proxies and credentials from the environment;
+- redirects are not followed, compressed responses are refused, the body is capped at ``max_bytes``, and the
+  document's ``id`` must be the DID.
+
+Known limits: the host lookup uses the system resolver, whose own timeouts apply (``timeout`` starts counting before
+it but cannot interrupt it). The specification says the identifier MUST NOT be an IP address; IPv4 literals are
+accepted here (and pass the same address checks) so that test and intranet deployments can use them.
 """
 
 from __future__ import annotations
@@ -38,55 +45,99 @@ from did.keys import KeyType, PublicKey
 from did.syntax import Did, parse_did
 
 METHOD: Final = "web"
-_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
-_FRAGMENT = re.compile(r"[A-Za-z0-9._~-]{1,64}")
-_ACCEPT: Final = "application/did+json, application/did+ld+json;q=0.9, application/json;q=0.8"
+_LABEL: Final = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+_PORT: Final = re.compile(r"[0-9]{1,5}")
+_FRAGMENT: Final = re.compile(r"[A-Za-z0-9._~-]{1,64}")
+_ACCEPT: Final = "application/did+json, application/json"
+_NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")
+_NO_SUCH_HOST: Final = (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME))
 
 HostResolver = Callable[[str, int], list[str]]
+_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _host(text: str) -> str:
+    """Validate a did:web host; return it lower-case, international names as IDNA A-labels."""
+    if "@" in text:
+        raise InvalidDidError("did:web host must not contain user information ('@')")
+    host = text.lower()
+    if not host.isascii():
+        try:
+            host = httpx.URL(scheme="https", host=host).raw_host.decode("ascii")
+        except httpx.InvalidURL as exc:
+            raise InvalidDidError(f"did:web host {text!r} is not a valid internationalized domain name") from exc
+    labels = host.split(".")
+    if len(host) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        raise InvalidDidError(f"did:web host {text!r} is not a valid domain name or IPv4 address")
+    if labels[-1].isdigit():
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError as exc:
+            raise InvalidDidError(f"did:web host {text!r} is numeric but not a dotted-quad IPv4 address") from exc
+    return host
 
 
 def _parse(did: str | Did) -> tuple[str, int | None, list[str]]:
-    """Split a did:web DID into (host, port, path segments), validating each part."""
+    """Split a did:web DID into (host, port, URL path segments), validating each part."""
     parsed = parse_did(did) if isinstance(did, str) else did
     if parsed.method != METHOD:
         raise InvalidDidError(f"not a did:web DID (method {parsed.method!r})")
     first, *segments = parsed.method_specific_id.split(":")
-    host_part, sep, port_text = unquote(first).partition(":")
-    host = host_part.lower()
-    if not host or "@" in host or not all(_LABEL.fullmatch(label) for label in host.split(".")) or len(host) > 253:
-        raise InvalidDidError(f"did:web host {host_part!r} is not a valid domain name or IPv4 address")
+    host_text, colon, port_text = unquote(first).partition(":")
+    if not host_text:
+        raise InvalidDidError("did:web DID has an empty host")
+    host = _host(host_text)
     port: int | None = None
-    if sep:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if colon:
+        if not _PORT.fullmatch(port_text) or not 0 < int(port_text) < 65536:
             raise InvalidDidError(f"did:web port {port_text!r} must be a number from 1 to 65535")
         port = int(port_text)
-    path = []
     for segment in segments:
         decoded = unquote(segment)
-        if not segment or decoded in (".", "..") or "/" in decoded or "?" in decoded or "#" in decoded:
-            raise InvalidDidError(f"did:web path segment {segment!r} is empty or not allowed")
-        path.append(segment)
-    return host, port, path
+        if not decoded:
+            raise InvalidDidError("did:web path segments must not be empty")
+        if decoded in (".", "..") or any(c in "/\\?#" or not c.isprintable() for c in decoded):
+            raise InvalidDidError(
+                f"did:web path segment {segment!r} is not allowed (dot segment or reserved character)"
+            )
+    return host, port, segments
+
+
+def _ip_literal(host: str) -> ipaddress.IPv4Address | None:
+    """The address of a validated host that is an IPv4 literal (a numeric last label, see _host), else None."""
+    return ipaddress.IPv4Address(host) if host.rpartition(".")[2].isdigit() else None
+
+
+def _is_loopback_host(host: str) -> bool:
+    literal = _ip_literal(host)
+    return host == "localhost" or host.endswith(".localhost") or (literal is not None and literal.is_loopback)
 
 
 def did_to_url(did: str | Did, *, scheme: str = "https") -> str:
-    """The URL of a did:web DID's document, per the did:web specification."""
+    """The URL of a did:web DID's document, per the did:web specification (``http`` only for loopback hosts)."""
+    if scheme not in ("https", "http"):
+        raise ValueError(f"scheme must be 'https' or 'http', not {scheme!r}")
     host, port, path = _parse(did)
+    if scheme == "http" and not _is_loopback_host(host):
+        raise ForbiddenHostError(f"plain HTTP is allowed only for loopback hosts, not {host}")
     authority = host if port is None else f"{host}:{port}"
     suffix = "/.well-known/did.json" if not path else "/" + "/".join(path) + "/did.json"
     return f"{scheme}://{authority}{suffix}"
 
 
 def web_did(host: str, port: int | None = None, path: Sequence[str] = ()) -> str:
-    """Build a did:web DID from a host, optional port and optional path segments."""
-    msid = host.lower() if port is None else f"{host.lower()}%3A{port}"
+    """Build a did:web DID from a host, optional port and optional path segments (as they appear in the URL)."""
+    msid = _host(host) if port is None else f"{_host(host)}%3A{port}"
     did = ":".join(["did", METHOD, msid, *path])
     _parse(did)
     return did
 
 
 def web_document(did: str, keys: Sequence[tuple[str, PublicKey]]) -> dict[str, Any]:
-    """The did.json for a did:web DID publishing the given (fragment, public key) pairs as Multikey methods."""
+    """The did.json for a did:web DID publishing (fragment, public key) pairs as Multikey verification methods.
+
+    Signing keys are authorized for authentication, assertion and capabilities; X25519 keys only for key agreement.
+    """
     _parse(did)
     if not keys:
         raise ValueError("a did:web document needs at least one key")
@@ -113,12 +164,31 @@ def system_resolve_host(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-def _is_loopback_name(host: str) -> bool:
-    return host == "localhost" or host.endswith(".localhost")
+def _address_class(ip: _IPAddress) -> str | None:
+    """'loopback', 'non-public', or None for a public address."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in _NAT64 else None)
+        if embedded is not None:
+            return _address_class(embedded)
+        if ip.is_site_local or (ip.sixtofour is not None and _address_class(ip.sixtofour) is not None):
+            return "non-public"
+    if ip.is_loopback:
+        return "loopback"
+    if not ip.is_global or ip.is_private or ip.is_reserved or ip.is_multicast or ip.is_link_local or ip.is_unspecified:
+        return "non-public"
+    return None
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
+
+
+class _ConnectFailedError(ResolutionFailedError):
+    """No connection to one of the host's addresses (the resolver then tries the next)."""
 
 
 class DidWebResolver:
-    """Resolves did:web DIDs over HTTPS with SSRF, time and size limits."""
+    """Resolves did:web DIDs over HTTPS with SSRF, redirect, time and size limits (see the module docstring)."""
 
     method = METHOD
     cacheable = True
@@ -140,8 +210,12 @@ class DidWebResolver:
             raise ValueError("scheme must be 'https' or 'http'")
         if scheme == "http" and not allow_loopback:
             raise ValueError("plain HTTP is only for loopback development: set allow_loopback=True")
+        if client is not None and (transport is not None or verify is not True):
+            raise ValueError("pass either an httpx client or transport/verify, not both")
+        if timeout <= 0 or max_bytes <= 0:
+            raise ValueError("timeout and max_bytes must be positive")
         self._owns_client = client is None
-        self._client = client or httpx.Client(transport=transport, verify=verify, follow_redirects=False)
+        self._client = client or httpx.Client(transport=transport, verify=verify, trust_env=False)
         self._timeout = timeout
         self._max_bytes = max_bytes
         self._allow_loopback = allow_loopback
@@ -162,83 +236,95 @@ class DidWebResolver:
     ) -> None:
         self.close()
 
-    def _check_address(self, host: str, address: str) -> None:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        if ip.is_loopback:
-            if not self._allow_loopback:
-                raise ForbiddenHostError(
-                    f"did:web host {host} is a loopback address ({ip}); allowed only in development (allow_loopback)"
-                )
-            return
-        if (not ip.is_global or ip.is_multicast) and not self._allow_private:
-            raise ForbiddenHostError(
-                f"did:web host {host} resolves to a non-public address ({ip}); refusing to connect"
-            )
+    def resolve(self, did: Did | str) -> DidDocument:
+        """Fetch and validate the DID document of a did:web DID."""
+        parsed = parse_did(did) if isinstance(did, str) else did
+        host, _, _ = _parse(parsed)
+        deadline = time.monotonic() + self._timeout
+        scheme = self._scheme if _is_loopback_host(host) else "https"
+        url = httpx.URL(did_to_url(parsed, scheme=scheme))
+        addresses = self._checked_addresses(host, url.port or (443 if scheme == "https" else 80))
+        for address in addresses[:-1]:
+            try:
+                return DidDocument.from_json(self._fetch(url, host, address, deadline), expected_id=str(parsed))
+            except _ConnectFailedError:
+                continue  # try the host's next address
+        return DidDocument.from_json(self._fetch(url, host, addresses[-1], deadline), expected_id=str(parsed))
 
-    def _pin(self, host: str, port: int) -> str:
-        """Resolve and check the host; return the address to connect to."""
-        try:
-            literal = ipaddress.ip_address(host)
-        except ValueError:
-            literal = None
-        if literal is not None:
+    def _checked_addresses(self, host: str, port: int) -> list[str]:
+        """Resolve the host and check every address against the allowances; return them in connection order."""
+        if _ip_literal(host) is not None:
             addresses = [host]
+        elif _is_loopback_host(host) and not self._allow_loopback:
+            raise ForbiddenHostError(f"did:web host {host} is a loopback name; allowed only with allow_loopback")
         else:
-            if _is_loopback_name(host) and not self._allow_loopback:
-                raise ForbiddenHostError(f"did:web host {host} is a loopback name; allowed only in development")
             try:
                 addresses = self._resolve_host(host, port)
+            except socket.gaierror as exc:
+                if exc.errno in _NO_SUCH_HOST:
+                    raise NotFoundError(f"did:web host {host} does not exist (DNS: {exc.strerror})") from exc
+                raise ResolutionFailedError(f"cannot look up did:web host {host}: {_reason(exc)}") from exc
             except OSError as exc:
-                raise NotFoundError(f"did:web host {host} does not resolve") from exc
+                raise ResolutionFailedError(f"cannot look up did:web host {host}: {_reason(exc)}") from exc
             if not addresses:
-                raise NotFoundError(f"did:web host {host} does not resolve")
+                raise NotFoundError(f"did:web host {host} does not resolve to any address")
         for address in addresses:
-            self._check_address(host, address)
-        return addresses[0]
+            try:
+                ip = ipaddress.ip_address(address.split("%", 1)[0])
+            except ValueError as exc:
+                raise ResolutionFailedError(f"looking up {host} gave an invalid address {address!r}") from exc
+            kind = _address_class(ip)
+            if kind == "loopback" and not self._allow_loopback:
+                raise ForbiddenHostError(
+                    f"did:web host {host} resolves to loopback address {ip}; allowed only with allow_loopback"
+                )
+            if kind == "non-public" and not self._allow_private:
+                raise ForbiddenHostError(
+                    f"did:web host {host} resolves to non-public address {ip} (private, link-local, shared, "
+                    "reserved or multicast); allowed only with allow_private"
+                )
+        return addresses
 
-    def resolve(self, did: Did) -> DidDocument:
-        """Fetch and validate the DID document of a did:web DID."""
-        host, _port, _ = _parse(did)
-        scheme = self._scheme
-        if scheme == "http" and not (_is_loopback_name(host) or host.startswith("127.")):
-            scheme = "https"  # plain HTTP never leaves the machine
-        url = httpx.URL(did_to_url(did, scheme=scheme))
-        address = self._pin(host, url.port or (443 if scheme == "https" else 80))
-        pinned = url.copy_with(host=address)
-        headers = {"Accept": _ACCEPT, "Host": url.netloc.decode("ascii")}
-        deadline = time.monotonic() + self._timeout
+    def _fetch(self, url: httpx.URL, host: str, address: str, deadline: float) -> bytes:
+        """GET the document body from one checked address."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ResolutionTimeoutError(f"resolving {url} took longer than {self._timeout:g} s")
+        headers = {"Accept": _ACCEPT, "Accept-Encoding": "identity", "Host": url.netloc.decode("ascii")}
         try:
             with self._client.stream(
                 "GET",
-                pinned,
+                url.copy_with(host=address),
                 headers=headers,
-                timeout=self._timeout,
+                timeout=remaining,
                 extensions={"sni_hostname": host},
                 follow_redirects=False,
             ) as response:
-                body = self._read(response, str(url), deadline)
+                return self._read(response, url, deadline)
         except httpx.TimeoutException as exc:
             raise ResolutionTimeoutError(f"fetching {url} took longer than {self._timeout:g} s") from exc
+        except httpx.ConnectError as exc:
+            raise _ConnectFailedError(f"cannot connect to {url.netloc.decode()} at {address}: {_reason(exc)}") from exc
         except httpx.HTTPError as exc:
-            raise ResolutionFailedError(f"cannot fetch {url}: {exc}") from exc
-        return DidDocument.from_json(body, expected_id=str(did))
+            raise ResolutionFailedError(f"fetching {url} failed: {_reason(exc)}") from exc
 
-    def _read(self, response: httpx.Response, url: str, deadline: float) -> bytes:
+    def _read(self, response: httpx.Response, url: httpx.URL, deadline: float) -> bytes:
         status = response.status_code
         if status in (404, 410):
             raise NotFoundError(f"{url} answered HTTP {status}: no DID document there")
         if 300 <= status < 400:
             raise ResolutionFailedError(f"{url} answered a redirect (HTTP {status}); redirects are not followed")
         if status != 200:
-            raise ResolutionFailedError(f"{url} answered HTTP {status}")
-        declared = response.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self._max_bytes:
+            raise ResolutionFailedError(f"{url} answered HTTP {status}; expected 200 with the DID document")
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            raise ResolutionFailedError(f"{url} sent a {encoding!r}-compressed body; only uncompressed is accepted")
+        declared = response.headers.get("content-length", "")
+        if declared.isdecimal() and int(declared) > self._max_bytes:
             raise DidDocumentTooLargeError(f"{url} is {declared} bytes; the limit is {self._max_bytes}")
         chunks: list[bytes] = []
         size = 0
-        for chunk in response.iter_bytes():
+        for chunk in response.iter_bytes():  # Content-Encoding is identity, so these are the bytes sent
             size += len(chunk)
             if size > self._max_bytes:
                 raise DidDocumentTooLargeError(f"{url} is larger than the limit of {self._max_bytes} bytes")
