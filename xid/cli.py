@@ -87,7 +87,7 @@ def did_create(method: str, key_type: str, out: Path | None) -> None:
 @click.argument("did_value", metavar="DID")
 @click.option("--metadata", is_flag=True, help="Print the whole DID resolution result, not only the document.")
 @click.option("--timeout", type=float, default=5.0, show_default=True, help="did:web: total time limit in seconds.")
-@click.option("--allow-loopback", is_flag=True, help="did:web: allow loopback hosts such as localhost (development only).")
+@click.option("--allow-loopback", is_flag=True, help="did:web: allow loopback hosts (development only).")
 def did_resolve(did_value: str, metadata: bool, timeout: float, allow_loopback: bool) -> None:
     """Resolve a DID (did:key, did:jwk, did:web) and print its DID document as JSON.
 
