@@ -9,7 +9,7 @@ PY          := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help demo test lint fmt typecheck pytest bench lock clean postgres
+.PHONY: help demo test lint fmt typecheck pytest bench lock clean postgres interop
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -25,7 +25,16 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 demo: $(VENV)/.synced  ## run the whole story on the embedded defaults
 	$(VENV)/bin/xid demo
 
-test: lint typecheck pytest  ## ruff, mypy --strict and the whole test suite
+test: lint typecheck interop pytest  ## ruff, mypy --strict and the whole test suite
+
+INTEROP_LOCKS := $(wildcard tests/interop/*/package-lock.json)
+INTEROP_STAMPS := $(INTEROP_LOCKS:package-lock.json=node_modules/.installed)
+
+interop: $(INTEROP_STAMPS)  ## install the pinned npm interop peers (npm ci in each tests/interop/* folder)
+
+tests/interop/%/node_modules/.installed: tests/interop/%/package-lock.json tests/interop/%/package.json
+	cd tests/interop/$* && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 lint: $(VENV)/.synced  ## ruff lint and format check
 	$(VENV)/bin/ruff check .
@@ -51,4 +60,4 @@ lock: | $(UV)  ## refresh uv.lock after editing pyproject.toml
 	$(UV) lock --python $(PYTHON)
 
 clean:  ## remove the environments and caches
-	rm -rf .venv .uv .mypy_cache .ruff_cache .pytest_cache .hypothesis bench/out
+	rm -rf .venv .uv .mypy_cache .ruff_cache .pytest_cache .hypothesis bench/out tests/interop/*/node_modules
