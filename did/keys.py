@@ -284,9 +284,13 @@ class PublicKey:
     # -- verification -------------------------------------------------------------------------------------------
 
     def verify(self, signature: bytes, data: bytes, algorithm: str | None = None) -> None:
-        """Verify a JOSE-form signature (raw r||s for ECDSA) over data; raise InvalidSignatureError on failure."""
+        """Verify a JOSE-form signature (raw r||s for ECDSA) over data; raise InvalidSignatureError on failure.
+
+        ``algorithm`` must be this key's JOSE algorithm (RFC 9864's fully-specified ``Ed25519`` is accepted for
+        Ed25519 keys as well as ``EdDSA``).
+        """
         alg = self.algorithm
-        if algorithm is not None and algorithm != alg:
+        if algorithm is not None and algorithm != alg and not (algorithm == "Ed25519" and alg == "EdDSA"):
             raise UnsupportedAlgorithmError(f"algorithm {algorithm!r} does not match {self.key_type.value} key")
         spec = self.key_type.spec
         try:

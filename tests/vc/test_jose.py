@@ -1,0 +1,206 @@
+"""VC-JOSE (vc+jwt, jwt_vc_json) and the compact JWS layer, cross-checked with joserfc (an independent JOSE library)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from joserfc import jws as joserfc_jws
+from joserfc.jwk import ECKey, OKPKey
+
+from did import KeyType, PublicKey, Resolver, SoftwareSigner, did_key
+from did.b64 import b64url_decode, b64url_encode
+from vc.errors import VcError
+from vc.jose import (
+    CompactJws,
+    JoseError,
+    JwsAlgorithmError,
+    JwsSignatureError,
+    JwtClaimsError,
+    issue_jwt_vc_json,
+    issue_vc_jwt,
+    verify_vc_jwt,
+)
+from vc.model import CredentialExpiredError, CredentialModelError, CredentialNotYetValidError
+
+RESOLVER = Resolver()
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def keys(kid: str) -> PublicKey:
+    return RESOLVER.dereference(kid, "assertionMethod").public_key
+
+
+def issuer(key_type: KeyType = KeyType.ED25519) -> tuple[SoftwareSigner, str]:
+    signer = SoftwareSigner.generate(key_type)
+    did = did_key.create(signer.public_key)
+    return signer.with_key_id(f"{did}#{did[8:]}"), did
+
+
+def credential(issuer_did: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "id": "urn:uuid:5b1b0c9e-6b39-4a0f-8a1f-1d2c3e4f5a6b",
+        "type": ["VerifiableCredential", "BasicFourCredential"],
+        "issuer": issuer_did,
+        "validFrom": "2026-01-01T00:00:00Z",
+        "validUntil": "2031-01-01T00:00:00Z",
+        "credentialSubject": {"id": "did:example:holder", "name": "山田花子", "sex": 2},
+        **extra,
+    }
+
+
+@pytest.mark.parametrize("key_type", [KeyType.ED25519, KeyType.P256, KeyType.SECP256K1])
+def test_vc_jwt_round_trip(key_type: KeyType) -> None:
+    signer, did = issuer(key_type)
+    token = issue_vc_jwt(credential(did), signer)
+    result = verify_vc_jwt(token, keys, now=NOW)
+    assert result.issuer == did
+    assert result.kid == signer.key_id
+    assert result.algorithm == key_type.algorithm
+    assert result.format == "vc+jwt"
+    assert result.credential.data["credentialSubject"]["name"] == "山田花子"
+    header = json.loads(b64url_decode(token.split(".")[0]))
+    assert header["typ"] == "vc+jwt"
+
+
+def test_jwt_vc_json_round_trip_and_times() -> None:
+    signer, did = issuer()
+    token = issue_jwt_vc_json(credential(did), signer, subject="did:example:holder", now=NOW)
+    claims = json.loads(b64url_decode(token.split(".")[1]))
+    assert claims["iss"] == did
+    assert claims["sub"] == "did:example:holder"
+    assert claims["vc"]["type"][1] == "BasicFourCredential"
+    assert verify_vc_jwt(token, keys, now=NOW).format == "jwt_vc_json"
+    with pytest.raises(JwtClaimsError, match="expired"):
+        verify_vc_jwt(token, keys, now=datetime(2032, 1, 1, tzinfo=UTC))
+    with pytest.raises(JwtClaimsError, match="not valid yet"):
+        verify_vc_jwt(token, keys, now=datetime(2025, 1, 1, tzinfo=UTC))
+
+
+def _joserfc_key(signer: SoftwareSigner) -> OKPKey | ECKey:
+    jwk: dict[str, str | list[str]] = dict(signer.to_private_jwk())
+    return OKPKey.import_key(jwk) if jwk["kty"] == "OKP" else ECKey.import_key(jwk)
+
+
+@pytest.mark.filterwarnings("ignore::joserfc.errors.SecurityWarning")  # joserfc flags "EdDSA" (RFC 9864)
+@pytest.mark.parametrize(("key_type", "algorithm"), [(KeyType.ED25519, "EdDSA"), (KeyType.ED25519, "Ed25519"),
+                                                     (KeyType.P256, "ES256")])  # fmt: skip
+def test_independent_cross_check_with_joserfc(key_type: KeyType, algorithm: str) -> None:
+    signer, did = issuer(key_type)
+    if algorithm == key_type.algorithm:
+        ours = issue_vc_jwt(credential(did), signer)
+        theirs_view = joserfc_jws.deserialize_compact(ours, _joserfc_key(signer), algorithms=[algorithm])
+        assert json.loads(theirs_view.payload)["issuer"] == did
+    header = {"alg": algorithm, "kid": signer.key_id, "typ": "vc+jwt"}
+    theirs = joserfc_jws.serialize_compact(
+        header, json.dumps(credential(did)), _joserfc_key(signer), algorithms=[algorithm]
+    )
+    assert verify_vc_jwt(theirs, keys, now=NOW).issuer == did
+
+
+def _tamper(token: str, part: int) -> str:
+    parts = token.split(".")
+    raw = bytearray(b64url_decode(parts[part]))
+    raw[len(raw) // 2] ^= 0x01
+    parts[part] = b64url_encode(bytes(raw))
+    return ".".join(parts)
+
+
+def test_tampering_and_wrong_keys_fail_closed() -> None:
+    signer, did = issuer()
+    token = issue_vc_jwt(credential(did), signer)
+    with pytest.raises(VcError):
+        verify_vc_jwt(_tamper(token, 1), keys, now=NOW)  # flipped bit in the payload
+    with pytest.raises(JwsSignatureError):
+        verify_vc_jwt(_tamper(token, 2), keys, now=NOW)  # flipped bit in the signature
+    other, _other_did = issuer()
+    forged = issue_vc_jwt(credential(did), other.with_key_id(signer.key_id))  # signed by another key, claims kid
+    with pytest.raises(JwsSignatureError):
+        verify_vc_jwt(forged, keys, now=NOW)
+    mismatched = issue_vc_jwt(credential(did), other)  # kid of another DID than the issuer
+    with pytest.raises(JwtClaimsError, match="does not belong to the issuer"):
+        verify_vc_jwt(mismatched, keys, now=NOW)
+    p256, _ = issuer(KeyType.P256)
+    header = b64url_encode(json.dumps({"alg": "ES256", "kid": signer.key_id, "typ": "vc+jwt"}).encode())
+    body = token.split(".")[1]
+    with pytest.raises(JwsAlgorithmError):  # an ES256 header over an Ed25519 key
+        verify_vc_jwt(f"{header}.{body}.{b64url_encode(p256.sign(f'{header}.{body}'.encode()))}", keys, now=NOW)
+
+
+def _unsigned(header: dict[str, Any], payload: dict[str, Any], signature: bytes = b"") -> str:
+    return ".".join([b64url_encode(json.dumps(header).encode()), b64url_encode(json.dumps(payload).encode()),
+                     b64url_encode(signature)])  # fmt: skip
+
+
+def test_none_and_hmac_are_refused() -> None:
+    signer, did = issuer()
+    with pytest.raises(JwsAlgorithmError, match="'none' is not allowed"):
+        verify_vc_jwt(_unsigned({"alg": "none", "typ": "vc+jwt", "kid": signer.key_id}, credential(did)), keys, now=NOW)
+    import hashlib
+    import hmac
+
+    header = b64url_encode(json.dumps({"alg": "HS256", "kid": signer.key_id, "typ": "vc+jwt"}).encode())
+    body = b64url_encode(json.dumps(credential(did)).encode())
+    secret = json.dumps(signer.public_jwk).encode()  # the classic attack: the public key as HMAC secret
+    mac = hmac.new(secret, f"{header}.{body}".encode(), hashlib.sha256).digest()
+    with pytest.raises(JwsAlgorithmError, match="HS256"):
+        verify_vc_jwt(f"{header}.{body}.{b64url_encode(mac)}", keys, now=NOW)
+
+
+def test_validity_period_and_typ() -> None:
+    signer, did = issuer()
+    expired = issue_vc_jwt(credential(did, validUntil="2026-02-01T00:00:00Z"), signer)
+    with pytest.raises(CredentialExpiredError):
+        verify_vc_jwt(expired, keys, now=NOW)
+    future = issue_vc_jwt(credential(did, validFrom="2027-01-01T00:00:00Z"), signer)
+    with pytest.raises(CredentialNotYetValidError):
+        verify_vc_jwt(future, keys, now=NOW)
+    assert verify_vc_jwt(future, keys, now=datetime(2027, 1, 1, tzinfo=UTC) - timedelta(seconds=30)).issuer == did
+    wrong_typ = issue_vc_jwt(credential(did), signer, typ="kb+jwt")
+    with pytest.raises(JwtClaimsError, match="typ"):
+        verify_vc_jwt(wrong_typ, keys, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("token", "error", "reason"),
+    [
+        ("a.b", JoseError, "three"),
+        ("a.b.c.d", JoseError, "three"),
+        ("eyJhbGciOiJFZERTQSJ9=.e30.AA", JoseError, "base64url"),
+        (b64url_encode(b"[1]") + ".e30.AA", JoseError, "JSON object"),
+        (b64url_encode(b'{"alg":"EdDSA","alg":"none"}') + ".e30.AA", JoseError, "duplicate"),
+        (b64url_encode(b'{"typ":"vc+jwt"}') + ".e30.AA", JoseError, "no alg"),
+        (b64url_encode(b'{"alg":"EdDSA","crit":["b64"]}') + ".e30.AA", JoseError, "critical"),
+    ],
+)
+def test_malformed_tokens(token: str, error: type[Exception], reason: str) -> None:
+    with pytest.raises(error, match=reason):
+        CompactJws.parse(token)
+
+
+def test_credential_model_errors_name_the_property() -> None:
+    signer, did = issuer()
+    for bad, prop in [
+        ({**credential(did), "@context": ["https://www.w3.org/2018/credentials/v1"]}, "@context"),
+        ({**credential(did), "type": ["BasicFourCredential"]}, "type"),
+        ({**credential(did), "issuer": "not a url"}, "issuer"),
+        ({**credential(did), "credentialSubject": []}, "credentialSubject"),
+        ({**credential(did), "validFrom": "2026-01-01"}, "validFrom"),
+        ({**credential(did), "validUntil": "2025-01-01T00:00:00Z"}, "validUntil"),
+        ({**credential(did), "credentialStatus": {"id": "x"}}, "credentialStatus"),
+        ({**credential(did), "credentialSchema": [{"type": "JsonSchema"}]}, "credentialSchema"),
+    ]:
+        with pytest.raises(CredentialModelError, match=prop):
+            issue_vc_jwt(bad, signer)
+
+
+@given(st.text(max_size=300))
+def test_parser_raises_only_vc_errors(token: str) -> None:
+    with contextlib.suppress(VcError):
+        CompactJws.parse(token)
