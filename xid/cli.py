@@ -14,6 +14,7 @@ from xid import __version__
 from xid.cli_card import card
 from xid.cli_ledger import ledger
 from xid.cli_status import status_list
+from xid.cli_vc import vc
 from xid.settings import Settings
 
 
@@ -151,6 +152,7 @@ def demo_command() -> None:
 main.add_command(card)
 main.add_command(ledger)
 main.add_command(status_list)
+main.add_command(vc)
 
 if __name__ == "__main__":
     main()

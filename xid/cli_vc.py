@@ -1,0 +1,174 @@
+"""``xid vc``: issue, verify and present Verifiable Credentials (VC-JOSE and SD-JWT VC so far)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from did import DidError, DidWebResolver, PublicKey, Resolver, SoftwareSigner, parse_did_url
+from vc.errors import VcError
+from vc.jose import issue_jwt_vc_json, issue_vc_jwt, verify_vc_jwt
+from vc.sd_jwt import SD, issue, present, verify
+
+RESERVED = {"iss", "vct", "iat", "exp", "nbf", "cnf", "status", "sub"}
+
+
+class _Group(click.Group):
+    """Reports credential and DID errors as one line ``error [code]: message`` with exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command, turning VcError and DidError into a clear message."""
+        try:
+            return super().invoke(ctx)
+        except (VcError, DidError) as exc:
+            click.echo(f"error [{exc.code}]: {exc.message}", err=True)
+            sys.exit(1)
+
+
+def _json_file(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"{path} is not JSON: {exc.msg} (line {exc.lineno})") from exc
+
+
+def _path(text: str) -> tuple[str | int, ...]:
+    return tuple(int(p) if p.isdigit() else p for p in text.split("."))
+
+
+def _mark(claims: dict[str, Any], paths: list[tuple[str | int, ...]]) -> dict[str, Any]:
+    """Wrap the values at the given paths (or every non-reserved top-level claim) in SD(...)."""
+    if not paths:
+        return {k: (v if k in RESERVED else SD(v)) for k, v in claims.items()}
+
+    def walk(value: Any, prefix: tuple[str | int, ...]) -> Any:
+        out: Any = value
+        if isinstance(value, dict):
+            out = {k: walk(v, (*prefix, k)) for k, v in value.items()}
+        elif isinstance(value, list):
+            out = [walk(v, (*prefix, i)) for i, v in enumerate(value)]
+        return SD(out) if prefix in paths else out
+
+    unknown = [p for p in paths if not _exists(claims, p)]
+    if unknown:
+        raise click.BadParameter(f"no claim at {'.'.join(map(str, unknown[0]))}", param_hint="--sd")
+    result: dict[str, Any] = walk(claims, ())
+    return result
+
+
+def _exists(claims: Any, path: tuple[str | int, ...]) -> bool:
+    node = claims
+    for part in path:
+        if isinstance(node, list):
+            if not isinstance(part, int) or part >= len(node):
+                return False
+            node = node[part]
+        elif isinstance(node, dict):
+            if not isinstance(part, str) or part not in node:
+                return False
+            node = node[part]
+        else:
+            return False
+    return True
+
+
+def _resolver(allow_loopback: bool) -> tuple[Resolver, DidWebResolver]:
+    web = DidWebResolver(allow_loopback=allow_loopback)
+    return Resolver.standard(web), web
+
+
+@click.group("vc", cls=_Group)
+def vc() -> None:
+    """Verifiable Credentials: issue (VC-JOSE, SD-JWT VC), verify, and present a subset of claims."""
+
+
+@vc.command("issue")
+@click.argument("credential", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["sd-jwt", "jwt", "jwt-vc-json"]),
+    required=True,
+    help="sd-jwt: SD-JWT VC (claims JSON); jwt: application/vc+jwt; jwt-vc-json: OID4VCI jwt_vc_json.",
+)
+@click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="The issuer's private JWK (its kid must be a DID URL, as 'xid did create' writes).")  # fmt: skip
+@click.option("--holder-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="sd-jwt: bind to this holder key file (its public part goes into cnf.jwk).")  # fmt: skip
+@click.option("--sd", "sd_paths", multiple=True, metavar="PATH",
+              help="sd-jwt: a selectively disclosable claim (dotted path, e.g. address.region or nationalities.0); "
+              "default: every top-level claim except iss, vct, iat, exp, nbf, sub, cnf, status.")  # fmt: skip
+def issue_command(
+    credential: Path, fmt: str, key_file: Path, holder_key: Path | None, sd_paths: tuple[str, ...]
+) -> None:
+    """Secure CREDENTIAL (a JSON file) and print the token."""
+    signer = SoftwareSigner.load(key_file)
+    issuer_did = str(parse_did_url(signer.key_id).did)
+    data = _json_file(credential)
+    if not isinstance(data, dict):
+        raise click.BadParameter(f"{credential} must hold a JSON object")
+    if fmt == "jwt":
+        click.echo(issue_vc_jwt(data, signer))
+    elif fmt == "jwt-vc-json":
+        click.echo(issue_jwt_vc_json(data, signer))
+    else:
+        claims = {"iss": issuer_did, "iat": int(datetime.now(UTC).timestamp()), **data}
+        holder = SoftwareSigner.load(holder_key).public_jwk if holder_key else None
+        click.echo(issue(_mark(claims, [_path(p) for p in sd_paths]), signer, holder_jwk=holder))
+
+
+@vc.command("verify")
+@click.argument("token_file", metavar="FILE", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--aud", help="sd-jwt: the audience the KB-JWT must name (needed when it is key-bound).")
+@click.option("--nonce", help="sd-jwt: the nonce the KB-JWT must carry.")
+@click.option("--no-key-binding", is_flag=True, help="sd-jwt: accept a presentation without a KB-JWT.")
+@click.option("--allow-loopback", is_flag=True, help="did:web issuers on loopback hosts (development only).")
+def verify_command(
+    token_file: Path, aud: str | None, nonce: str | None, no_key_binding: bool, allow_loopback: bool
+) -> None:
+    """Verify a credential token in FILE and print the result as JSON; exit status 0 only when it is valid."""
+    token = token_file.read_text(encoding="utf-8").strip()
+    resolver, web = _resolver(allow_loopback)
+    with web:
+
+        def key_of(kid: str) -> PublicKey:
+            return resolver.dereference(kid, "assertionMethod").public_key
+
+        if "~" in token:
+
+            def issuer_key(header: dict[str, Any], payload: dict[str, Any]) -> PublicKey:
+                kid = header.get("kid")
+                if not isinstance(kid, str):
+                    raise VcError("the SD-JWT header has no kid naming the issuer key")
+                if str(parse_did_url(kid).did) != payload.get("iss"):
+                    raise VcError("the SD-JWT's kid does not belong to its iss")
+                return key_of(kid)
+
+            result = verify(token, issuer_key, audience=aud, nonce=nonce, require_key_binding=not no_key_binding)
+            output: dict[str, Any] = {"valid": True, "format": "dc+sd-jwt", "issuer": result.claims.get("iss"),
+                                      "kid": result.issuer_header.get("kid"), "vct": result.vct,
+                                      "keyBound": result.key_bound, "claims": result.claims}  # fmt: skip
+        else:
+            jose = verify_vc_jwt(token, key_of)
+            output = {"valid": True, "format": jose.format, "issuer": jose.issuer, "kid": jose.kid,
+                      "algorithm": jose.algorithm, "credential": dict(jose.credential.data)}  # fmt: skip
+    click.echo(json.dumps(output, indent=2, ensure_ascii=False))
+
+
+@vc.command("present")
+@click.argument("sd_jwt_file", metavar="FILE", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--disclose", "paths", multiple=True, metavar="PATH", help="A claim to disclose (dotted path); repeat.")
+@click.option("--holder-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="The holder's private JWK (the key in cnf.jwk).")  # fmt: skip
+@click.option("--aud", required=True, help="The verifier (audience) this presentation is for.")
+@click.option("--nonce", required=True, help="The verifier's nonce.")
+def present_command(sd_jwt_file: Path, paths: tuple[str, ...], holder_key: Path, aud: str, nonce: str) -> None:
+    """Present an SD-JWT VC disclosing only the chosen claims, with a Key Binding JWT."""
+    token = sd_jwt_file.read_text(encoding="utf-8").strip()
+    holder = SoftwareSigner.load(holder_key)
+    click.echo(present(token, [_path(p) for p in paths], holder, audience=aud, nonce=nonce))
