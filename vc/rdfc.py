@@ -267,4 +267,3 @@ def canonicalize_quads(
 def canonicalize(nquads: str | bytes, **options: object) -> Canonicalized:
     """Canonicalize an N-Quads document."""
     return canonicalize_quads(parse_nquads(nquads), **options)  # type: ignore[arg-type]
-
