@@ -87,8 +87,11 @@ def set_command(file: Path, index: int, value: int) -> None:
     credential, status = _read(file)
     status.set(index, value)
     credential["credentialSubject"]["encodedList"] = status.encode()
+    stale = credential.pop("proof", None) is not None
     _write(file, credential)
     click.echo(f"{file}: index {index} = {value}", err=True)
+    if stale:
+        click.echo(f"{file}: its stale proof was removed; secure it again with 'xid vc issue'", err=True)
 
 
 @status_list.command("check")

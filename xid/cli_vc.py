@@ -1,4 +1,4 @@
-"""``xid vc``: issue, verify and present Verifiable Credentials (VC-JOSE and SD-JWT VC so far)."""
+"""``xid vc``: issue, verify and present Verifiable Credentials (VC-JOSE, SD-JWT VC and Data Integrity)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,21 @@ from typing import Any
 
 import click
 
-from did import DidError, DidWebResolver, PublicKey, Resolver, SoftwareSigner, parse_did_url
+from did import DidError, DidWebResolver, Resolver, SoftwareSigner, parse_did_url
+from did.b64 import b64url_decode
+from vc.data_integrity import add_proof
 from vc.errors import VcError
-from vc.jose import issue_jwt_vc_json, issue_vc_jwt, verify_vc_jwt
-from vc.sd_jwt import SD, issue, present, verify
+from vc.jose import issue_jwt_vc_json, issue_vc_jwt
+from vc.model import validate_credential
+from vc.sd_jwt import SD, issue, present
+from vc.verify import CredentialStatusError, CredentialVerifier
+
+DI_FORMATS = {
+    "di-eddsa-rdfc": "eddsa-rdfc-2022",
+    "di-eddsa-jcs": "eddsa-jcs-2022",
+    "di-ecdsa-rdfc": "ecdsa-rdfc-2019",
+    "di-ecdsa-jcs": "ecdsa-jcs-2019",
+}
 
 RESERVED = {"iss", "vct", "iat", "exp", "nbf", "cnf", "status", "sub"}
 
@@ -84,7 +95,7 @@ def _resolver(allow_loopback: bool) -> tuple[Resolver, DidWebResolver]:
 
 @click.group("vc", cls=_Group)
 def vc() -> None:
-    """Verifiable Credentials: issue (VC-JOSE, SD-JWT VC), verify, and present a subset of claims."""
+    """Verifiable Credentials: issue (VC-JOSE, SD-JWT VC, Data Integrity), verify, and present a subset of claims."""
 
 
 @vc.command("issue")
@@ -92,9 +103,11 @@ def vc() -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["sd-jwt", "jwt", "jwt-vc-json"]),
+    type=click.Choice(["sd-jwt", "jwt", "jwt-vc-json", *DI_FORMATS]),
     required=True,
-    help="sd-jwt: SD-JWT VC (claims JSON); jwt: application/vc+jwt; jwt-vc-json: OID4VCI jwt_vc_json.",
+    help="sd-jwt: SD-JWT VC (claims JSON); jwt: application/vc+jwt; jwt-vc-json: OID4VCI jwt_vc_json; "
+    "di-*: a Data Integrity proof (eddsa-rdfc-2022, eddsa-jcs-2022, ecdsa-rdfc-2019, ecdsa-jcs-2019; "
+    "ecdsa needs a P-256 or P-384 key), printed as the secured JSON credential.",
 )
 @click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
               help="The issuer's private JWK (its kid must be a DID URL, as 'xid did create' writes).")  # fmt: skip
@@ -106,13 +119,19 @@ def vc() -> None:
 def issue_command(
     credential: Path, fmt: str, key_file: Path, holder_key: Path | None, sd_paths: tuple[str, ...]
 ) -> None:
-    """Secure CREDENTIAL (a JSON file) and print the token."""
+    """Secure CREDENTIAL (a JSON file) and print the token or the secured JSON."""
     signer = SoftwareSigner.load(key_file)
     issuer_did = str(parse_did_url(signer.key_id).did)
     data = _json_file(credential)
     if not isinstance(data, dict):
         raise click.BadParameter(f"{credential} must hold a JSON object")
-    if fmt == "jwt":
+    if "proof" in data:
+        raise click.BadParameter(f"{credential} already carries a proof; issue secures an unsecured credential")
+    if fmt in DI_FORMATS:
+        validate_credential(data)
+        secured = add_proof(data, signer, cryptosuite=DI_FORMATS[fmt])
+        click.echo(json.dumps(secured, indent=2, ensure_ascii=False))
+    elif fmt == "jwt":
         click.echo(issue_vc_jwt(data, signer))
     elif fmt == "jwt-vc-json":
         click.echo(issue_jwt_vc_json(data, signer))
@@ -122,42 +141,62 @@ def issue_command(
         click.echo(issue(_mark(claims, [_path(p) for p in sd_paths]), signer, holder_jwk=holder))
 
 
+def _status_files(paths: tuple[Path, ...]) -> dict[str, Any]:
+    """Published status lists from files, keyed by the URL they are published at (credential id or token sub)."""
+    published: dict[str, Any] = {}
+    for path in paths:
+        text = path.read_text(encoding="utf-8").strip()
+        if text.startswith("{"):
+            value: Any = _json_file(path)
+            url = value.get("id") if isinstance(value, dict) else None
+        else:
+            value, parts = text, text.split(".")
+            try:
+                url = json.loads(b64url_decode(parts[1])).get("sub") if len(parts) == 3 else None
+            except (ValueError, AttributeError):
+                url = None
+        if not isinstance(url, str):
+            raise click.BadParameter(f"{path} is neither a status list credential nor a status list token",
+                                     param_hint="--status-list")  # fmt: skip
+        published[url] = value
+    return published
+
+
 @vc.command("verify")
 @click.argument("token_file", metavar="FILE", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--aud", help="sd-jwt: the audience the KB-JWT must name (needed when it is key-bound).")
 @click.option("--nonce", help="sd-jwt: the nonce the KB-JWT must carry.")
 @click.option("--no-key-binding", is_flag=True, help="sd-jwt: accept a presentation without a KB-JWT.")
+@click.option("--status-list", "status_lists", multiple=True, metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A published status list (a secured BitstringStatusListCredential or a statuslist+jwt token) the "
+              "credential's status refers to; repeat for several. Else status fails closed.")  # fmt: skip
+@click.option("--no-status", is_flag=True, help="Do not check status; the result then says status is unchecked.")
 @click.option("--allow-loopback", is_flag=True, help="did:web issuers on loopback hosts (development only).")
 def verify_command(
-    token_file: Path, aud: str | None, nonce: str | None, no_key_binding: bool, allow_loopback: bool
+    token_file: Path,
+    aud: str | None,
+    nonce: str | None,
+    no_key_binding: bool,
+    status_lists: tuple[Path, ...],
+    no_status: bool,
+    allow_loopback: bool,
 ) -> None:
-    """Verify a credential token in FILE and print the result as JSON; exit status 0 only when it is valid."""
+    """Verify a credential in FILE (any format) and print the result as JSON; exit status 0 only when valid."""
     token = token_file.read_text(encoding="utf-8").strip()
+    published = _status_files(status_lists)
+
+    def source(url: str) -> Any:
+        if url not in published:
+            raise CredentialStatusError(f"no --status-list file is published at {url}")
+        return published[url]
+
     resolver, web = _resolver(allow_loopback)
     with web:
-
-        def key_of(kid: str) -> PublicKey:
-            return resolver.dereference(kid, "assertionMethod").public_key
-
-        if "~" in token:
-
-            def issuer_key(header: dict[str, Any], payload: dict[str, Any]) -> PublicKey:
-                kid = header.get("kid")
-                if not isinstance(kid, str):
-                    raise VcError("the SD-JWT header has no kid naming the issuer key")
-                if str(parse_did_url(kid).did) != payload.get("iss"):
-                    raise VcError("the SD-JWT's kid does not belong to its iss")
-                return key_of(kid)
-
-            result = verify(token, issuer_key, audience=aud, nonce=nonce, require_key_binding=not no_key_binding)
-            output: dict[str, Any] = {"valid": True, "format": "dc+sd-jwt", "issuer": result.claims.get("iss"),
-                                      "kid": result.issuer_header.get("kid"), "vct": result.vct,
-                                      "keyBound": result.key_bound, "claims": result.claims}  # fmt: skip
-        else:
-            jose = verify_vc_jwt(token, key_of)
-            output = {"valid": True, "format": jose.format, "issuer": jose.issuer, "kid": jose.kid,
-                      "algorithm": jose.algorithm, "credential": dict(jose.credential.data)}  # fmt: skip
-    click.echo(json.dumps(output, indent=2, ensure_ascii=False))
+        result = CredentialVerifier(resolver, source).verify(
+            token, audience=aud, nonce=nonce, require_key_binding=not no_key_binding, check_status=not no_status
+        )
+    click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
 
 
 @vc.command("present")

@@ -103,3 +103,87 @@ def test_input_errors(keys: tuple[Path, Path, str], tmp_path: Path) -> None:
     result = run("verify", str(garbage))
     assert result.exit_code == 1
     assert "Traceback" not in result.output
+
+
+def alumni(did: str, **extra: object) -> dict[str, object]:
+    return {
+        "@context": ["https://www.w3.org/ns/credentials/v2", "https://www.w3.org/ns/credentials/examples/v2"],
+        "type": ["VerifiableCredential", "ExampleAlumniCredential"],
+        "issuer": did,
+        "validFrom": "2026-01-01T00:00:00Z",
+        "credentialSubject": {"id": "did:example:holder", "alumniOf": "Example University"},
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    ("fmt", "key_type", "suite"),
+    [
+        ("di-eddsa-rdfc", KeyType.ED25519, "eddsa-rdfc-2022"),
+        ("di-eddsa-jcs", KeyType.ED25519, "eddsa-jcs-2022"),
+        ("di-ecdsa-rdfc", KeyType.P256, "ecdsa-rdfc-2019"),
+        ("di-ecdsa-jcs", KeyType.P384, "ecdsa-jcs-2019"),
+    ],
+)
+def test_data_integrity_issue_and_verify(tmp_path: Path, fmt: str, key_type: KeyType, suite: str) -> None:
+    signer = SoftwareSigner.generate(key_type)
+    did = did_key.create(signer.public_key)
+    signer.with_key_id(f"{did}#{did[8:]}").save(tmp_path / "issuer.jwk")
+    (tmp_path / "vc.json").write_text(json.dumps(alumni(did)))
+    issued = run("issue", "--format", fmt, "--key", str(tmp_path / "issuer.jwk"), str(tmp_path / "vc.json"))
+    assert issued.exit_code == 0, issued.output
+    secured = json.loads(issued.stdout)
+    assert secured["proof"]["cryptosuite"] == suite
+    (tmp_path / "signed.json").write_text(issued.stdout)
+    verified = run("verify", str(tmp_path / "signed.json"))
+    assert verified.exit_code == 0, verified.output
+    result = json.loads(verified.stdout)
+    assert (result["format"], result["issuer"], result["algorithm"]) == ("ldp_vc", did, suite)
+    secured["credentialSubject"]["alumniOf"] = "Forged University"
+    (tmp_path / "tampered.json").write_text(json.dumps(secured))
+    rejected = run("verify", str(tmp_path / "tampered.json"))
+    assert rejected.exit_code == 1
+    assert rejected.stderr.startswith("error [invalidSignature]")
+    again = run("issue", "--format", fmt, "--key", str(tmp_path / "issuer.jwk"), str(tmp_path / "signed.json"))
+    assert again.exit_code == 2
+    assert "already carries a proof" in again.output
+
+
+def test_status_list_round_trip_revokes(keys: tuple[Path, Path, str], tmp_path: Path) -> None:
+    from xid.cli_status import status_list
+
+    issuer, _, did = keys
+    url = "https://issuer.example.jp/status/1"
+    listing = tmp_path / "list.json"
+    assert CliRunner().invoke(status_list, ["create", str(listing), "--id", url, "--issuer", did]).exit_code == 0
+    entry = {"type": "BitstringStatusListEntry", "statusPurpose": "revocation", "statusListIndex": "5",
+             "statusListCredential": url}  # fmt: skip
+    (tmp_path / "vc.json").write_text(json.dumps(alumni(did, credentialStatus=entry)))
+    credential = tmp_path / "signed.json"
+    credential.write_text(
+        run("issue", "--format", "di-eddsa-rdfc", "--key", str(issuer), str(tmp_path / "vc.json")).stdout
+    )
+
+    def publish() -> Path:
+        published = tmp_path / "published.json"
+        result = run("issue", "--format", "di-eddsa-rdfc", "--key", str(issuer), str(listing))
+        assert result.exit_code == 0, result.output
+        published.write_text(result.stdout)
+        return published
+
+    no_list = run("verify", str(credential))
+    assert no_list.exit_code == 1
+    assert no_list.stderr.startswith("error [statusError]")
+    unchecked = run("verify", str(credential), "--no-status")
+    assert json.loads(unchecked.stdout)["status"] == "unchecked"
+    good = run("verify", str(credential), "--status-list", str(publish()))
+    assert good.exit_code == 0, good.output
+    assert json.loads(good.stdout)["status"] == [{"purpose": "revocation", "list_url": url, "index": 5, "value": 0}]
+    assert CliRunner().invoke(status_list, ["set", str(listing), "5"]).exit_code == 0
+    revoked = run("verify", str(credential), "--status-list", str(publish()))
+    assert revoked.exit_code == 1
+    assert revoked.stderr.startswith("error [credentialRevoked]")
+    (tmp_path / "junk.txt").write_text("junk")
+    junk = run("verify", str(credential), "--status-list", str(tmp_path / "junk.txt"))
+    assert junk.exit_code == 2
+    assert "neither a status list credential nor a status list token" in junk.output
