@@ -48,8 +48,11 @@ class PureMethodResolver:
 
 
 def pure_methods() -> list[MethodResolver]:
-    """Resolvers for did:key and did:jwk."""
-    return [PureMethodResolver("key", did_key.document), PureMethodResolver("jwk", did_jwk.document)]
+    """Resolvers for did:key and did:jwk (their documents follow from the DID alone, so they are cached)."""
+    return [
+        PureMethodResolver("key", did_key.document, cacheable=True),
+        PureMethodResolver("jwk", did_jwk.document, cacheable=True),
+    ]
 
 
 @dataclass(frozen=True)

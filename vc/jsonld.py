@@ -18,14 +18,18 @@ error instead.
 from __future__ import annotations
 
 import json
+import re
+import threading
+from collections import OrderedDict
 from functools import cache
 from importlib import resources
 from typing import Any, Final
 
 from pyld import jsonld as pyld
+from pyld.context_resolver import ContextResolver
 
 from vc.errors import VcError
-from vc.rdfc import Quad, Term
+from vc.rdfc import Quad, Term, canonicalize_quads
 
 _absolute: Any = getattr(pyld, "_is_absolute_iri")  # noqa: B009 - pyld's own IRI test, not exported
 
@@ -114,8 +118,26 @@ def bundled_context(url: str) -> dict[str, Any]:
 
 
 def document_loader(url: str, options: Any = None) -> dict[str, Any]:
-    """A pyld document loader that serves only bundled contexts."""
-    return {"contextUrl": None, "documentUrl": url, "document": bundled_context(url)}
+    """A pyld document loader that serves only bundled contexts (tagged static so pyld may cache them)."""
+    return {"contextUrl": None, "documentUrl": url, "document": bundled_context(url), "tag": "static"}
+
+
+class _Bounded(OrderedDict[str, Any]):
+    """A dict that forgets its oldest entries beyond a size (pyld's resolved-context cache)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self._size = size
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        while len(self) > self._size:
+            self.popitem(last=False)
+
+
+# Resolved contexts shared across calls (bounded: inline contexts from documents land here too).
+_RESOLVED: Final = _Bounded(256)
+_LOCK: Final = threading.RLock()
 
 
 def _term(node: dict[str, Any]) -> Term:
@@ -127,12 +149,16 @@ def _term(node: dict[str, Any]) -> Term:
     return ("literal", value, node.get("datatype", XSD_STRING), node.get("language", ""))
 
 
-def to_quads(document: dict[str, Any]) -> list[Quad]:
-    """The RDF quads of a JSON-LD document, using only bundled contexts."""
+def _to_quads_direct(document: dict[str, Any]) -> list[Quad]:
+    options = {
+        "documentLoader": document_loader,
+        "produceGeneralizedRdf": False,
+        "base": None,  # pyld would otherwise resolve relative IRIs against http://example.org/base/
+        "contextResolver": ContextResolver(_RESOLVED, document_loader),
+    }
     try:
-        dataset = _SafeProcessor().to_rdf(
-            document, {"documentLoader": document_loader, "produceGeneralizedRdf": False, "base": None}
-        )
+        with _LOCK:
+            dataset = _SafeProcessor().to_rdf(document, options)
     except pyld.JsonLdError as exc:
         raise _translate(exc) from exc
     quads: list[Quad] = []
@@ -145,6 +171,151 @@ def to_quads(document: dict[str, Any]) -> list[Quad]:
         for t in triples:
             quads.append((_term(t["subject"]), _term(t["predicate"]), _term(t["object"]), graph_term))
     return quads
+
+
+# -- shape cache ------------------------------------------------------------------------------------------------
+#
+# Expanding JSON-LD is the expensive part of a Data Integrity proof, and credentials of one kind share their
+# structure: only the values differ. A document's *shape* is the document with every string value replaced by a
+# placeholder (equal strings share one, and an IRI's scheme is kept), except values that could change how the
+# document expands: types, values under JSON-LD keywords, values that are a term or whose scheme is a term in any
+# context in play (e.g. types such as "VerifiableCredential"), and blank node identifiers. The shape is expanded
+# once; if every placeholder came out verbatim as a whole literal value or a whole IRI (and nowhere else), the
+# resulting quads are a template into which any document of that shape substitutes its values. Otherwise the
+# shape is marked uncacheable and its documents always take the direct path. On the first use the template is
+# also checked against the direct result (compared after canonicalization).
+
+_PLACEHOLDER: Final = "xid-ph-"
+_SCHEME: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+_SHAPES: Final[OrderedDict[str, list[Quad] | None]] = OrderedDict()
+_MAX_SHAPES: Final = 512
+
+
+@cache
+def _bundled_terms() -> frozenset[str]:
+    terms: set[str] = set()
+    for name in _index().values():
+        _collect_terms(json.loads(resources.files("vc").joinpath(f"contexts/{name}").read_text("utf-8")), terms)
+    return frozenset(terms)
+
+
+def _collect_terms(value: Any, terms: set[str]) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            terms.add(key)
+            _collect_terms(item, terms)
+    elif isinstance(value, list):
+        for item in value:
+            _collect_terms(item, terms)
+
+
+class _UncacheableError(Exception):
+    """The document cannot use the shape cache; take the direct path."""
+
+
+def _shape(document: dict[str, Any]) -> tuple[Any, dict[str, str]]:
+    """The document's shape and the placeholder → value map."""
+    inline: set[str] = set()
+    _collect_inline_terms(document, inline)
+    terms = _bundled_terms() | inline if inline else _bundled_terms()
+    values: dict[str, str] = {}
+    placeholders: dict[str, str] = {}
+
+    def placeholder(text: str) -> str:
+        if _PLACEHOLDER in text:
+            raise _UncacheableError
+        if text in terms or text.startswith("_:"):
+            return text
+        match = _SCHEME.match(text)
+        if match and match.group(1) in terms:
+            return text
+        found = placeholders.get(text)
+        if found is None:
+            found = f"{match.group(1)}:" if match else ""
+            found += f"{_PLACEHOLDER}{len(placeholders)}"
+            placeholders[text] = found
+            values[found] = text
+        return found
+
+    def walk(value: Any, key: str | None) -> Any:
+        if isinstance(value, dict):
+            return {k: (v if k == "@context" else walk(v, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, key) for v in value]
+        if (
+            isinstance(value, str)
+            and key not in ("type", "@type")
+            and (key is None or not key.startswith("@") or key in ("@id", "@value"))
+        ):
+            return placeholder(value)
+        return value
+
+    return walk(document, None), values
+
+
+def _collect_inline_terms(value: Any, terms: set[str]) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "@context":
+                _collect_terms(item, terms)
+            else:
+                _collect_inline_terms(item, terms)
+    elif isinstance(value, list):
+        for item in value:
+            _collect_inline_terms(item, terms)
+
+
+def _template(quads: list[Quad], placeholders: set[str]) -> list[Quad] | None:
+    """The quads as a template, or None when a placeholder came out anywhere but as a whole value."""
+    for quad in quads:
+        for term in quad:
+            for position, text in enumerate(term[1:], start=1):
+                if _PLACEHOLDER in text and not (position == 1 and text in placeholders and term[0] != "bnode"):
+                    return None
+    return quads
+
+
+def _fill(template: list[Quad], values: dict[str, str]) -> list[Quad]:
+    def term(t: Term) -> Term:
+        if len(t) > 1 and t[0] != "bnode":
+            value = values.get(t[1])
+            if value is not None:
+                return (t[0], value, *t[2:])
+        return t
+
+    return [(term(s), term(p), term(o), term(g)) for s, p, o, g in template]
+
+
+def _same_graph(a: list[Quad], b: list[Quad]) -> bool:
+    return canonicalize_quads(a).nquads == canonicalize_quads(b).nquads
+
+
+def to_quads(document: dict[str, Any]) -> list[Quad]:
+    """The RDF quads of a JSON-LD document, using only bundled contexts."""
+    try:
+        shape, values = _shape(document)
+    except _UncacheableError:
+        return _to_quads_direct(document)
+    key = json.dumps(shape, sort_keys=True, separators=(",", ":"))
+    with _LOCK:
+        known = key in _SHAPES
+        template = _SHAPES.get(key)
+        if known:
+            _SHAPES.move_to_end(key)
+    if known:
+        return _to_quads_direct(document) if template is None else _fill(template, values)
+    direct = _to_quads_direct(document)
+    try:
+        template = _template(_to_quads_direct(shape), set(values))
+    except JsonLdError:
+        template = None
+    if template is not None and not _same_graph(_fill(template, values), direct):
+        template = None
+    with _LOCK:
+        _SHAPES[key] = template
+        while len(_SHAPES) > _MAX_SHAPES:
+            _SHAPES.popitem(last=False)
+    return direct
 
 
 def _translate(exc: BaseException) -> JsonLdError:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
@@ -69,7 +70,12 @@ def parse_nquads(data: str | bytes) -> list[Quad]:
         raise CanonicalizationError(f"the input is not valid N-Quads: {exc}") from exc
 
 
+_NEEDS_ESCAPE: Final = re.compile(r'[\x00-\x1f\x7f"\\]')
+
+
 def _escape(text: str) -> str:
+    if _NEEDS_ESCAPE.search(text) is None:
+        return text
     out = []
     for ch in text:
         if ch in _ESCAPES:

@@ -1,0 +1,123 @@
+"""The offline JSON-LD loader, safe mode, and the shape cache (which must never change a result)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import load_vector
+from vc import jsonld
+from vc.jsonld import UnknownContextError, bundled_context, document_loader, to_quads
+from vc.rdfc import canonicalize_quads
+
+EXAMPLES = [
+    "di-eddsa/TestVectors/unsigned.json",
+    "di-eddsa/TestVectors/employmentAuth.json",
+    "di-eddsa/TestVectors/eddsa-rdfc-2022/proofConfigDataInt.json",
+    "di-eddsa/TestVectors/proof-set-chain/proofChainTempDoc2.json",
+    "di-ecdsa/TestVectors/ecdsa-rdfc-2019-p256/signedECDSAP256.json",
+]
+
+
+def canonical(quads: list[Any]) -> str:
+    return canonicalize_quads(quads).nquads
+
+
+def direct(document: dict[str, Any]) -> str:
+    return canonical(jsonld._to_quads_direct(document))
+
+
+def test_loader_serves_bundled_contexts_only() -> None:
+    assert document_loader("https://www.w3.org/ns/credentials/v2")["document"]["@context"]["@protected"] is True
+    assert bundled_context("https://www.w3.org/ns/credentials/v2/") == bundled_context(
+        "https://www.w3.org/ns/credentials/v2"
+    )
+    with pytest.raises(UnknownContextError, match="never loaded"):
+        document_loader("https://example.com/context")
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_cached_and_direct_paths_agree_on_the_vectors(name: str) -> None:
+    document = load_vector(name)
+    expected = direct(document)
+    assert canonical(to_quads(document)) == expected  # first use: fills the cache
+    assert canonical(to_quads(copy.deepcopy(document))) == expected  # second use: from the template
+
+
+def _strings() -> st.SearchStrategy[str]:
+    """Values chosen to probe every rule: IRIs, terms, prefixes, blank nodes, escapes, placeholders."""
+    return st.one_of(
+        st.text(max_size=12),
+        st.sampled_from(
+            [
+                "VerifiableCredential",
+                "assertionMethod",
+                "authentication",
+                "did:example:abc",
+                "did:example:abc",
+                "urn:uuid:58172aac-d8ba-11ed-83dd-0b3aef56cc33",
+                "https://vc.example/issuers/5678",
+                "xsd:string",
+                "sec:proofValue",
+                "_:b0",
+                "xid-ph-0",
+                "did:xid-ph-1",
+                'quote " and \\ backslash\n',
+                "2023-02-24T23:36:38Z",
+                "mailto:someone@example.com",
+            ]
+        ),
+    )
+
+
+def _mutate(value: Any, draw: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: (v if k in ("@context", "type") else _mutate(v, draw)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mutate(v, draw) for v in value]
+    if isinstance(value, str):
+        return draw(_strings())
+    return value
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), name=st.sampled_from(EXAMPLES))
+def test_cached_and_direct_paths_agree_on_any_values(data: st.DataObject, name: str) -> None:
+    original = load_vector(name)
+    to_quads(original)  # make sure the shape of the original is cached
+    mutated = _mutate(original, data.draw)
+    try:
+        expected = direct(mutated)
+    except jsonld.JsonLdError as exc:
+        with pytest.raises(type(exc)):
+            to_quads(mutated)
+        return
+    assert canonical(to_quads(mutated)) == expected
+    assert canonical(to_quads(mutated)) == expected
+
+
+def test_a_value_that_is_a_term_is_not_templated() -> None:
+    config = load_vector("di-eddsa/TestVectors/eddsa-rdfc-2022/proofConfigDataInt.json")
+    for purpose in ("assertionMethod", "authentication", "capabilityInvocation"):
+        changed = {**config, "proofPurpose": purpose}
+        assert canonical(to_quads(changed)) == direct(changed)
+        assert f"https://w3id.org/security#{purpose}" in direct(changed)
+
+
+def test_equal_ids_still_merge_nodes() -> None:
+    document = load_vector("di-eddsa/TestVectors/unsigned.json")
+    same = {**document, "issuer": "did:example:same", "credentialSubject": {"id": "did:example:same", "alumniOf": "x"}}
+    different = {**same, "credentialSubject": {"id": "did:example:other", "alumniOf": "x"}}
+    for doc in (same, different, same):
+        assert canonical(to_quads(doc)) == direct(doc)
+
+
+def test_shape_cache_is_bounded() -> None:
+    document = load_vector("di-eddsa/TestVectors/unsigned.json")
+    for i in range(jsonld._MAX_SHAPES + 10):
+        to_quads({**document, "credentialSubject": {"id": "did:example:abc", "alumniOf": "x" * (i % 3), f"n{i}": i}})
+    assert len(jsonld._SHAPES) <= jsonld._MAX_SHAPES
