@@ -20,6 +20,12 @@ class Benchmark:
     name: str
     setup: Callable[[], Callable[[], object]]
     floor: str | None = None
+    external: Callable[[], tuple[float, float, int]] | None = None
+    """Measures outside this process (e.g. a JavaScript peer); returns (median s, min s, iterations)."""
+
+
+class BenchUnavailableError(Exception):
+    """An external benchmark cannot run here (e.g. node is missing); the message says what to install."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,19 @@ class Result:
 
 
 REGISTRY: list[Benchmark] = []
+
+
+def _no_setup() -> Callable[[], object]:
+    raise AssertionError("external benchmarks have no in-process operation")
+
+
+def bench_external(group: str, name: str) -> Callable[[Callable[[], tuple[float, float, int]]], None]:
+    """Register a benchmark measured by another program; the decorated function returns (median, min, n)."""
+
+    def register(measure_it: Callable[[], tuple[float, float, int]]) -> None:
+        REGISTRY.append(Benchmark(group, name, _no_setup, None, measure_it))
+
+    return register
 
 
 def bench(group: str, name: str, floor: str | None = None) -> Callable[[Callable[[], Callable[[], object]]], None]:
@@ -74,7 +93,14 @@ def run(selected: list[Benchmark], *, target_s: float, progress: Callable[[str],
     results = []
     for i, b in enumerate(selected, start=1):
         progress(f"[{i}/{len(selected)}] {b.name}")
-        median, fastest, n = measure(b.setup(), target_s=target_s)
+        if b.external is not None:
+            try:
+                median, fastest, n = b.external()
+            except BenchUnavailableError as exc:
+                progress(f"    not run: {exc}")
+                continue
+        else:
+            median, fastest, n = measure(b.setup(), target_s=target_s)
         medians[b.name] = median
         ratio = median / medians[b.floor] if b.floor in medians else None
         results.append(Result(b.group, b.name, median * 1e6, fastest * 1e6, n, b.floor, ratio))

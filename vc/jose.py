@@ -61,18 +61,23 @@ KeyResolver = Callable[[str], PublicKey]
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise JoseError(f"duplicate JSON member {key!r}")
-        out[key] = value
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise JoseError(f"duplicate JSON member {key!r}")
+            seen.add(key)
     return out
+
+
+_STRICT_JSON: Final = json.JSONDecoder(object_pairs_hook=_no_duplicates).decode
 
 
 def strict_json(data: bytes, what: str) -> dict[str, Any]:
     """Parse a JSON object, refusing duplicate members."""
     try:
-        value = json.loads(data, object_pairs_hook=_no_duplicates)
+        value = _STRICT_JSON(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise JoseError(f"{what} is not valid JSON") from exc
     if not isinstance(value, dict):
@@ -80,8 +85,12 @@ def strict_json(data: bytes, what: str) -> dict[str, Any]:
     return value
 
 
-def _compact_json(value: Mapping[str, Any]) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+_COMPACT_JSON: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def compact_json(value: Mapping[str, Any]) -> bytes:
+    """UTF-8 JSON without whitespace, as JWS payloads and headers are serialized here."""
+    return _COMPACT_JSON(value).encode("utf-8")
 
 
 def sign_compact(header: Mapping[str, Any], payload: bytes, signer: Signer) -> str:
@@ -89,7 +98,7 @@ def sign_compact(header: Mapping[str, Any], payload: bytes, signer: Signer) -> s
     full = {"alg": signer.algorithm, "kid": signer.key_id, **header}
     if full["alg"] != signer.algorithm:
         raise JwsAlgorithmError(f"header alg {full['alg']!r} does not match the signer ({signer.algorithm})")
-    signing_input = b64url_encode(_compact_json(full)) + "." + b64url_encode(payload)
+    signing_input = b64url_encode(compact_json(full)) + "." + b64url_encode(payload)
     return signing_input + "." + b64url_encode(signer.sign(signing_input.encode("ascii")))
 
 
@@ -153,7 +162,7 @@ class JoseVerification:
 def issue_vc_jwt(credential: Mapping[str, Any], signer: Signer, *, typ: str = "vc+jwt") -> str:
     """Secure a credential as ``application/vc+jwt`` (the credential is the JWT payload)."""
     validate_credential(credential)
-    return sign_compact({"typ": typ, "cty": "vc"}, _compact_json(credential), signer)
+    return sign_compact({"typ": typ, "cty": "vc"}, compact_json(credential), signer)
 
 
 def issue_jwt_vc_json(
@@ -170,7 +179,7 @@ def issue_jwt_vc_json(
         claims["jti"] = credential["id"]
     if subject is not None:
         claims["sub"] = subject
-    return sign_compact({"typ": "JWT"}, _compact_json(claims), signer)
+    return sign_compact({"typ": "JWT"}, compact_json(claims), signer)
 
 
 def _issuer_key(jws: CompactJws, issuer: str, keys: KeyResolver) -> tuple[str, PublicKey]:

@@ -27,7 +27,15 @@ from typing import Any, Final
 from did import DidError, PublicKey, Resolver, Signer, parse_did_url
 from vc.data_integrity import DataIntegrityError, verify_proof
 from vc.errors import VcError
-from vc.jose import CompactJws, JoseError, JwtClaimsError, sign_compact, strict_json, verify_vc_jwt
+from vc.jose import (
+    CompactJws,
+    JoseError,
+    JwtClaimsError,
+    compact_json,
+    sign_compact,
+    strict_json,
+    verify_vc_jwt,
+)
 from vc.model import check_validity_period, validate_credential
 from vc.sd_jwt import SdJwtError
 from vc.sd_jwt import verify as verify_sd_jwt
@@ -310,8 +318,7 @@ def issue_status_list_token(
     if ttl is not None:
         claims["exp"] = issued + int(ttl.total_seconds())
         claims["ttl"] = int(ttl.total_seconds())
-    payload = json.dumps(claims, separators=(",", ":")).encode("utf-8")
-    return sign_compact({"typ": STATUS_LIST_JWT_TYP}, payload, signer)
+    return sign_compact({"typ": STATUS_LIST_JWT_TYP}, compact_json(claims), signer)
 
 
 def verify_status_list_token(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 from pathlib import Path
 
@@ -262,3 +263,18 @@ def test_b64url_decode_is_strict(value: str) -> None:
     except ValueError:
         return
     assert b64url_encode(raw) == value
+
+
+@given(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", max_size=11))
+def test_b64url_decode_accepts_exactly_the_canonical_encodings(value: str) -> None:
+    try:
+        raw = b64url_decode(value)
+    except ValueError:
+        assert len(value) % 4 == 1 or b64url_encode(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))) != value
+        return
+    assert b64url_encode(raw) == value
+
+
+@given(st.binary(max_size=64))
+def test_b64url_round_trip(data: bytes) -> None:
+    assert b64url_decode(b64url_encode(data)) == data
