@@ -31,8 +31,6 @@ from pyld.context_resolver import ContextResolver
 from vc.errors import VcError
 from vc.rdfc import Quad, Term, canonicalize_quads
 
-_absolute: Any = getattr(pyld, "_is_absolute_iri")  # noqa: B009 - pyld's own IRI test, not exported
-
 XSD_STRING: Final = "http://www.w3.org/2001/XMLSchema#string"
 
 
@@ -64,13 +62,19 @@ def _on_dropped(expanded: str | None) -> None:
     raise UndefinedTermError(f"property {expanded!r} is not defined by any context (safe mode)")
 
 
+# An absolute IRI as N-Quads can carry it: a scheme, then no whitespace, control or IRIREF-excluded character.
+_ABSOLUTE_IRI: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\x00-\x20<>\"{}|^`\\]*")
+
+
 def _check_iri(value: Any, what: str) -> None:
-    if not isinstance(value, str) or not (value.startswith("_:") or _absolute(value)):
+    if not isinstance(value, str) or not (value.startswith("_:") or _ABSOLUTE_IRI.fullmatch(value)):
         raise UndefinedTermError(f"{what} {value!r} is not an absolute IRI (safe mode)")
 
 
 def _check_object(item: Any) -> None:
     if isinstance(item, dict):
+        if "@direction" in item:
+            raise JsonLdError("@direction is not supported: RDF has no place for it, so it would not be signed")
         if "@list" in item:
             for element in item["@list"]:
                 _check_object(element)
@@ -280,6 +284,8 @@ def _fill(template: list[Quad], values: dict[str, str]) -> list[Quad]:
         if len(t) > 1 and t[0] != "bnode":
             value = values.get(t[1])
             if value is not None:
+                if t[0] == "iri":
+                    _check_iri(value, "IRI")
                 return (t[0], value, *t[2:])
         return t
 

@@ -121,3 +121,30 @@ def test_shape_cache_is_bounded() -> None:
     for i in range(jsonld._MAX_SHAPES + 10):
         to_quads({**document, "credentialSubject": {"id": "did:example:abc", "alumniOf": "x" * (i % 3), f"n{i}": i}})
     assert len(jsonld._SHAPES) <= jsonld._MAX_SHAPES
+
+
+@pytest.mark.parametrize(
+    "bad_iri", ["did:example:abc\n", "did:example:a b", "did:example:<x>", "https://example.com/{x}", "urn:x\x00"]
+)
+def test_iris_n_quads_cannot_carry_are_rejected_even_from_a_cached_shape(bad_iri: str) -> None:
+    document = load_vector("di-eddsa/TestVectors/unsigned.json")
+    to_quads(document)  # the shape (subject id an IRI with scheme "did") is now cached
+    changed = {**document, "credentialSubject": {**document["credentialSubject"], "id": bad_iri}}
+    with pytest.raises(jsonld.UndefinedTermError, match="not an absolute IRI"):
+        to_quads(changed)
+    with pytest.raises(jsonld.UndefinedTermError, match="not an absolute IRI"):
+        jsonld._to_quads_direct(changed)
+
+
+def test_type_with_a_trailing_newline_is_rejected() -> None:
+    document = load_vector("di-eddsa/TestVectors/unsigned.json")
+    document["type"] = ["VerifiableCredential", "AlumniCredential\n"]
+    with pytest.raises(jsonld.UndefinedTermError, match="@type"):
+        to_quads(document)
+
+
+def test_direction_is_rejected_because_it_would_not_be_signed() -> None:
+    document = load_vector("di-eddsa/TestVectors/unsigned.json")
+    document["credentialSubject"]["alumniOf"] = {"@value": "שלום עולם", "@language": "he", "@direction": "rtl"}
+    with pytest.raises(jsonld.JsonLdError, match="@direction"):
+        to_quads(document)
