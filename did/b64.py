@@ -22,6 +22,11 @@ def b64url_encode(data: bytes) -> str:
     return binascii.b2a_base64(data, newline=False).rstrip(b"=").translate(_TO_URLSAFE).decode("ascii")
 
 
+def b64url_bytes(data: bytes) -> bytes:
+    """Encode bytes as unpadded base64url, as ASCII bytes (for building signing inputs)."""
+    return binascii.b2a_base64(data, newline=False).rstrip(b"=").translate(_TO_URLSAFE)
+
+
 def b64url_decode_lenient(value: str) -> bytes:
     """Decode base64url whose alphabet the caller has already checked (padding optional); raise ValueError."""
     try:

@@ -20,10 +20,11 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Final
 
 from did import DidError, PublicKey, Signer, parse_did_url
-from did.b64 import b64url_decode, b64url_encode
+from did.b64 import b64url_bytes, b64url_decode
 from vc.errors import VcError
 from vc.model import Credential, check_validity_period, validate_credential
 
@@ -98,8 +99,14 @@ def sign_compact(header: Mapping[str, Any], payload: bytes, signer: Signer) -> s
     full = {"alg": signer.algorithm, "kid": signer.key_id, **header}
     if full["alg"] != signer.algorithm:
         raise JwsAlgorithmError(f"header alg {full['alg']!r} does not match the signer ({signer.algorithm})")
-    signing_input = b64url_encode(compact_json(full)) + "." + b64url_encode(payload)
-    return signing_input + "." + b64url_encode(signer.sign(signing_input.encode("ascii")))
+    signing_input = _encoded_header(compact_json(full)) + b"." + b64url_bytes(payload)
+    return (signing_input + b"." + b64url_bytes(signer.sign(signing_input))).decode("ascii")
+
+
+@lru_cache(maxsize=64)
+def _encoded_header(header: bytes) -> bytes:
+    """Headers repeat (one per signer and type): encode each once."""
+    return b64url_bytes(header)
 
 
 @dataclass(frozen=True)

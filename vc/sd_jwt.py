@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from did import DidError, PublicKey, Signer
-from did.b64 import b64url_decode_lenient, b64url_encode
+from did.b64 import b64url_bytes, b64url_decode_lenient, b64url_encode
 from vc.errors import VcError
 from vc.jose import CompactJws, JoseError, compact_json, sign_compact, strict_json
 
@@ -63,25 +63,24 @@ class SD:
 
 
 def _digest(disclosure: str) -> str:
-    return b64url_encode(hashlib.sha256(disclosure.encode("ascii")).digest())
+    return _digest_bytes(disclosure.encode("ascii"))
 
 
 _PARSE_JSON: Final = json.JSONDecoder().decode
 _SCALARS: Final = (str, int, float, bool, type(None))
+_SCALAR_TYPES: Final = frozenset(_SCALARS)
 _VALUE_JSON: Final = json.JSONEncoder(ensure_ascii=False).encode
 _STRING_JSON: Final = json.encoder.encode_basestring
 _SALT_BYTES: Final = 18  # 144 bits (at least 128 are required); a multiple of 3, so salts need no padding
+_SALT_CHARS: Final = _SALT_BYTES * 4 // 3
 
 
 def _json(value: Any) -> str:
     return _STRING_JSON(value) if type(value) is str else _VALUE_JSON(value)
 
 
-def _disclose(salt: str, name: str | None, value: Any) -> tuple[str, str]:
-    """A Disclosure ``[salt, name, value]`` (or ``[salt, value]``) and its digest, both base64url."""
-    text = f'["{salt}", {_STRING_JSON(name)}, {_json(value)}]' if name is not None else f'["{salt}", {_json(value)}]'
-    encoded = b64url_encode(text.encode("utf-8"))
-    return encoded, b64url_encode(hashlib.sha256(encoded.encode("ascii")).digest())
+def _digest_bytes(encoded: bytes) -> str:
+    return b64url_encode(hashlib.sha256(encoded).digest())
 
 
 class _Issuer:
@@ -94,15 +93,19 @@ class _Issuer:
         """A fresh 144-bit salt (drawn and encoded in batches of 8: one system call, one base64 pass)."""
         if not self._pool:
             self._pool = b64url_encode(secrets.token_bytes(_SALT_BYTES * 8))
-        width = _SALT_BYTES * 4 // 3
-        salt, self._pool = self._pool[:width], self._pool[width:]
+        salt, self._pool = self._pool[:_SALT_CHARS], self._pool[_SALT_CHARS:]
         return salt
 
     def disclose(self, name: str | None, value: Any) -> str:
-        """Record a Disclosure and return its digest."""
-        disclosure, digest = _disclose(self.salt(), name, self.process(value))
-        self.disclosures.append(disclosure)
-        return digest
+        """Record a Disclosure ``[salt, name, value]`` (or ``[salt, value]``) and return its digest."""
+        if not self._pool:
+            self._pool = b64url_encode(secrets.token_bytes(_SALT_BYTES * 8))
+        salt, self._pool = self._pool[:_SALT_CHARS], self._pool[_SALT_CHARS:]
+        value = _STRING_JSON(value) if type(value) is str else _VALUE_JSON(self.process(value))
+        text = f'["{salt}", {_STRING_JSON(name)}, {value}]' if name is not None else f'["{salt}", {value}]'
+        encoded = b64url_bytes(text.encode("utf-8"))
+        self.disclosures.append(encoded.decode("ascii"))
+        return _digest_bytes(encoded)
 
     def process(self, value: Any) -> Any:
         if isinstance(value, _SCALARS):
@@ -112,13 +115,17 @@ class _Issuer:
         if isinstance(value, Mapping):
             out: dict[str, Any] = {}
             digests: list[str] = []
+            for reserved in ("_sd", "..."):
+                if reserved in value:
+                    raise SdJwtError(f"claim name {reserved!r} is reserved by SD-JWT")
             for name, member in value.items():
-                if name in ("_sd", "..."):
-                    raise SdJwtError(f"claim name {name!r} is reserved by SD-JWT")
-                if type(member) is SD:
+                kind = type(member)
+                if kind is SD:
                     digests.append(self.disclose(name, member.value))
+                elif kind in _SCALAR_TYPES:
+                    out[name] = member
                 else:
-                    out[name] = member if isinstance(member, _SCALARS) else self.process(member)
+                    out[name] = self.process(member)
             if digests:
                 digests.extend(_digest(self.salt()) for _ in range(self.decoys))
                 out["_sd"] = sorted(digests)
