@@ -1,0 +1,1 @@
+"""Interoperability tests against independent implementations (pinned npm peers, run with node)."""

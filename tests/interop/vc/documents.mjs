@@ -1,0 +1,46 @@
+// The offline JSON-LD document loader and the Data Integrity suites shared by di.mjs and bench-di.mjs.
+//
+// Contexts come only from xid's bundled copies (vc/contexts/index.json maps each URL to a file); did:key DIDs and
+// their key ids are resolved locally by @digitalbazaar/did-method-key. Anything else throws: no network access.
+import {readFileSync} from 'node:fs';
+import * as vc from '@digitalbazaar/vc';
+import * as DidKey from '@digitalbazaar/did-method-key';
+import * as EcdsaMultikey from '@digitalbazaar/ecdsa-multikey';
+import * as Ed25519Multikey from '@digitalbazaar/ed25519-multikey';
+import {DataIntegrityProof} from '@digitalbazaar/data-integrity';
+import {cryptosuite as ecdsaRdfc2019} from '@digitalbazaar/ecdsa-rdfc-2019-cryptosuite';
+import {cryptosuite as eddsaRdfc2022} from '@digitalbazaar/eddsa-rdfc-2022-cryptosuite';
+import {describe} from './io.mjs';
+
+const CONTEXTS = new URL('../../../vc/contexts/', import.meta.url);
+const read = name => JSON.parse(readFileSync(new URL(name, CONTEXTS), 'utf8'));
+const contexts = new Map(Object.entries(read('index.json')).map(([url, file]) => [url, read(file)]));
+
+const didKey = DidKey.driver();
+didKey.use({multibaseMultikeyHeader: 'z6Mk', fromMultibase: Ed25519Multikey.from});
+didKey.use({multibaseMultikeyHeader: 'zDna', fromMultibase: EcdsaMultikey.from});
+
+export const CRYPTOSUITES = {'eddsa-rdfc-2022': eddsaRdfc2022, 'ecdsa-rdfc-2019': ecdsaRdfc2019};
+export const KEYS = {'eddsa-rdfc-2022': Ed25519Multikey, 'ecdsa-rdfc-2019': EcdsaMultikey};
+
+export async function documentLoader(url) {
+  if(contexts.has(url)) {
+    return {contextUrl: null, documentUrl: url, document: contexts.get(url)};
+  }
+  if(url.startsWith('did:key:')) {
+    return {contextUrl: null, documentUrl: url, document: await didKey.get({url})};
+  }
+  throw new Error(`offline document loader: ${url} is neither a bundled context nor a did:key`);
+}
+
+const verifySuites = Object.values(CRYPTOSUITES).map(cryptosuite => new DataIntegrityProof({cryptosuite}));
+
+// {verified, error?} from @digitalbazaar/vc's verifyCredential (proofs, purpose, issuer, validity dates).
+export async function verifyCredential(credential) {
+  const result = await vc.verifyCredential({credential, suite: verifySuites, documentLoader});
+  if(result.verified) {
+    return {verified: true};
+  }
+  const errors = [result.error, ...(result.results ?? []).map(r => r.error)].filter(Boolean);
+  return {verified: false, error: errors.map(describe).join('; ') || 'not verified'};
+}
