@@ -60,7 +60,7 @@ def _serve_directory(root: Path) -> Iterator[int]:
 
 def run() -> None:
     """Run the demo, printing each step."""
-    click.secho("xid demo: keys and DIDs, the My Number card check, and the ledger", bold=True)
+    click.secho("xid demo: keys and DIDs, the My Number card check, the ledger, and credentials", bold=True)
     with tempfile.TemporaryDirectory(prefix="xid-demo-") as tmp:
         home = Path(tmp)
         holder_keys(home)
@@ -68,6 +68,7 @@ def run() -> None:
         refusals(issuer)
         card_story(home)
         ledger_story(home)
+        credential_story()
     click.echo()
     click.secho("Done. Nothing was written outside a temporary directory.", bold=True)
 
@@ -283,3 +284,103 @@ def refusals(issuer_did: str) -> None:
             result = resolver.resolve(did)
             _say(f"{why}:")
             _say(f"    {result.error}: {result.did_resolution_metadata.get('errorMessage')}")
+
+
+def _did_key_signer(key_type: KeyType) -> SoftwareSigner:
+    signer = SoftwareSigner.generate(key_type)
+    did = did_key.create(signer.public_key)
+    return signer.with_key_id(f"{did}#{did.removeprefix('did:key:')}")
+
+
+def credential_story() -> None:
+    """Issue one credential in each securing mechanism, verify it, and show a tampered copy rejected."""
+    from did.b64 import b64url_decode, b64url_encode
+    from vc.data_integrity import add_proof
+    from vc.errors import VcError
+    from vc.jose import issue_vc_jwt
+    from vc.sd_jwt import SD, issue, present
+    from vc.status_list import BitstringStatusList
+    from vc.verify import CredentialVerifier
+
+    _step("6. Credentials: VC-JOSE, SD-JWT VC and Data Integrity, verified, tampered, revoked")
+    issuer, issuer_p256, holder = (_did_key_signer(t) for t in (KeyType.ED25519, KeyType.P256, KeyType.ED25519))
+    issuer_did = issuer.key_id.split("#")[0]
+    list_url = "https://issuer.example.jp/status/1"
+    published: dict[str, object] = {}
+    verifier = CredentialVerifier(Resolver(), lambda url: published[url])  # type: ignore[arg-type, return-value]
+
+    def credential(did: str, index: int) -> dict[str, object]:
+        document: dict[str, object] = {
+            "@context": ["https://www.w3.org/ns/credentials/v2", "https://www.w3.org/ns/credentials/examples/v2"],
+            "id": f"urn:uuid:00000000-0000-4000-8000-{index:012d}",
+            "type": ["VerifiableCredential", "ExampleAlumniCredential"],
+            "issuer": did,
+            "validFrom": "2026-01-01T00:00:00Z",
+            "credentialSubject": {"id": holder.key_id.split("#")[0], "alumniOf": "Example University"},
+        }
+        if did == issuer_did:  # the status list is the Ed25519 issuer's
+            document["credentialStatus"] = {
+                "type": "BitstringStatusListEntry",
+                "statusPurpose": "revocation",
+                "statusListIndex": str(index),
+                "statusListCredential": list_url,
+            }
+        return document
+
+    status = BitstringStatusList()
+
+    def publish() -> None:
+        unsigned = status.credential(list_url, issuer_did, "revocation", "2026-01-01T00:00:00Z")
+        published[list_url] = add_proof(unsigned, issuer, cryptosuite="eddsa-rdfc-2022")
+
+    publish()
+
+    def tampered_jwt(token: str) -> str:
+        head, body, signature = token.split(".")
+        forged = b64url_decode(body).replace(b"Example University", b"Forged University")
+        return f"{head}.{b64url_encode(forged)}.{signature}"
+
+    def tampered_di(secured: dict[str, object]) -> dict[str, object]:
+        subject = dict(secured["credentialSubject"])  # type: ignore[call-overload]
+        return {**secured, "credentialSubject": {**subject, "alumniOf": "Forged University"}}
+
+    audience, nonce = "https://shop.example.jp", "n-4711"
+    samples: list[tuple[str, object, object, str]] = []
+    token = issue_vc_jwt(credential(issuer_did, 1), issuer)
+    samples.append(("vc+jwt (VC-JOSE)", token, tampered_jwt(token), nonce))
+    for index, (suite, signer) in enumerate(
+        [("eddsa-rdfc-2022", issuer), ("eddsa-jcs-2022", issuer), ("ecdsa-rdfc-2019", issuer_p256)], start=2
+    ):
+        secured = add_proof(credential(signer.key_id.split("#")[0], index), signer, cryptosuite=suite)
+        samples.append((f"Data Integrity {suite}", secured, tampered_di(secured), nonce))
+    sd_jwt = issue(
+        {"iss": issuer_did, "vct": "https://xid.example/credentials/example", "given_name": SD("Hanako"),
+         "family_name": SD("Yamada"), "birthdate": SD("1990-01-02")},
+        issuer,
+        holder_jwk=holder.public_jwk,
+    )  # fmt: skip
+    shown = present(sd_jwt, [("family_name",)], holder, audience=audience, nonce=nonce)
+    samples.append(("SD-JWT VC (dc+sd-jwt), 1 of 3 claims shown", shown, shown, "replayed"))
+    for name, good, bad, bad_nonce in samples:
+        start = time.perf_counter()
+        result = verifier.verify(good, audience=audience, nonce=nonce)  # type: ignore[arg-type]
+        elapsed = (time.perf_counter() - start) * 1000
+        size = len(good) if isinstance(good, str) else len(json.dumps(good))
+        _say(f"{name}: {size} bytes, verified in {elapsed:.1f} ms by {result.verification_method[:40]}...")
+        if result.format == "dc+sd-jwt":
+            _say(f"    disclosed: {json.dumps({k: result.claims[k] for k in ('family_name',)})}, holder-bound")
+        try:
+            verifier.verify(bad, audience=audience, nonce=bad_nonce)  # type: ignore[arg-type]
+        except VcError as exc:
+            what = "replayed with another nonce" if bad is good else "tampered copy"
+            _say(f"    {what}: rejected [{exc.code}]")
+        else:
+            raise AssertionError(f"a tampered {name} was accepted")
+    status.set(2)
+    publish()
+    try:
+        verifier.verify(samples[1][1])  # type: ignore[arg-type]
+    except VcError as exc:
+        _say(f"the issuer sets bit 2 of its status list; the eddsa-rdfc-2022 credential is now: [{exc.code}]")
+    else:
+        raise AssertionError("a revoked credential was accepted")
