@@ -23,6 +23,8 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Final
 
+import orjson
+
 from did import DidError, PublicKey, Signer, parse_did_url
 from did.b64 import b64url_bytes, b64url_decode
 from vc.errors import VcError
@@ -86,12 +88,22 @@ def strict_json(data: bytes, what: str) -> dict[str, Any]:
     return value
 
 
-_COMPACT_JSON: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_STDLIB_JSON: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
-def compact_json(value: Mapping[str, Any]) -> bytes:
-    """UTF-8 JSON without whitespace, as JWS payloads and headers are serialized here."""
-    return _COMPACT_JSON(value).encode("utf-8")
+def compact_json(value: Any) -> bytes:
+    """UTF-8 JSON without whitespace, as JWS payloads, headers and disclosures are serialized here."""
+    try:
+        encoded = orjson.dumps(value)
+    except TypeError:  # integers beyond 64 bits: the standard library writes any integer
+        encoded = b""
+    # orjson writes NaN and Infinity as null; JSON has no such numbers, so refuse them rather than change the data.
+    if not encoded or b"null" in encoded:
+        try:
+            encoded = _STDLIB_JSON(value).encode("utf-8")
+        except (TypeError, ValueError) as exc:
+            raise JoseError(f"the value cannot be written as JSON: {exc}") from exc
+    return encoded
 
 
 def sign_compact(header: Mapping[str, Any], payload: bytes, signer: Signer) -> str:

@@ -22,6 +22,7 @@ from vc.jose import (
     JwsAlgorithmError,
     JwsSignatureError,
     JwtClaimsError,
+    compact_json,
     issue_jwt_vc_json,
     issue_vc_jwt,
     verify_vc_jwt,
@@ -204,3 +205,11 @@ def test_credential_model_errors_name_the_property() -> None:
 def test_parser_raises_only_vc_errors(token: str) -> None:
     with contextlib.suppress(VcError):
         CompactJws.parse(token)
+
+
+def test_compact_json_matches_the_standard_library_and_refuses_what_json_cannot_carry() -> None:
+    value = {"name": "山田 花子", "n": [1, 2.5, True, None], "big": 2**70, "nested": {"é": "\u2028"}}
+    assert compact_json(value) == json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    for bad in (float("nan"), float("inf"), {1, 2}):
+        with pytest.raises(JoseError, match="cannot be written as JSON"):
+            compact_json({"x": bad})
