@@ -33,8 +33,12 @@ INTEROP_STAMPS := $(INTEROP_LOCKS:package-lock.json=node_modules/.installed)
 interop: $(INTEROP_STAMPS)  ## install the pinned npm interop peers (npm ci in each tests/interop/* folder)
 
 tests/interop/%/node_modules/.installed: tests/interop/%/package-lock.json tests/interop/%/package.json
-	cd tests/interop/$* && npm ci --no-audit --no-fund --loglevel=error
-	@touch $@
+	@if command -v npm >/dev/null 2>&1; then \
+		echo "npm ci in tests/interop/$*"; \
+		cd tests/interop/$* && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else \
+		echo "npm not found: the interop tests will skip here (in CI, .ci/run installs node)"; \
+	fi
 
 lint: $(VENV)/.synced  ## ruff lint and format check
 	$(VENV)/bin/ruff check .
