@@ -14,7 +14,7 @@ from did import KeyType, Resolver, SoftwareSigner, did_key
 from vc.data_integrity import DataIntegrityError, add_proof
 from vc.errors import VcError
 from vc.jose import issue_vc_jwt
-from vc.model import CredentialExpiredError
+from vc.model import CredentialExpiredError, CredentialNotYetValidError
 from vc.sd_jwt import SD, SdJwtError, issue, present
 from vc.status_list import BitstringStatusList, StatusListCache, TokenStatusList
 from vc.verify import (
@@ -106,9 +106,11 @@ def test_data_integrity_signed_by_someone_else_than_the_issuer_is_rejected() -> 
         verifier(None).verify(di(credential(), OTHER), now=NOW)
 
 
-def test_expired_credential_is_rejected() -> None:
+def test_expired_and_not_yet_valid_credentials_are_rejected() -> None:
     with pytest.raises(CredentialExpiredError):
         verifier(None).verify(di(credential(validUntil="2026-02-01T00:00:00Z")), now=NOW)
+    with pytest.raises(CredentialNotYetValidError):
+        verifier(None).verify(di(credential(validFrom="2026-07-01T00:00:00Z")), now=NOW)
 
 
 def test_vc_jwt_and_json_text_input_verify() -> None:
