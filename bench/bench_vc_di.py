@@ -24,9 +24,7 @@ CREATED = datetime(2026, 1, 1, tzinfo=UTC)
 
 @cache
 def _signer(key_type: KeyType) -> SoftwareSigner:
-    signer = SoftwareSigner.generate(key_type)
-    did = did_key.create(signer.public_key)
-    return signer.with_key_id(f"{did}#{did.removeprefix('did:key:')}")
+    return did_key.generate(key_type)
 
 
 def _credential(issuer: str) -> dict[str, Any]:

@@ -12,9 +12,8 @@ from vc.jose import issue_vc_jwt, verify_vc_jwt
 
 
 def _setup() -> tuple[SoftwareSigner, dict[str, Any], Callable[[str], PublicKey]]:
-    signer = SoftwareSigner.generate(KeyType.ED25519)
+    signer = did_key.generate(KeyType.ED25519)
     did = did_key.create(signer.public_key)
-    signer = signer.with_key_id(f"{did}#{did[8:]}")
     claims = {f"claim{i:02d}": f"value number {i} of the basic four credential" for i in range(24)}
     credential = {
         "@context": ["https://www.w3.org/ns/credentials/v2"],

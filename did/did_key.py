@@ -7,6 +7,7 @@ from typing import Any
 from did.document import DID_V1_1_CONTEXT, SIGNING_RELATIONSHIPS, DidDocument, multikey_method
 from did.errors import InvalidDidError, InvalidMultibaseError
 from did.keys import KeyType, PublicKey
+from did.signer import SoftwareSigner
 from did.syntax import Did, parse_did
 
 METHOD = "key"
@@ -15,6 +16,18 @@ METHOD = "key"
 def create(public_key: PublicKey) -> str:
     """The did:key DID of a public key."""
     return f"did:key:{public_key.to_multikey()}"
+
+
+def verification_method_id(public_key: PublicKey) -> str:
+    """The id of the key's verification method in its did:key document (``did:key:<mb>#<mb>``)."""
+    multikey = public_key.to_multikey()
+    return f"did:key:{multikey}#{multikey}"
+
+
+def generate(key_type: KeyType) -> SoftwareSigner:
+    """A new software key whose key id is its did:key verification method."""
+    signer = SoftwareSigner.generate(key_type)
+    return signer.with_key_id(verification_method_id(signer.public_key))
 
 
 def public_key_from_did(did: str | Did) -> PublicKey:

@@ -74,7 +74,7 @@ def did_create(method: str, key_type: str, out: Path | None) -> None:
     signer = SoftwareSigner.generate(KeyType.parse(key_type))
     if method == "key":
         did_value = did_key.create(signer.public_key)
-        vm_id = f"{did_value}#{did_value.removeprefix('did:key:')}"
+        vm_id = did_key.verification_method_id(signer.public_key)
     else:
         did_value = did_jwk.create(signer.public_key)
         vm_id = f"{did_value}#0"

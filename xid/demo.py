@@ -286,12 +286,6 @@ def refusals(issuer_did: str) -> None:
             _say(f"    {result.error}: {result.did_resolution_metadata.get('errorMessage')}")
 
 
-def _did_key_signer(key_type: KeyType) -> SoftwareSigner:
-    signer = SoftwareSigner.generate(key_type)
-    did = did_key.create(signer.public_key)
-    return signer.with_key_id(f"{did}#{did.removeprefix('did:key:')}")
-
-
 def credential_story() -> None:
     """Issue one credential in each securing mechanism, verify it, and show a tampered copy rejected."""
     from did.b64 import b64url_decode, b64url_encode
@@ -303,7 +297,7 @@ def credential_story() -> None:
     from vc.verify import CredentialVerifier
 
     _step("6. Credentials: VC-JOSE, SD-JWT VC and Data Integrity, verified, tampered, revoked")
-    issuer, issuer_p256, holder = (_did_key_signer(t) for t in (KeyType.ED25519, KeyType.P256, KeyType.ED25519))
+    issuer, issuer_p256, holder = (did_key.generate(t) for t in (KeyType.ED25519, KeyType.P256, KeyType.ED25519))
     issuer_did = issuer.key_id.split("#")[0]
     list_url = "https://issuer.example.jp/status/1"
     published: dict[str, object] = {}

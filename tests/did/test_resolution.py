@@ -264,3 +264,11 @@ def test_errors_have_codes_and_messages() -> None:
     assert isinstance(err, DidError)
     assert str(err) == "invalidDid: bad"
     assert err.message == "bad"
+
+
+@pytest.mark.parametrize("key_type", [KeyType.ED25519, KeyType.P256, KeyType.SECP256K1])
+def test_did_key_generate_names_the_verification_method_of_its_document(key_type: KeyType) -> None:
+    signer = did_key.generate(key_type)
+    method = Resolver().dereference(signer.key_id, "assertionMethod")
+    assert method.id == signer.key_id == did_key.verification_method_id(signer.public_key)
+    assert method.public_key == signer.public_key

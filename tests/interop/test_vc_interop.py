@@ -50,9 +50,8 @@ def node(script: str, command: str | None, request: dict[str, Any]) -> dict[str,
 
 def did_key_signer(key_type: KeyType) -> tuple[SoftwareSigner, str]:
     """A fresh key whose key id is its did:key verification method (``did:key:<mb>#<mb>``)."""
-    signer = SoftwareSigner.generate(key_type)
-    did = did_key.create(signer.public_key)
-    return signer.with_key_id(f"{did}#{signer.public_key.to_multikey()}"), did
+    signer = did_key.generate(key_type)
+    return signer, did_key.create(signer.public_key)
 
 
 def secret_multibase(signer: SoftwareSigner) -> str:

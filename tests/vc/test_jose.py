@@ -38,9 +38,8 @@ def keys(kid: str) -> PublicKey:
 
 
 def issuer(key_type: KeyType = KeyType.ED25519) -> tuple[SoftwareSigner, str]:
-    signer = SoftwareSigner.generate(key_type)
-    did = did_key.create(signer.public_key)
-    return signer.with_key_id(f"{did}#{did[8:]}"), did
+    signer = did_key.generate(key_type)
+    return signer, did_key.create(signer.public_key)
 
 
 def credential(issuer_did: str, **extra: Any) -> dict[str, Any]:

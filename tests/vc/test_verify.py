@@ -31,16 +31,10 @@ LIST_URL = "https://issuer.example.jp/status/1"
 TOKEN_URL = "https://issuer.example.jp/status/token/1"
 
 
-def _did_signer(key_type: KeyType = KeyType.ED25519) -> SoftwareSigner:
-    signer = SoftwareSigner.generate(key_type)
-    did = did_key.create(signer.public_key)
-    return signer.with_key_id(f"{did}#{did.removeprefix('did:key:')}")
-
-
-ISSUER = _did_signer()
-ISSUER_DID = ISSUER.key_id.split("#")[0]
-OTHER = _did_signer()
-HOLDER = _did_signer()
+ISSUER = did_key.generate(KeyType.ED25519)
+ISSUER_DID = did_key.create(ISSUER.public_key)
+OTHER = did_key.generate(KeyType.ED25519)
+HOLDER = did_key.generate(KeyType.ED25519)
 
 
 def credential(**extra: Any) -> dict[str, Any]:
