@@ -30,6 +30,18 @@ from vc.jsonld import to_quads
 from vc.model import parse_datetime
 from vc.rdfc import canonicalize_quads
 
+__all__ = [
+    "SUITES",
+    "DataIntegrityError",
+    "DataIntegrityVerification",
+    "MethodResolver",
+    "ProofSignatureError",
+    "add_proof",
+    "hash_data",
+    "verify_proof",
+    "verify_proofs",
+]
+
 
 @dataclass(frozen=True)
 class _Suite:

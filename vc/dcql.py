@@ -19,6 +19,22 @@ from typing import Any, Final
 
 from vc.errors import VcError
 
+__all__ = [
+    "SD_JWT_VC",
+    "W3C_FORMATS",
+    "Candidate",
+    "ClaimsQuery",
+    "CredentialMatch",
+    "CredentialQuery",
+    "CredentialSetQuery",
+    "DcqlError",
+    "DcqlQuery",
+    "DcqlResult",
+    "match",
+    "match_credential",
+    "select",
+]
+
 _ID = re.compile(r"[A-Za-z0-9_-]+")
 ClaimPath = tuple[str | int | None, ...]
 ClaimValue = str | int | bool

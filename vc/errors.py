@@ -7,6 +7,10 @@ layer, not here.
 
 from __future__ import annotations
 
+__all__ = [
+    "VcError",
+]
+
 
 class VcError(Exception):
     """Base of every vc error: a machine code and a human message."""

@@ -30,6 +30,25 @@ from did.b64 import b64url_bytes, b64url_decode
 from vc.errors import VcError
 from vc.model import Credential, check_validity_period, validate_credential
 
+__all__ = [
+    "ALLOWED_ALGORITHMS",
+    "DEFAULT_LEEWAY",
+    "MAX_TOKEN_SIZE",
+    "CompactJws",
+    "JoseError",
+    "JoseVerification",
+    "JwsAlgorithmError",
+    "JwsSignatureError",
+    "JwtClaimsError",
+    "KeyResolver",
+    "compact_json",
+    "issue_jwt_vc_json",
+    "issue_vc_jwt",
+    "sign_compact",
+    "strict_json",
+    "verify_vc_jwt",
+]
+
 ALLOWED_ALGORITHMS: Final = frozenset({"EdDSA", "Ed25519", "ES256", "ES384", "ES256K"})
 MAX_TOKEN_SIZE: Final = 256 * 1024
 DEFAULT_LEEWAY: Final = timedelta(seconds=60)

@@ -31,6 +31,17 @@ from pyld.context_resolver import ContextResolver
 from vc.errors import VcError
 from vc.rdfc import Quad, Term, canonicalize_quads
 
+__all__ = [
+    "XSD_STRING",
+    "JsonLdError",
+    "ProtectedTermError",
+    "UndefinedTermError",
+    "UnknownContextError",
+    "bundled_context",
+    "document_loader",
+    "to_quads",
+]
+
 XSD_STRING: Final = "http://www.w3.org/2001/XMLSchema#string"
 
 

@@ -20,6 +20,18 @@ from typing import Any, Final
 
 from vc.errors import VcError
 
+__all__ = [
+    "CREDENTIALS_V2",
+    "Credential",
+    "CredentialExpiredError",
+    "CredentialModelError",
+    "CredentialNotYetValidError",
+    "check_validity_period",
+    "parse_datetime",
+    "validate_credential",
+    "validate_presentation",
+]
+
 CREDENTIALS_V2: Final = "https://www.w3.org/ns/credentials/v2"
 _DATETIME_STAMP = re.compile(r"-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+")

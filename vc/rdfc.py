@@ -23,6 +23,21 @@ import pyoxigraph as ox
 
 from vc.errors import VcError
 
+__all__ = [
+    "DEFAULT_MAX_WORK",
+    "RDF_LANG_STRING",
+    "XSD_STRING",
+    "CanonicalizationError",
+    "CanonicalizationLimitError",
+    "Canonicalized",
+    "Quad",
+    "Term",
+    "canonicalize",
+    "canonicalize_quads",
+    "parse_nquads",
+    "serialize_quad",
+]
+
 XSD_STRING: Final = "http://www.w3.org/2001/XMLSchema#string"
 RDF_LANG_STRING: Final = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
 DEFAULT_MAX_WORK: Final = 50_000

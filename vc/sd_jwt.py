@@ -31,6 +31,23 @@ from did.b64 import b64url_bytes, b64url_decode, b64url_encode
 from vc.errors import VcError
 from vc.jose import CompactJws, JoseError, compact_json, sign_compact, strict_json
 
+__all__ = [
+    "KB_JWT_TYP",
+    "MAX_DISCLOSURES",
+    "SD",
+    "SD_JWT_VC_TYP",
+    "ClaimPath",
+    "DisclosureError",
+    "IssuerKeyResolver",
+    "KeyBindingError",
+    "SdJwtError",
+    "SdJwtVerification",
+    "issue",
+    "present",
+    "sd_hash",
+    "verify",
+]
+
 SD_JWT_VC_TYP: Final = "dc+sd-jwt"
 KB_JWT_TYP: Final = "kb+jwt"
 MAX_DISCLOSURES: Final = 1024

@@ -30,6 +30,26 @@ from typing import Any, Final, Literal
 from did.b64 import b64url_decode, b64url_encode
 from vc.errors import VcError
 
+__all__ = [
+    "CREDENTIALS_V2",
+    "INVALID",
+    "MAX_DECOMPRESSED_BYTES",
+    "MIN_ENTRIES",
+    "PURPOSES",
+    "SUSPENDED",
+    "VALID",
+    "BitstringStatusEntry",
+    "BitstringStatusList",
+    "StatusListCache",
+    "StatusListError",
+    "StatusListTooLargeError",
+    "StatusRangeError",
+    "TokenStatus",
+    "TokenStatusList",
+    "TokenStatusReference",
+    "check_bitstring_status",
+]
+
 MIN_ENTRIES: Final = 131_072
 MAX_DECOMPRESSED_BYTES: Final = 16 * 1024 * 1024
 PURPOSES: Final = ("revocation", "suspension", "refresh", "message")

@@ -50,6 +50,20 @@ from vc.status_list import (
     check_bitstring_status,
 )
 
+__all__ = [
+    "STATUS_LIST_JWT_TYP",
+    "CredentialRevokedError",
+    "CredentialStatusError",
+    "CredentialSuspendedError",
+    "CredentialVerifier",
+    "StatusCheck",
+    "StatusSource",
+    "VerificationResult",
+    "detect_format",
+    "issue_status_list_token",
+    "verify_status_list_token",
+]
+
 STATUS_LIST_JWT_TYP: Final = "statuslist+jwt"
 
 StatusSource = Callable[[str], "Mapping[str, Any] | str"]
