@@ -29,7 +29,7 @@ from pyld import jsonld as pyld
 from pyld.context_resolver import ContextResolver
 
 from vc.errors import VcError
-from vc.rdfc import Quad, Term, canonicalize_quads
+from vc.rdfc import CanonicalizationError, Quad, Term, canonicalize_quads
 
 __all__ = [
     "XSD_STRING",
@@ -304,7 +304,10 @@ def _fill(template: list[Quad], values: dict[str, str]) -> list[Quad]:
 
 
 def _same_graph(a: list[Quad], b: list[Quad]) -> bool:
-    return canonicalize_quads(a).nquads == canonicalize_quads(b).nquads
+    try:
+        return canonicalize_quads(a).nquads == canonicalize_quads(b).nquads
+    except CanonicalizationError:  # e.g. a poison graph: no template; canonicalizing it later reports the error
+        return False
 
 
 def to_quads(document: dict[str, Any]) -> list[Quad]:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import load_vector
+from tests.conftest import VECTORS, load_vector
 from vc import jsonld
 from vc.jsonld import UnknownContextError, bundled_context, document_loader, to_quads
 from vc.rdfc import canonicalize_quads
@@ -148,3 +148,20 @@ def test_direction_is_rejected_because_it_would_not_be_signed() -> None:
     document["credentialSubject"]["alumniOf"] = {"@value": "שלום עולם", "@language": "he", "@direction": "rtl"}
     with pytest.raises(jsonld.JsonLdError, match="@direction"):
         to_quads(document)
+
+
+def test_a_poison_graph_is_stopped_by_the_work_limit_not_by_the_cache() -> None:
+    from pyld import jsonld as pyld
+
+    from did import KeyType, did_key
+    from vc.data_integrity import add_proof
+    from vc.rdfc import CanonicalizationLimitError
+
+    manifest = load_vector("rdf-canon/manifest.jsonld")
+    entry = next(e for e in manifest["entries"] if e["type"] == "rdfc:RDFC10NegativeEvalTest")
+    nquads = (VECTORS / "rdf-canon" / entry["action"]).read_text(encoding="utf-8")
+    graph = pyld.from_rdf(nquads, {"format": "application/n-quads"})
+    document = {"@context": "https://www.w3.org/ns/credentials/v2", "@graph": graph}
+    assert len(to_quads(document)) == len(nquads.strip().splitlines())
+    with pytest.raises(CanonicalizationLimitError, match="work limit"):
+        add_proof(document, did_key.generate(KeyType.ED25519), cryptosuite="eddsa-rdfc-2022")
