@@ -1,2 +1,5 @@
-"""My Number card access (APDU, PC/SC, input-assist AP), the software card with its test CA, and JPKI chain
-and revocation validation (to come)."""
+"""My Number card access (APDUs, PC/SC and vpcd transports, the JPKI and input-assist applications), the software
+card with its TEST CA, basic 4 info parsing, and JPKI chain and revocation validation.
+
+Import the modules (``jpki_bridge.jpki``, ``jpki_bridge.trust``, ...); each pins its public names in ``__all__``.
+"""

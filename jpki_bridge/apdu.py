@@ -30,6 +30,34 @@ from typing import Final
 
 from jpki_bridge.errors import JpkiError
 
+__all__ = [
+    "MAX_EXTENDED_LE",
+    "MAX_SHORT_LE",
+    "SW_OK",
+    "CardAbsentError",
+    "CardError",
+    "CardTimeoutError",
+    "Command",
+    "CommandNotAllowedError",
+    "ConditionsNotSatisfiedError",
+    "FileNotFoundOnCardError",
+    "LastTryError",
+    "NoReaderError",
+    "NotJpkiCardError",
+    "NotSupportedError",
+    "PcscUnavailableError",
+    "PinBlockedError",
+    "PinFormatError",
+    "Response",
+    "SecurityStatusError",
+    "StatusWordError",
+    "TransportError",
+    "WrongLengthError",
+    "WrongParametersError",
+    "WrongPinError",
+    "raise_for_status",
+]
+
 SW_OK: Final = 0x9000
 MAX_SHORT_LE: Final = 256
 MAX_EXTENDED_LE: Final = 65536

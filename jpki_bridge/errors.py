@@ -7,6 +7,10 @@ Modules add their own subclasses of ``JpkiError`` next to the code that raises t
 
 from __future__ import annotations
 
+__all__ = [
+    "JpkiError",
+]
+
 
 class JpkiError(Exception):
     """Base of every jpki_bridge error: a machine code and a human message."""

@@ -13,6 +13,11 @@ from jpki_bridge.mynumber import check_my_number
 from jpki_bridge.softcard import ATTRIBUTES_EF, INPUT_ASSIST_AID, INPUT_PIN, MY_NUMBER_EF
 from jpki_bridge.transport import Channel, Transport
 
+__all__ = [
+    "CardFace",
+    "InputAssistCard",
+]
+
 
 @dataclass(frozen=True)
 class CardFace:

@@ -43,6 +43,18 @@ from jpki_bridge.softcard import (
 )
 from jpki_bridge.transport import Channel, Transport
 
+__all__ = [
+    "MAX_CERT_SIZE",
+    "READ_CHUNK",
+    "SHA256_DIGEST_INFO_PREFIX",
+    "JpkiCard",
+    "PinName",
+    "PinStatus",
+    "check_auth_pin",
+    "normalise_sign_password",
+    "sha256_digest_info",
+]
+
 PinName = Literal["sign", "auth"]
 SHA256_DIGEST_INFO_PREFIX: Final = bytes.fromhex("3031300d060960864801650304020105000420")
 _SIGN_PASSWORD = re.compile(r"[A-Z0-9]{6,16}")

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from jpki_bridge.errors import JpkiError
 
+__all__ = [
+    "MyNumberError",
+    "check_my_number",
+    "my_number_check_digit",
+]
+
 
 class MyNumberError(JpkiError):
     """A My Number has the wrong format or check digit (the message never contains the number)."""

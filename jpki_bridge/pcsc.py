@@ -19,6 +19,11 @@ from jpki_bridge.apdu import (
     TransportError,
 )
 
+__all__ = [
+    "PcscTransport",
+    "list_readers",
+]
+
 
 def _pyscard() -> Any:
     try:

@@ -33,6 +33,46 @@ from cryptography.x509.oid import ObjectIdentifier
 
 from jpki_bridge.errors import JpkiError
 
+__all__ = [
+    "AUTH_POLICY_ARC",
+    "AUTH_POLICY_OID",
+    "BASIC4_ARC",
+    "BASIC4_OIDS",
+    "MAX_ADDRESS_LENGTH",
+    "OID_ADDRESS",
+    "OID_ADDRESS_SUBSTITUTION",
+    "OID_DATE_OF_BIRTH",
+    "OID_NAME",
+    "OID_NAME_SUBSTITUTION",
+    "OID_SEX",
+    "SIGN_POLICY_ARC",
+    "SIGN_POLICY_OID",
+    "Basic4Info",
+    "Basic4InfoEncodingError",
+    "CertificateParseError",
+    "DateOfBirth",
+    "DuplicateBasic4InfoError",
+    "Era",
+    "InvalidAddressError",
+    "InvalidDateOfBirthError",
+    "InvalidNameError",
+    "InvalidSexError",
+    "InvalidSubstitutionError",
+    "MissingBasic4InfoError",
+    "ProfileError",
+    "Sex",
+    "UnexpectedSubjectAltNameError",
+    "basic4_from_values",
+    "check_address",
+    "check_name",
+    "check_substitution",
+    "decode_utf8string",
+    "is_auth_certificate",
+    "is_signature_certificate",
+    "load_certificate",
+    "parse_signature_certificate",
+]
+
 BASIC4_ARC = "1.2.392.200149.8.5.5"
 OID_NAME = ObjectIdentifier(f"{BASIC4_ARC}.1")
 OID_NAME_SUBSTITUTION = ObjectIdentifier(f"{BASIC4_ARC}.2")

@@ -71,6 +71,41 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from jpki_bridge.errors import JpkiError
 
+__all__ = [
+    "DEFAULT_SKEW",
+    "PLATFORM_JWS_TYPE",
+    "PLATFORM_STATUS_PATH",
+    "CertificateRevokedError",
+    "Clock",
+    "CrlProvider",
+    "CrlSignatureError",
+    "NonceMismatchError",
+    "OcspProvider",
+    "OcspSignatureError",
+    "PlatformKey",
+    "PlatformOperatorProvider",
+    "PlatformSignatureError",
+    "PlatformSigningKey",
+    "RevocationError",
+    "RevocationMode",
+    "RevocationOutcome",
+    "RevocationProvider",
+    "RevocationResponseError",
+    "RevocationSignatureError",
+    "RevocationStatusUnknownError",
+    "RevocationUnavailableError",
+    "StaleCrlError",
+    "StaleOcspError",
+    "StalePlatformResponseError",
+    "StaleRevocationError",
+    "UncheckedProvider",
+    "decode_platform_response",
+    "encode_platform_response",
+    "issuer_hashes",
+    "public_key_bits",
+    "utc_now",
+]
+
 RevocationMode = Literal["crl", "ocsp", "platform", "unchecked"]
 Clock = Callable[[], dt.datetime]
 DEFAULT_SKEW = dt.timedelta(minutes=5)

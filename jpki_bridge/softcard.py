@@ -24,6 +24,19 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jpki_bridge import tlv
 from jpki_bridge.apdu import CardError, Command, Response, StatusWordError
 
+__all__ = [
+    "ATR",
+    "INPUT_ASSIST_AID",
+    "JPKI_AID",
+    "MAX_SIGN_INPUT",
+    "MAX_TRIES",
+    "TOKEN",
+    "FaceData",
+    "IdentityLike",
+    "PersonLike",
+    "SoftCard",
+]
+
 ATR: Final = bytes.fromhex("3BE000FF8131FE4514")
 JPKI_AID: Final = bytes.fromhex("D392F000260100000001")
 INPUT_ASSIST_AID: Final = bytes.fromhex("D3921000310001010408")

@@ -44,6 +44,26 @@ from jpki_bridge.errors import JpkiError
 from jpki_bridge.revocation import issuer_hashes
 from jpki_bridge.trust import Anchor, TrustAnchors
 
+__all__ = [
+    "TEST_ORGANIZATION",
+    "TREES",
+    "CardIdentity",
+    "CertificateStatus",
+    "Clock",
+    "Person",
+    "PersonError",
+    "RootGeneration",
+    "SexCode",
+    "TestCA",
+    "TestCAError",
+    "TestCAStoreError",
+    "Tree",
+    "check_my_number",
+    "fifth_birthday_after",
+    "root_name",
+    "utc_now",
+]
+
 Tree = Literal["sign", "auth"]
 TREES: tuple[Tree, ...] = get_args(Tree)
 SexCode = Literal["1", "2", "3"]

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from jpki_bridge.apdu import CardError
 
+__all__ = [
+    "TlvError",
+    "decode",
+    "encode",
+    "encode_length",
+    "encode_tag",
+]
+
 
 class TlvError(CardError):
     """A TLV structure read from the card is malformed."""

@@ -6,6 +6,14 @@ from typing import Protocol
 
 from jpki_bridge.apdu import Command, Response, TransportError
 
+__all__ = [
+    "MAX_GET_RESPONSE_ROUNDS",
+    "CardLike",
+    "Channel",
+    "InMemoryTransport",
+    "Transport",
+]
+
 MAX_GET_RESPONSE_ROUNDS = 64
 
 

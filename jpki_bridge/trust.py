@@ -62,6 +62,32 @@ from jpki_bridge import profile
 from jpki_bridge.errors import JpkiError
 from jpki_bridge.revocation import RevocationOutcome, RevocationProvider
 
+__all__ = [
+    "PINNED_JLIS_ROOTS",
+    "Anchor",
+    "AnchorError",
+    "CardSignatureError",
+    "CertificateExpiredError",
+    "CertificateNotYetValidError",
+    "ChainValidationError",
+    "PinnedRoot",
+    "Purpose",
+    "RootExpiredError",
+    "RootKeyMismatchError",
+    "RootNotYetValidError",
+    "TrustAnchors",
+    "TrustError",
+    "UnpinnedAnchorError",
+    "UntrustedRootError",
+    "ValidationResult",
+    "WrongKeyUsageError",
+    "WrongPolicyError",
+    "digest_info_sha256",
+    "fingerprint",
+    "validate_chain",
+    "verify_card_signature",
+]
+
 Purpose = Literal["sign", "auth"]
 _T = TypeVar("_T")
 

@@ -18,6 +18,11 @@ from typing import Final
 from jpki_bridge.apdu import TransportError
 from jpki_bridge.transport import CardLike
 
+__all__ = [
+    "DEFAULT_PORT",
+    "VpcdLink",
+]
+
 DEFAULT_PORT: Final = 35963
 POWER_OFF, POWER_ON, RESET, GET_ATR = 0, 1, 2, 4
 

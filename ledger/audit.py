@@ -28,6 +28,14 @@ from ledger.records import Record, RecordError
 from ledger.rfc9162 import EMPTY_ROOT, CompactRange, consistency_proof_from, verify_consistency
 from ledger.store import HASH_SIZE, TILE_HEIGHT, TILE_WIDTH, Store, StoredAnchor, StoredCheckpoint, Txn
 
+__all__ = [
+    "MAX_FINDINGS_PER_CODE",
+    "AnchorVerifier",
+    "AuditReport",
+    "Finding",
+    "audit",
+]
+
 MAX_FINDINGS_PER_CODE = 50
 
 

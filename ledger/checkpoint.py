@@ -20,6 +20,17 @@ from ledger.errors import (
 from ledger.note import NoteKey, NoteSigner, NoteVerifier, ed25519_public_key, open_note, sign_note, split_note
 from ledger.rfc9162 import HASH_SIZE, verify_consistency
 
+__all__ = [
+    "COSIGNATURE_TYPE",
+    "Checkpoint",
+    "CosignatureVerifier",
+    "Ed25519CosignatureSigner",
+    "check_consistent",
+    "cosign",
+    "open_checkpoint",
+    "sign_checkpoint",
+]
+
 COSIGNATURE_TYPE: Final = 0x04
 _SIZE = re.compile(r"0|[1-9][0-9]{0,19}")
 

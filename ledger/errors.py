@@ -18,6 +18,19 @@ Storage, records, the sequencer and anchors add their own subclasses in their mo
 
 from __future__ import annotations
 
+__all__ = [
+    "CheckpointInconsistentError",
+    "ConsistencyProofError",
+    "InclusionProofError",
+    "InvalidCheckpointError",
+    "InvalidNoteError",
+    "InvalidProofError",
+    "InvalidReceiptError",
+    "LedgerError",
+    "NoteSignatureError",
+    "TileError",
+]
+
 
 class LedgerError(Exception):
     """Base of every ledger error: a machine code and a human message."""

@@ -38,6 +38,17 @@ from ledger.store import (
     Txn,
 )
 
+__all__ = [
+    "IMMUTABLE",
+    "MAX_INDEX",
+    "MAX_LEVEL",
+    "PARTIAL",
+    "SHORT",
+    "BadRequestError",
+    "create_app",
+    "parse_tile_request",
+]
+
 IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT = "public, max-age=5"
 PARTIAL = "public, max-age=60"

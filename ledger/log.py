@@ -56,6 +56,19 @@ from ledger.store import (
 )
 from ledger.tiles import entries_path, tile_path, tiles_for_size
 
+__all__ = [
+    "AnchorLike",
+    "AnchorReceiptLike",
+    "InclusionTimeoutError",
+    "Log",
+    "LogClosedError",
+    "NotIncludedError",
+    "Pending",
+    "anchor_backend_name",
+    "export_tiles",
+    "prove",
+]
+
 log = logging.getLogger(__name__)
 
 

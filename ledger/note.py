@@ -18,6 +18,26 @@ from did import InvalidSignatureError, PublicKey, Signer
 from did.keys import KeyType
 from ledger.errors import InvalidNoteError, NoteSignatureError
 
+__all__ = [
+    "ED25519_TYPE",
+    "MAX_NOTE_SIZE",
+    "MAX_SIGNATURES",
+    "Ed25519NoteSigner",
+    "Ed25519NoteVerifier",
+    "NoteKey",
+    "NoteSigner",
+    "NoteVerifier",
+    "Signature",
+    "VerifiedNote",
+    "ed25519_public_key",
+    "key_id",
+    "open_note",
+    "parse_vkey",
+    "sign_note",
+    "split_note",
+    "vkey",
+]
+
 ED25519_TYPE: Final = 0x01
 MAX_SIGNATURES: Final = 100
 MAX_NOTE_SIZE: Final = 1 << 20

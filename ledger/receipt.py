@@ -14,6 +14,13 @@ from ledger.errors import InclusionProofError, InvalidReceiptError
 from ledger.note import NoteVerifier
 from ledger.rfc9162 import HASH_SIZE, leaf_hash, verify_inclusion
 
+__all__ = [
+    "HEADER",
+    "MAX_PROOF",
+    "Receipt",
+    "verify_receipt",
+]
+
 HEADER: Final = "c2sp.org/tlog-proof@v1"
 MAX_PROOF: Final = 64
 _INDEX = re.compile(r"index (0|[1-9][0-9]{0,19})")

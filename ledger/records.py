@@ -33,6 +33,23 @@ from typing import Any
 
 from ledger.errors import LedgerError
 
+__all__ = [
+    "EARLIEST",
+    "LATEST",
+    "MAX_ENTRY_BYTES",
+    "MAX_RP_LENGTH",
+    "VERSION",
+    "EventType",
+    "Outcome",
+    "PersonalDataError",
+    "Record",
+    "RecordError",
+    "canonical_json",
+    "commitment",
+    "digest",
+    "format_time",
+]
+
 VERSION = 1
 MAX_ENTRY_BYTES = 1024
 MAX_RP_LENGTH = 200

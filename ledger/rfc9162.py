@@ -16,6 +16,24 @@ from typing import Final
 
 from ledger.errors import ConsistencyProofError, InclusionProofError
 
+__all__ = [
+    "EMPTY_ROOT",
+    "HASH_SIZE",
+    "CompactRange",
+    "NodeReader",
+    "consistency_proof",
+    "consistency_proof_from",
+    "inclusion_proof",
+    "inclusion_proof_from",
+    "leaf_hash",
+    "node_hash",
+    "root",
+    "root_from",
+    "root_from_inclusion",
+    "verify_consistency",
+    "verify_inclusion",
+]
+
 HASH_SIZE: Final = 32
 EMPTY_ROOT: Final = hashlib.sha256(b"").digest()
 

@@ -60,6 +60,26 @@ from ledger.errors import LedgerError
 from ledger.rfc9162 import CompactRange
 from ledger.tiles import encode_entry_bundle
 
+__all__ = [
+    "HASH_SIZE",
+    "SQLITE_BUSY_TIMEOUT_S",
+    "TILE_HEIGHT",
+    "TILE_WIDTH",
+    "IndexOutOfRangeError",
+    "LogState",
+    "NotInitializedError",
+    "OriginMismatchError",
+    "Store",
+    "StoreStateError",
+    "StoreUnavailableError",
+    "StoredAnchor",
+    "StoredCheckpoint",
+    "Synchronous",
+    "Txn",
+    "configure_sqlite",
+    "sqlite_engine",
+]
+
 _V = TypeVar("_V")
 HASH_SIZE = 32
 TILE_WIDTH = 256

@@ -13,6 +13,20 @@ from typing import Final
 from ledger.errors import TileError
 from ledger.rfc9162 import HASH_SIZE, NodeReader
 
+__all__ = [
+    "MAX_ENTRY_SIZE",
+    "TILE_HEIGHT",
+    "TILE_WIDTH",
+    "build_tiles",
+    "decode_entry_bundle",
+    "encode_entry_bundle",
+    "entries_path",
+    "parse_tile_path",
+    "tile_node",
+    "tile_path",
+    "tiles_for_size",
+]
+
 TILE_HEIGHT: Final = 8
 TILE_WIDTH: Final = 1 << TILE_HEIGHT
 MAX_ENTRY_SIZE: Final = 0xFFFF

@@ -23,6 +23,19 @@ from ledger.checkpoint import Checkpoint
 from ledger.errors import LedgerError
 from ledger.note import split_note
 
+__all__ = [
+    "Anchor",
+    "AnchorError",
+    "AnchorReceipt",
+    "AnchorVerification",
+    "AnchorVerificationError",
+    "AnchoredCheckpoint",
+    "InvalidAnchorReceiptError",
+    "anchored",
+    "audit_verifier",
+    "check_receipt_matches",
+]
+
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 

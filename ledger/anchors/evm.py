@@ -24,6 +24,12 @@ from ledger.anchors.base import (
     check_receipt_matches,
 )
 
+__all__ = [
+    "MAGIC",
+    "EvmAnchor",
+    "default_gas_limit",
+]
+
 MAGIC: Final = b"xid-anchor/v1:"
 _CALLDATA_GAS_PER_BYTE: Final = 40  # EIP-7623 floor for a non-zero byte (10 x 4 tokens)
 

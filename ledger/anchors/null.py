@@ -7,6 +7,10 @@ from collections.abc import Callable
 
 from ledger.anchors.base import AnchorReceipt, AnchorVerification, anchored, check_receipt_matches
 
+__all__ = [
+    "NullAnchor",
+]
+
 
 class NullAnchor:
     """An anchor back end that anchors nothing; its verification result always says ``anchored=False``."""

@@ -33,6 +33,13 @@ from ledger.anchors.base import (
     check_receipt_matches,
 )
 
+__all__ = [
+    "MAX_REPLY_BYTES",
+    "REPLY_TYPE",
+    "REQUEST_TYPE",
+    "Rfc3161Anchor",
+]
+
 REQUEST_TYPE = "application/timestamp-query"
 REPLY_TYPE = "application/timestamp-reply"
 MAX_REPLY_BYTES = 64 * 1024
