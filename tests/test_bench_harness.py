@@ -56,3 +56,28 @@ def test_every_registered_benchmark_names_an_existing_floor() -> None:
     assert len(names) == len(set(names)), "benchmark names must be unique"
     missing = {b.floor for b in REGISTRY if b.floor is not None} - set(names)
     assert not missing, f"benchmarks compare with floors nobody registers: {missing}"
+
+
+def test_external_benchmarks_serve_as_floors_and_may_be_unavailable() -> None:
+    from bench.harness import BenchUnavailableError
+
+    def missing() -> tuple[float, float, int]:
+        raise BenchUnavailableError("node is not installed")
+
+    def ours() -> object:
+        return sum(range(10))
+
+    benches = [
+        Benchmark("x", "peer", lambda: ours, external=lambda: (1e-3, 9e-4, 100)),
+        Benchmark("x", "ours", lambda: ours, floor="peer"),
+        Benchmark("x", "absent peer", lambda: ours, external=missing),
+        Benchmark("x", "ours vs absent", lambda: ours, floor="absent peer"),
+    ]
+    seen: list[str] = []
+    results = run(benches, target_s=0.002, progress=seen.append)
+    assert [r.name for r in results] == ["peer", "ours", "ours vs absent"]
+    assert results[0].median_us == 1000.0
+    assert results[1].ratio is not None
+    assert results[1].ratio < 1
+    assert results[2].ratio is None
+    assert any("not run: node is not installed" in line for line in seen)
