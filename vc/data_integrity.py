@@ -31,12 +31,14 @@ from vc.model import parse_datetime
 from vc.rdfc import canonicalize_quads
 
 __all__ = [
+    "PROOF_KEYS",
     "SUITES",
     "DataIntegrityError",
     "DataIntegrityVerification",
     "MethodResolver",
     "ProofSignatureError",
     "add_proof",
+    "check_plain_json",
     "hash_data",
     "verify_proof",
     "verify_proofs",
@@ -110,6 +112,61 @@ def hash_data(cryptosuite: str, document: dict[str, Any], proof_config: dict[str
     return proof_hash + document_hash
 
 
+PROOF_KEYS: Final = frozenset(
+    {
+        "@context",
+        "challenge",
+        "created",
+        "cryptosuite",
+        "domain",
+        "expires",
+        "id",
+        "nonce",
+        "previousProof",
+        "proofPurpose",
+        "proofValue",
+        "type",
+        "verificationMethod",
+    }
+)
+
+
+def check_plain_json(document: Mapping[str, Any]) -> None:
+    """Refuse JSON whose reading could differ from the RDF an RDFC proof signs (see docs/decisions.md §12).
+
+    Only the RDF is signed, so JSON that expands to the same RDF in another shape (a claim under its full IRI,
+    a keyword key, an inline context that re-maps terms) would verify while a JSON reader sees something else.
+    Accepted: ``@context`` as bundled context URLs, and otherwise only keys that are terms (no ``@``, no ``:``).
+    """
+    contexts = document.get("@context")
+    for context in contexts if isinstance(contexts, list) else [contexts]:
+        if context is not None and not isinstance(context, str):
+            raise DataIntegrityError("an inline @context is not accepted with an RDF-canonicalized proof")
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if path == "" and key == "@context":
+                    continue
+                if not isinstance(key, str) or key.startswith("@") or ":" in key:
+                    raise DataIntegrityError(
+                        f"{path or 'the document'} has the key {key!r}; with an RDF-canonicalized proof only "
+                        "terms (no keywords, no IRIs) are accepted, so the JSON says what was signed"
+                    )
+                walk(item, f"{path}.{key}" if path else key)
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(item, f"{path}[{i}]")
+
+    walk(document, "")
+
+
+def _check_proof_keys(proof: Mapping[str, Any]) -> None:
+    unknown = sorted(set(proof) - PROOF_KEYS)
+    if unknown:
+        raise DataIntegrityError(f"the proof has unknown members {', '.join(map(repr, unknown))}")
+
+
 def _proofs(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     proof = document.get("proof")
     proofs = [proof] if isinstance(proof, Mapping) else proof
@@ -158,6 +215,8 @@ def add_proof(
         contexts = contexts if isinstance(contexts, list) else [contexts]
         if suite.context not in contexts:
             unsecured["@context"] = [*contexts, suite.context]
+    if not suite.jcs:
+        check_plain_json(unsecured)
     config: dict[str, Any] = {"type": suite.proof_type}
     if proof_id is not None:
         config["id"] = proof_id
@@ -272,6 +331,9 @@ def _verify_one(
     else:
         raise DataIntegrityError(f"proof type {proof_type!r} is not DataIntegrityProof")
     suite = _suite(name)
+    _check_proof_keys(proof)
+    if not suite.jcs:
+        check_plain_json(unsecured)
     purpose = proof.get("proofPurpose")
     if purpose != expected_purpose:
         raise DataIntegrityError(f"proofPurpose {purpose!r} is not the expected {expected_purpose!r}")

@@ -73,8 +73,10 @@ def _on_dropped(expanded: str | None) -> None:
     raise UndefinedTermError(f"property {expanded!r} is not defined by any context (safe mode)")
 
 
-# An absolute IRI as N-Quads can carry it: a scheme, then no whitespace, control or IRIREF-excluded character.
-_ABSOLUTE_IRI: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\x00-\x20<>\"{}|^`\\]*")
+# An absolute IRI as N-Quads can carry it and pyld keeps it: a scheme, then no control or IRIREF-excluded character
+# and no whitespace of any kind (pyld drops triples whose IRIs contain Unicode whitespace such as U+00A0).
+_ABSOLUTE_IRI: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s\x00-\x20\x7f<>\"{}|^`\\]*")
+XSD_DOUBLE: Final = "http://www.w3.org/2001/XMLSchema#double"
 
 
 def _check_iri(value: Any, what: str) -> None:
@@ -100,6 +102,13 @@ class _SafeProcessor(pyld.JsonLdProcessor):  # type: ignore[misc]
 
     def __init__(self) -> None:
         super().__init__(on_property_dropped=_on_dropped)
+
+    def _create_node_map(self, element: Any, graph_map: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        result = super()._create_node_map(element, graph_map, *args, **kwargs)
+        for name in graph_map:  # pyld skips a named graph whose name is not an absolute IRI
+            if name != "@default":
+                _check_iri(name, "graph name")
+        return result
 
     def _graph_to_rdf(self, graph: dict[str, Any], issuer: Any, options: Any) -> Any:
         for node_id, node in graph.items():
@@ -155,7 +164,9 @@ _RESOLVED: Final = _Bounded(256)
 _LOCK: Final = threading.RLock()
 
 
-def _term(node: dict[str, Any]) -> Term:
+def _term(node: dict[str, Any] | None) -> Term:
+    if node is None:  # pyld leaves None where it dropped an object (e.g. an invalid IRI inside a list)
+        raise UndefinedTermError("a value would be dropped from the RDF (safe mode)")
     kind, value = node["type"], node["value"]
     if kind == "IRI":
         return ("iri", value)
@@ -284,6 +295,8 @@ def _template(quads: list[Quad], placeholders: set[str]) -> list[Quad] | None:
     """The quads as a template, or None when a placeholder came out anywhere but as a whole value."""
     for quad in quads:
         for term in quad:
+            if term[0] == "literal" and term[2] == XSD_DOUBLE and _PLACEHOLDER in term[1]:
+                return None  # pyld rewrites numeric strings typed xsd:double (1.5 -> 1.5E0); keep them direct
             for position, text in enumerate(term[1:], start=1):
                 if _PLACEHOLDER in text and not (position == 1 and text in placeholders and term[0] != "bnode"):
                     return None

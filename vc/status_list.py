@@ -270,6 +270,8 @@ def check_bitstring_status(
     if not isinstance(encoded, str):
         raise StatusListError("the status list credential lacks encodedList")
     size = int(subject.get("statusSize", 1))
+    if size != entry.status_size:
+        raise StatusListError(f"the entry has statusSize {entry.status_size}, the list {size}")
     status_list = (cache or StatusListCache(1)).get(encoded, size)
     return status_list.get(entry.index)
 

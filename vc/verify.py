@@ -185,9 +185,11 @@ class CredentialVerifier:
     def _verify_di(self, document: Mapping[str, Any], moment: datetime) -> VerificationResult:
         credential = validate_credential(document)
         proof = verify_proof(document, self._resolver.dereference, now=moment, leeway=self._leeway)
-        if proof.controller != credential.issuer:
+        # The key must be published in the issuer's own DID document: a method's "controller" is only a claim of
+        # whichever document lists it, so it is not evidence that the issuer authorized the key.
+        if str(parse_did_url(proof.verification_method).did) != credential.issuer:
             raise DataIntegrityError(
-                f"the proof's key belongs to {proof.controller}, not to the issuer {credential.issuer}"
+                f"the proof's key {proof.verification_method} is not in the issuer's DID document ({credential.issuer})"
             )
         check_validity_period(credential, moment, self._leeway)
         return VerificationResult("ldp_vc", credential.issuer, proof.verification_method, proof.cryptosuite, document)

@@ -398,9 +398,45 @@ def test_unknown_context_is_an_error_not_a_fetch() -> None:
 
 
 def test_context_redefining_a_protected_term_is_rejected() -> None:
-    signed = ED.json("signed")
-    signed["@context"] = [*signed["@context"], {"VerifiableCredential": "https://evil.example/Credential"}]
+    document = ED.document()
+    document["@context"] = [*document["@context"], {"VerifiableCredential": "https://evil.example/Credential"}]
     with pytest.raises(ProtectedTermError):
+        to_quads(document)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {
+                "@context": [
+                    "https://www.w3.org/ns/credentials/v2",
+                    {"@vocab": "https://www.w3.org/ns/credentials/examples#"},
+                ]
+            },
+            "inline @context",
+        ),
+        ({"https://www.w3.org/2018/credentials#validUntil": "2020-01-01T00:00:00Z"}, "only terms"),
+        ({"credentialSubject": {"id": "did:example:abcdefgh", "alumniOf": {"@value": "x"}}}, "'@value'"),
+        ({"@included": []}, "'@included'"),
+    ],
+)
+def test_json_that_could_read_differently_from_the_signed_rdf_is_refused(change: dict[str, Any], message: str) -> None:
+    """Only the RDF is signed: a claim under its IRI, a keyword or an inline context could say something else."""
+    document = {**ED.document(), **change}
+    with pytest.raises(DataIntegrityError, match=message):
+        add_proof(document, ED.signer(), cryptosuite="eddsa-rdfc-2022")
+    signed = ED.json("signed")
+    signed.update(change)
+    with pytest.raises(DataIntegrityError, match=message):
+        verify_proof(signed, RESOLVER.dereference)
+    add_proof(document, ED.signer(), cryptosuite="eddsa-jcs-2022")  # JCS signs the JSON itself
+
+
+def test_unknown_proof_members_are_refused() -> None:
+    signed = ED.json("signed")
+    signed["proof"]["https://w3id.org/security#expiration"] = "2020-01-01T00:00:00Z"
+    with pytest.raises(DataIntegrityError, match="unknown members"):
         verify_proof(signed, RESOLVER.dereference)
 
 

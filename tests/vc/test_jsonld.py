@@ -153,8 +153,8 @@ def test_direction_is_rejected_because_it_would_not_be_signed() -> None:
 def test_a_poison_graph_is_stopped_by_the_work_limit_not_by_the_cache() -> None:
     from pyld import jsonld as pyld
 
-    from did import KeyType, did_key
-    from vc.data_integrity import add_proof
+    from did import KeyType
+    from vc.data_integrity import hash_data
     from vc.rdfc import CanonicalizationLimitError
 
     manifest = load_vector("rdf-canon/manifest.jsonld")
@@ -163,5 +163,22 @@ def test_a_poison_graph_is_stopped_by_the_work_limit_not_by_the_cache() -> None:
     graph = pyld.from_rdf(nquads, {"format": "application/n-quads"})
     document = {"@context": "https://www.w3.org/ns/credentials/v2", "@graph": graph}
     assert len(to_quads(document)) == len(nquads.strip().splitlines())
+    config = {"type": "DataIntegrityProof", "cryptosuite": "eddsa-rdfc-2022", "@context": document["@context"]}
     with pytest.raises(CanonicalizationLimitError, match="work limit"):
-        add_proof(document, did_key.generate(KeyType.ED25519), cryptosuite="eddsa-rdfc-2022")
+        hash_data("eddsa-rdfc-2022", document, config, KeyType.ED25519)
+
+
+def test_named_graph_with_a_unicode_space_in_its_name_is_rejected_not_dropped() -> None:
+    document = load_vector("di-eddsa/TestVectors/unsigned.json")
+    document["credentialSubject"]["alumniOf"] = "x"
+    graph = {"@context": document["@context"], "@id": "urn:g\u00a0", "@graph": [document]}
+    with pytest.raises(jsonld.UndefinedTermError, match="graph name"):
+        to_quads(graph)
+
+
+def test_numeric_strings_typed_double_are_never_templated() -> None:
+    """pyld rewrites "1.5"^^xsd:double as 1.5E0; a template would keep the raw string."""
+    context = {"@context": {"n": {"@id": "https://example.com/n", "@type": "http://www.w3.org/2001/XMLSchema#double"}}}
+    for value in ("xid", "1.5", "1_000", "2.5"):
+        document = {**context, "@id": "urn:x", "n": value}
+        assert canonical(to_quads(document)) == direct(document)

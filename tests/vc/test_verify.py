@@ -96,7 +96,7 @@ def test_data_integrity_credential_verifies_and_names_key_issuer_and_suite() -> 
 
 
 def test_data_integrity_signed_by_someone_else_than_the_issuer_is_rejected() -> None:
-    with pytest.raises(DataIntegrityError, match="not to the issuer"):
+    with pytest.raises(DataIntegrityError, match="not in the issuer's DID document"):
         verifier(None).verify(di(credential(), OTHER), now=NOW)
 
 
@@ -272,3 +272,65 @@ def test_status_list_token_with_a_flipped_signature_bit_is_rejected() -> None:
 def test_status_list_token_must_be_a_token() -> None:
     with pytest.raises(CredentialStatusError, match="not return a status list token"):
         verify_token_status(copy.deepcopy(published_list("revocation")))  # type: ignore[arg-type]
+
+
+# Findings of the adversarial review -----------------------------------------------------------------------------
+
+
+def test_a_key_whose_document_merely_claims_the_issuer_as_controller_is_rejected() -> None:
+    """did:web:evil.example lists its own key with "controller": <victim>; that proves nothing about the victim."""
+    import httpx
+
+    from did import DidWebResolver
+    from did.document import multikey_method
+
+    attacker = did_key.generate(KeyType.ED25519)
+    method_id = "did:web:evil.example#k1"
+    document = {
+        "@context": ["https://www.w3.org/ns/did/v1"],
+        "id": "did:web:evil.example",
+        "verificationMethod": [multikey_method(ISSUER_DID, method_id, attacker.public_key)],
+        "assertionMethod": [method_id],
+    }
+    web = DidWebResolver(
+        transport=httpx.MockTransport(lambda request: httpx.Response(200, json=document)),
+        resolve_host=lambda host, port: ["93.184.216.34"],
+    )
+    forged = add_proof(
+        credential(), attacker, cryptosuite="eddsa-rdfc-2022", verification_method=method_id, created=NOW
+    )
+    with web, pytest.raises(DataIntegrityError, match="not in the issuer's DID document"):
+        CredentialVerifier(Resolver.standard(web)).verify(forged, now=NOW)
+
+
+@pytest.mark.parametrize("space", ["\u00a0", "\u1680", "\u2028", "\u3000"])
+def test_a_subject_swapped_for_one_with_a_unicode_space_in_its_id_is_rejected(space: str) -> None:
+    """pyld drops triples whose IRIs contain Unicode whitespace, so such a subject would ride along unsigned."""
+    secured = di(credential())
+    secured["https://www.w3.org/2018/credentials#credentialSubject"] = secured.pop("credentialSubject")
+    secured["credentialSubject"] = {"@id": f"did:example:mallory{space}", "alumniOf": "Forged University"}
+    with pytest.raises(VcError):
+        verifier(None).verify(secured, now=NOW)
+
+
+@pytest.mark.parametrize(
+    "move",
+    [
+        ("credentialStatus", "https://www.w3.org/2018/credentials#credentialStatus"),
+        ("validUntil", "https://www.w3.org/2018/credentials#validUntil"),
+    ],
+)
+def test_a_signed_fact_moved_out_of_the_json_readers_view_is_rejected(move: tuple[str, str]) -> None:
+    """Same RDF, different JSON: a revoked or expired credential must not pass by hiding its status or end date."""
+    extra = {"credentialStatus": status_entry("revocation", 42), "validUntil": "2026-02-01T00:00:00Z"}
+    secured = di(credential(**extra))
+    term, iri = move
+    secured[iri] = secured.pop(term)
+    with pytest.raises(DataIntegrityError, match="only terms"):
+        verifier(published_list("revocation", 42)).verify(secured, now=NOW)
+
+
+def test_entry_and_list_must_agree_on_the_status_size() -> None:
+    entry = {**status_entry("revocation", 42), "statusSize": 2}
+    with pytest.raises(CredentialStatusError, match="statusSize"):
+        verifier(published_list("revocation")).verify(di(credential(credentialStatus=entry)), now=NOW)
