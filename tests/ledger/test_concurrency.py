@@ -39,7 +39,7 @@ def test_concurrent_writer_processes_make_one_log(kind: str, tmp_path: Path) -> 
         for k in range(WRITERS):
             command = [sys.executable, "-m", "tests.ledger.writer", url, str(key), "--tag", f"w{k}"]
             command += ["--count", str(COUNT), "--batch", str(5 + 4 * k), "--checkpoint-every", "3"]
-            command += ["--barrier", str(barrier)]
+            command += ["--barrier", str(barrier), "--pause", "0.002"]  # take turns even under load
             procs.append(subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
         # Start all writers at once, so their batches really interleave.
         deadline = time.monotonic() + 60

@@ -1,12 +1,12 @@
 """A ledger writer process for the crash and concurrency tests.
 
     python -m tests.ledger.writer URL KEYFILE --tag T --count N [--batch B] [--checkpoint-every K] [--start S]
-                                  [--barrier DIR]
+                                  [--barrier DIR] [--pause SECONDS]
 
 Appends N records (record(i, tag) for i in S..S+N-1) in batches of B through ``Log.append_many`` and prints
 ``ack <index> <i>`` for every record once its batch has committed, then ``cp <size> <root hex>`` after every K-th
 batch's checkpoint. Output is flushed line by line so a parent that kills the process knows exactly what was
-acknowledged.
+acknowledged. ``--pause`` sleeps after each batch, so that concurrent writers take turns even on a loaded machine.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--checkpoint-every", type=int, default=0)
     parser.add_argument("--barrier", type=Path, help="create <dir>/ready-<tag>, then wait for <dir>/go")
+    parser.add_argument("--pause", type=float, default=0.0, help="seconds to sleep after each batch")
     args = parser.parse_args()
     engine = engine_for(args.url)
     try:
@@ -68,6 +69,8 @@ def main() -> int:
                     cp = log.checkpoint()
                     if cp is not None:
                         print(f"cp {cp.size} {cp.root_hash.hex()}", flush=True)
+                if args.pause:
+                    time.sleep(args.pause)
     finally:
         engine.dispose()
     return 0
