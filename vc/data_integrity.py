@@ -246,7 +246,12 @@ def _stamp(moment: datetime) -> str:
 
 @dataclass(frozen=True)
 class DataIntegrityVerification:
-    """A verified proof: which method, suite, purpose and time secured the document."""
+    """A verified proof: which method, suite, purpose and time secured the document.
+
+    ``controller`` is what the DID document says of the method; any document can name anyone, so it is not
+    evidence of who authorized the key. To bind a proof to an issuer, compare the DID of ``verification_method``
+    (the document that lists the key) with the issuer, as ``vc.verify.CredentialVerifier`` does.
+    """
 
     verification_method: str
     controller: str
