@@ -26,6 +26,7 @@ from pkcs11.util.ec import encode_named_curve_parameters
 
 from did.errors import InvalidPublicKeyError, SignerError, UnsupportedPublicKeyTypeError
 from did.keys import KeyType, PublicKey
+from did.signer import KeyFacts
 
 # DER of the namedCurve OIDs a token reports in CKA_EC_PARAMS.
 _CURVES: Final[dict[bytes, KeyType]] = {
@@ -91,20 +92,17 @@ def _find_one(session: pkcs11.Session, object_class: ObjectClass, label: str) ->
     return found[0]
 
 
-class Pkcs11Signer:
+class Pkcs11Signer(KeyFacts):
     """A Signer backed by a private key on a PKCS#11 token."""
 
     def __init__(self, session: pkcs11.Session, key_label: str, key_id: str | None = None) -> None:
         private = cast(SignMixin, _find_one(session, ObjectClass.PRIVATE_KEY, key_label))
         public = cast(pkcs11.PublicKey, _find_one(session, ObjectClass.PUBLIC_KEY, key_label))
+        super().__init__(public_key_from_token(public), key_id)
         self._private = private
         self._session = session
         self._owns_session = False
-        self.public_key = public_key_from_token(public)
         self._label = key_label
-        self._alg = self.public_key.algorithm
-        self._jwk = self.public_key.to_jwk()
-        self._key_id = key_id or self.public_key.thumbprint()
         self._digest = _DIGESTS.get(self.public_key.key_type)
 
     @classmethod
@@ -134,21 +132,6 @@ class Pkcs11Signer:
 
     def __repr__(self) -> str:
         return f"Pkcs11Signer({self.public_key.key_type.value}, label={self._label!r}, key_id={self._key_id!r})"
-
-    @property
-    def key_id(self) -> str:
-        """Identifier of the key."""
-        return self._key_id
-
-    @property
-    def algorithm(self) -> str:
-        """JOSE algorithm name."""
-        return self._alg
-
-    @property
-    def public_jwk(self) -> dict[str, str]:
-        """The public key as a JWK (a copy)."""
-        return dict(self._jwk)
 
     def sign(self, data: bytes) -> bytes:
         """Sign data on the token; ECDSA signatures come back as raw r||s, the JOSE form."""

@@ -42,21 +42,14 @@ class Signer(Protocol):
         ...
 
 
-class SoftwareSigner:
-    """A signer holding its private key in memory (Ed25519, P-256, P-384, P-521, secp256k1)."""
+class KeyFacts:
+    """What every Signer states about its key, derived once from the public key: id, algorithm, JWK, type."""
 
-    def __init__(self, private_key: PrivateKeyObject, key_id: str | None = None) -> None:
-        self._key = private_key
-        self.public_key = PublicKey.from_cryptography(private_key.public_key())
-        self._alg = self.public_key.algorithm
-        self._jwk = self.public_key.to_jwk()
-        self._key_id = key_id or self.public_key.thumbprint()
-        spec = self.public_key.key_type.spec
-        self._size = spec.size
-        self._ecdsa = ec.ECDSA(spec.hash) if spec.hash is not None else None
-
-    def __repr__(self) -> str:
-        return f"SoftwareSigner({self.public_key.key_type.value}, key_id={self._key_id!r})"
+    def __init__(self, public_key: PublicKey, key_id: str | None) -> None:
+        self.public_key = public_key
+        self._alg = public_key.algorithm
+        self._jwk = public_key.to_jwk()
+        self._key_id = key_id or public_key.thumbprint()
 
     @property
     def key_id(self) -> str:
@@ -77,6 +70,20 @@ class SoftwareSigner:
     def key_type(self) -> KeyType:
         """The key's type."""
         return self.public_key.key_type
+
+
+class SoftwareSigner(KeyFacts):
+    """A signer holding its private key in memory (Ed25519, P-256, P-384, P-521, secp256k1)."""
+
+    def __init__(self, private_key: PrivateKeyObject, key_id: str | None = None) -> None:
+        super().__init__(PublicKey.from_cryptography(private_key.public_key()), key_id)
+        self._key = private_key
+        spec = self.public_key.key_type.spec
+        self._size = spec.size
+        self._ecdsa = ec.ECDSA(spec.hash) if spec.hash is not None else None
+
+    def __repr__(self) -> str:
+        return f"SoftwareSigner({self.public_key.key_type.value}, key_id={self._key_id!r})"
 
     def with_key_id(self, key_id: str) -> SoftwareSigner:
         """The same key under another key id (e.g. a DID URL once the DID is known)."""

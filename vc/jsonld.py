@@ -29,7 +29,7 @@ from pyld import jsonld as pyld
 from pyld.context_resolver import ContextResolver
 
 from vc.errors import VcError
-from vc.rdfc import CanonicalizationError, Quad, Term, canonicalize_quads
+from vc.rdfc import XSD_STRING, CanonicalizationError, Quad, Term, canonicalize_quads
 
 __all__ = [
     "XSD_STRING",
@@ -41,8 +41,6 @@ __all__ = [
     "document_loader",
     "to_quads",
 ]
-
-XSD_STRING: Final = "http://www.w3.org/2001/XMLSchema#string"
 
 
 class JsonLdError(VcError):

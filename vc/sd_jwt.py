@@ -113,10 +113,7 @@ class _Issuer:
 
     def disclose(self, name: str | None, value: Any) -> str:
         """Record a Disclosure ``[salt, name, value]`` (or ``[salt, value]``) and return its digest."""
-        if not self._pool:
-            self._pool = b64url_encode(secrets.token_bytes(_SALT_BYTES * 8))
-        salt, self._pool = self._pool[:_SALT_CHARS], self._pool[_SALT_CHARS:]
-        value = _STRING_JSON(value) if type(value) is str else compact_json(self.process(value)).decode("utf-8")
+        salt, value = self.salt(), _json(self.process(value))
         text = f'["{salt}", {_STRING_JSON(name)}, {value}]' if name is not None else f'["{salt}", {value}]'
         encoded = b64url_bytes(text.encode("utf-8"))
         self.disclosures.append(encoded.decode("ascii"))

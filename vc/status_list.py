@@ -29,6 +29,7 @@ from typing import Any, Final, Literal
 
 from did.b64 import b64url_decode, b64url_encode
 from vc.errors import VcError
+from vc.model import CREDENTIALS_V2
 
 __all__ = [
     "CREDENTIALS_V2",
@@ -53,7 +54,6 @@ __all__ = [
 MIN_ENTRIES: Final = 131_072
 MAX_DECOMPRESSED_BYTES: Final = 16 * 1024 * 1024
 PURPOSES: Final = ("revocation", "suspension", "refresh", "message")
-CREDENTIALS_V2: Final = "https://www.w3.org/ns/credentials/v2"
 TokenStatus = Literal[0, 1, 2]
 VALID, INVALID, SUSPENDED = 0, 1, 2
 
