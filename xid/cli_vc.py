@@ -11,10 +11,9 @@ from typing import Any
 import click
 
 from did import DidError, DidWebResolver, Resolver, SoftwareSigner, parse_did_url
-from did.b64 import b64url_decode
 from vc.data_integrity import add_proof
 from vc.errors import VcError
-from vc.jose import issue_jwt_vc_json, issue_vc_jwt
+from vc.jose import CompactJws, issue_jwt_vc_json, issue_vc_jwt, strict_json
 from vc.model import validate_credential
 from vc.sd_jwt import SD, issue, present
 from vc.verify import CredentialStatusError, CredentialVerifier
@@ -150,10 +149,10 @@ def _status_files(paths: tuple[Path, ...]) -> dict[str, Any]:
             value: Any = _json_file(path)
             url = value.get("id") if isinstance(value, dict) else None
         else:
-            value, parts = text, text.split(".")
-            try:
-                url = json.loads(b64url_decode(parts[1])).get("sub") if len(parts) == 3 else None
-            except (ValueError, AttributeError):
+            value = text
+            try:  # read sub to index the token; CredentialVerifier verifies it when it is used
+                url = strict_json(CompactJws.parse(text).payload, "the status list token").get("sub")
+            except VcError:
                 url = None
         if not isinstance(url, str):
             raise click.BadParameter(f"{path} is neither a status list credential nor a status list token",

@@ -186,3 +186,37 @@ def test_status_list_round_trip_revokes(keys: tuple[Path, Path, str], tmp_path: 
     junk = run("verify", str(credential), "--status-list", str(tmp_path / "junk.txt"))
     assert junk.exit_code == 2
     assert "neither a status list credential nor a status list token" in junk.output
+
+
+def test_sd_jwt_status_from_a_status_list_token_file(keys: tuple[Path, Path, str], tmp_path: Path) -> None:
+    from vc.status_list import TokenStatusList
+    from vc.verify import issue_status_list_token
+
+    issuer, holder, _ = keys
+    url = "https://issuer.example.jp/status/token/1"
+    claims = {
+        "vct": "https://xid.example/credentials/basic4",
+        "name": "x",
+        "status": {"status_list": {"idx": 3, "uri": url}},
+    }
+    (tmp_path / "claims.json").write_text(json.dumps(claims))
+    issued = run(
+        "issue", "--format", "sd-jwt", "--key", str(issuer), "--holder-key", str(holder), str(tmp_path / "claims.json")
+    )
+    assert issued.exit_code == 0, issued.output
+    (tmp_path / "cred.txt").write_text(issued.stdout)
+    presented = run("present", str(tmp_path / "cred.txt"), "--disclose", "name", "--holder-key", str(holder),
+                    "--aud", "https://rp.example.jp", "--nonce", "n1")  # fmt: skip
+    (tmp_path / "pres.txt").write_text(presented.stdout)
+    signer = SoftwareSigner.load(issuer)
+    for value, expected in [(0, 0), (1, 1)]:
+        tokens = TokenStatusList(bits=2)
+        tokens.set(3, value)
+        (tmp_path / "list.jwt").write_text(issue_status_list_token(tokens, url, signer))
+        result = run("verify", str(tmp_path / "pres.txt"), "--aud", "https://rp.example.jp", "--nonce", "n1",
+                     "--status-list", str(tmp_path / "list.jwt"))  # fmt: skip
+        assert result.exit_code == expected, result.output
+        if expected:
+            assert result.stderr.startswith("error [credentialRevoked]")
+        else:
+            assert json.loads(result.stdout)["status"][0]["list_url"] == url
