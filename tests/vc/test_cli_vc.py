@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from did import KeyType, SoftwareSigner, did_key
+from did.b64 import b64url_decode, b64url_encode
 from xid.cli_vc import vc
 
 
@@ -47,7 +48,9 @@ def test_vc_jwt_issue_and_verify(keys: tuple[Path, Path, str], tmp_path: Path) -
         result = json.loads(verified.stdout)
         assert (result["valid"], result["format"], result["issuer"]) == (True, expected, did)
         head, body, sig = issued.stdout.strip().split(".")
-        token.write_text(f"{head}.{body}.{sig[:-2]}AA")
+        raw = bytearray(b64url_decode(sig))
+        raw[len(raw) // 2] ^= 0x01  # a flipped bit, never a no-op (replacing the tail could be one)
+        token.write_text(f"{head}.{body}.{b64url_encode(bytes(raw))}")
         bad = run("verify", str(token))
         assert bad.exit_code == 1
         assert bad.stderr.startswith("error [")
