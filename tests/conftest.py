@@ -8,9 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 VECTORS = Path(__file__).parent / "vectors"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# Property tests: no per-example deadline anywhere (a loaded machine is not a bug), and in CI the examples are
+# derived from each test's source, so a CI failure reproduces exactly; local runs keep exploring new examples.
+settings.register_profile("xid", deadline=None)
+settings.register_profile("xid-ci", deadline=None, derandomize=True, database=None)
+settings.load_profile("xid-ci" if IN_CI else "xid")
 
 
 def load_vector(relative: str) -> Any:
