@@ -295,13 +295,21 @@ class Basic4Info:
 def load_certificate(cert: x509.Certificate | bytes) -> x509.Certificate:
     """Load a DER certificate (or pass a parsed one through), raising CertificateParseError."""
     if isinstance(cert, x509.Certificate):
-        return cert
-    if not isinstance(cert, bytes | bytearray | memoryview):
+        parsed = cert
+    elif isinstance(cert, bytes | bytearray | memoryview):
+        try:
+            parsed = x509.load_der_x509_certificate(bytes(cert))
+        except ValueError:
+            raise CertificateParseError("the bytes are not a DER-encoded X.509 certificate") from None
+    else:
         raise TypeError("certificate must be an x509.Certificate or DER bytes")
+    # cryptography decodes names and extensions only when first read, and a malformed one can then raise
+    # ValueError, TypeError or its own exceptions; decode them here so every later read is safe.
     try:
-        return x509.load_der_x509_certificate(bytes(cert))
-    except ValueError:
-        raise CertificateParseError("the bytes are not a DER-encoded X.509 certificate") from None
+        _ = (parsed.subject, parsed.issuer, parsed.extensions)
+    except (ValueError, TypeError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
+        raise CertificateParseError("the certificate's names or extensions are not valid DER") from None
+    return parsed
 
 
 def decode_utf8string(der: bytes) -> str:
@@ -332,8 +340,6 @@ def _general_names(cert: x509.Certificate) -> list[x509.GeneralName]:
         extension = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
         raise MissingBasic4InfoError("the certificate has no subjectAltName, so no basic 4 info") from None
-    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
-        raise CertificateParseError("the certificate's extensions are not valid DER") from None
     return list(extension.value)
 
 
@@ -427,8 +433,6 @@ def _policies(cert: x509.Certificate) -> list[str]:
         extension = cert.extensions.get_extension_for_class(x509.CertificatePolicies)
     except x509.ExtensionNotFound:
         return []
-    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
-        raise CertificateParseError("the certificate's extensions are not valid DER") from None
     return [info.policy_identifier.dotted_string for info in extension.value]
 
 
@@ -437,8 +441,6 @@ def _key_usage(cert: x509.Certificate) -> x509.KeyUsage | None:
         return cert.extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
         return None
-    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
-        raise CertificateParseError("the certificate's extensions are not valid DER") from None
 
 
 def _under(oid: str, arc: str) -> bool:

@@ -55,14 +55,14 @@ import datetime as dt
 import hashlib
 import json
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
 import httpx
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
@@ -301,6 +301,26 @@ def _aware(when: dt.datetime) -> dt.datetime:
     return when.astimezone(dt.UTC)
 
 
+# cryptography decodes names, extensions and algorithm identifiers only when they are first read; a malformed one
+# then raises one of these. A CRL or OCSP response comes from the network, so such a defect is the answer's fault.
+_DECODE_ERRORS = (
+    ValueError,
+    TypeError,
+    UnsupportedAlgorithm,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+)
+
+
+@contextlib.contextmanager
+def _decoding(what: str) -> Iterator[None]:
+    """Turn a decoding failure inside the block into RevocationResponseError naming ``what``."""
+    try:
+        yield
+    except _DECODE_ERRORS:
+        raise RevocationResponseError(f"{what} has a field that cannot be decoded") from None
+
+
 @dataclass(frozen=True)
 class _Answer:
     status_code: int
@@ -442,15 +462,16 @@ class CrlProvider:
         issuer_key_id = x509.SubjectKeyIdentifier.from_public_key(issuer.public_key()).digest
         for source in sources:
             crl = self._load(source)
-            if crl.issuer != issuer.subject:
-                continue
-            try:
-                aki = crl.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
-            except x509.ExtensionNotFound:
-                aki = None
-            if aki is not None and aki != issuer_key_id:
-                continue  # another root generation with the same name
-            return self._check_crl(crl, str(source), cert, issuer, at)
+            with _decoding(f"the CRL from {source}"):
+                if crl.issuer != issuer.subject:
+                    continue
+                try:
+                    aki = crl.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+                except x509.ExtensionNotFound:
+                    aki = None
+                if aki is not None and aki != issuer_key_id:
+                    continue  # another root generation with the same name
+                return self._check_crl(crl, str(source), cert, issuer, at)
         raise RevocationUnavailableError("none of the configured CRLs was issued by the certificate's root")
 
     def _check_crl(
@@ -581,9 +602,11 @@ class OcspProvider:
             raise RevocationResponseError(f"the answer from {source} is not a DER OCSP response") from None
         if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
             raise RevocationUnavailableError(f"the OCSP responder {source} refused: {response.response_status.name}")
-        self._verify_signature(response, issuer, source)
-        self._verify_nonce(response, nonce, source)
-        single = _matching_response(response, cert, issuer, source)
+        with _decoding(f"the OCSP response from {source}"):
+            self._verify_signature(response, issuer, source)
+            self._verify_nonce(response, nonce, source)
+            single = _matching_response(response, cert, issuer, source)
+            revocation_time, revocation_reason = single.revocation_time_utc, single.revocation_reason
         _check_dates(
             single.this_update_utc,
             single.next_update_utc,
@@ -597,10 +620,9 @@ class OcspProvider:
         if single.certificate_status == ocsp.OCSPCertStatus.UNKNOWN:
             raise RevocationStatusUnknownError(f"the OCSP responder {source} does not know the certificate")
         if single.certificate_status == ocsp.OCSPCertStatus.REVOKED:
-            revocation_time = single.revocation_time_utc
             if revocation_time is None:
                 raise RevocationResponseError(f"the OCSP response from {source} says revoked but gives no time")
-            _revoked(at, revocation_time, single.revocation_reason, f"the OCSP responder {source}")
+            _revoked(at, revocation_time, revocation_reason, f"the OCSP responder {source}")
         return RevocationOutcome("ocsp", True, source, at, single.this_update_utc, single.next_update_utc)
 
     def _verify_signature(self, response: ocsp.OCSPResponse, issuer: x509.Certificate, source: str) -> None:

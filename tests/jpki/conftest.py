@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from hypothesis import strategies as st
 from starlette.types import ASGIApp
 
 from jpki_bridge.testca import CardIdentity, Person, TestCA
@@ -65,3 +66,23 @@ def person() -> Person:
 def identity(test_ca: TestCA, person: Person) -> CardIdentity:
     """A card identity for the default person, issued now by the current root generation. Never revoke it."""
     return test_ca.issue(person)
+
+
+@st.composite
+def mutations(draw: st.DrawFn, der: bytes) -> bytes:
+    """DER with one to four random edits: bit flips, tag and length bytes, truncation, insertion, deletion."""
+    data = bytearray(der)
+    for _ in range(draw(st.integers(min_value=1, max_value=4))):
+        kind = draw(st.sampled_from(["flip", "set", "truncate", "insert", "delete"]))
+        position = draw(st.integers(min_value=0, max_value=max(len(data) - 1, 0)))
+        if kind == "flip" and data:
+            data[position] ^= 1 << draw(st.integers(min_value=0, max_value=7))
+        elif kind == "set" and data:
+            data[position] = draw(st.sampled_from([0x00, 0x04, 0x0C, 0x13, 0x30, 0x80, 0x81, 0x82, 0xA0, 0xFF]))
+        elif kind == "truncate":
+            del data[position:]
+        elif kind == "insert":
+            data[position:position] = draw(st.binary(min_size=1, max_size=4))
+        elif kind == "delete" and data:
+            del data[position : position + draw(st.integers(min_value=1, max_value=4))]
+    return bytes(data)

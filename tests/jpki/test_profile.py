@@ -32,7 +32,7 @@ from jpki_bridge.profile import (
     parse_signature_certificate,
 )
 from jpki_bridge.testca import CardIdentity, Person, TestCA
-from tests.jpki.conftest import PERSON_FILES
+from tests.jpki.conftest import PERSON_FILES, mutations
 
 # -- date of birth ---------------------------------------------------------------------------------------------------
 
@@ -329,30 +329,24 @@ def real_der(test_ca: TestCA) -> bytes:
     return test_ca.issue(person).sign_cert.public_bytes(serialization.Encoding.DER)
 
 
-@st.composite
-def mutations(draw: st.DrawFn, der: bytes) -> bytes:
-    data = bytearray(der)
-    for _ in range(draw(st.integers(min_value=1, max_value=4))):
-        kind = draw(st.sampled_from(["flip", "set", "truncate", "insert", "delete"]))
-        position = draw(st.integers(min_value=0, max_value=max(len(data) - 1, 0)))
-        if kind == "flip" and data:
-            data[position] ^= 1 << draw(st.integers(min_value=0, max_value=7))
-        elif kind == "set" and data:
-            data[position] = draw(st.sampled_from([0x00, 0x04, 0x0C, 0x13, 0x30, 0x80, 0x81, 0x82, 0xA0, 0xFF]))
-        elif kind == "truncate":
-            del data[position:]
-        elif kind == "insert":
-            data[position:position] = draw(st.binary(min_size=1, max_size=4))
-        elif kind == "delete" and data:
-            del data[position : position + draw(st.integers(min_value=1, max_value=4))]
-    return bytes(data)
-
-
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_mutated_der_of_a_real_certificate_raises_only_profile_errors(real_der: bytes, data: st.DataObject) -> None:
     mutated = data.draw(mutations(real_der))
     parse_or_profile_error(mutated)
+
+
+def test_a_name_attribute_of_the_wrong_asn1_type_is_a_parse_error(real_der: bytes) -> None:
+    """Found by the fuzz test: a countryName typed BIT STRING in issuerAltName made cryptography raise TypeError."""
+    good, bad = b"\x06\x03U\x04\x06\x13\x02JP1<", b"\x06\x03U\x04\x06\x03\x02JP1<"
+    assert real_der.count(good) == 1
+    mutated = real_der.replace(good, bad)
+    lazily_parsed = x509.load_der_x509_certificate(mutated)  # loads: names and extensions are decoded on first read
+    for given_as in (mutated, lazily_parsed):
+        with pytest.raises(CertificateParseError, match="names or extensions are not valid DER"):
+            parse_signature_certificate(given_as)
+        with pytest.raises(CertificateParseError):
+            profile.is_signature_certificate(given_as)
 
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])

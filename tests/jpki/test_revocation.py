@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Callable, Iterator
@@ -13,6 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -42,7 +45,7 @@ from jpki_bridge.revocation import (
 )
 from jpki_bridge.testca import TREES, CardIdentity, Person, RootGeneration, TestCA
 from jpki_bridge.trust import validate_chain
-from tests.jpki.conftest import load_person, serve
+from tests.jpki.conftest import load_person, mutations, serve
 
 API_KEY = "test-api-key-not-a-secret"
 
@@ -633,3 +636,57 @@ def test_profile_is_unaffected_by_revocation(served: Served) -> None:
     card = served.ca.issue(person)
     served.ca.revoke(card.sign_cert)
     assert profile.parse_signature_certificate(card.sign_cert) == person.basic4()
+
+
+# -- property-based: mutated CRLs and OCSP responses never escape as anything but RevocationError ---------------------
+
+
+@dataclass
+class Signed:
+    card: CardIdentity
+    crl: bytes
+    ocsp: bytes
+    nonce: bytes
+
+
+@pytest.fixture(scope="module")
+def signed(served: Served) -> Signed:
+    card = served.ca.issue(load_person("yamada"))
+    nonce = b"fuzz-nonce-16byt"
+    request = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate(card.sign_cert, card.sign_ca, hashes.SHA256())
+        .add_extension(x509.OCSPNonce(nonce), critical=False)
+        .build()
+    )
+    return Signed(
+        card,
+        served.ca.crl("sign", now()).public_bytes(serialization.Encoding.DER),
+        served.ca.ocsp_response(request.public_bytes(serialization.Encoding.DER)),
+        nonce,
+    )
+
+
+def test_the_unmutated_crl_and_ocsp_response_are_good(signed: Signed, tmp_path: Path) -> None:
+    """The fuzz tests below start from answers that verify, so a rejection there comes from the mutation."""
+    (tmp_path / "sign.crl").write_bytes(signed.crl)
+    assert CrlProvider([tmp_path / "sign.crl"]).check(signed.card.sign_cert, signed.card.sign_ca, now()).checked
+    card = signed.card
+    assert OcspProvider().verify_response(signed.ocsp, card.sign_cert, card.sign_ca, now(), signed.nonce).checked
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mutated_crl_raises_only_revocation_errors(signed: Signed, tmp_path: Path, data: st.DataObject) -> None:
+    path = tmp_path / "mutated.crl"
+    path.write_bytes(data.draw(mutations(signed.crl)))
+    with contextlib.suppress(RevocationError):
+        CrlProvider([path]).check(signed.card.sign_cert, signed.card.sign_ca, now())
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mutated_ocsp_response_raises_only_revocation_errors(signed: Signed, data: st.DataObject) -> None:
+    mutated = data.draw(mutations(signed.ocsp))
+    with contextlib.suppress(RevocationError):
+        OcspProvider().verify_response(mutated, signed.card.sign_cert, signed.card.sign_ca, now(), signed.nonce)
