@@ -29,6 +29,7 @@ from jpki_bridge.apdu import (
     WrongPinError,
     raise_for_status,
 )
+from jpki_bridge.profile import CertificateParseError, load_certificate
 from jpki_bridge.softcard import (
     AUTH_CA,
     AUTH_CERT,
@@ -157,9 +158,9 @@ class JpkiCard:
             raise TransportError(f"{what} claims {total} bytes, more than a card file holds")
         der = head + self._read_binary(4, total - 4, what)
         try:
-            return x509.load_der_x509_certificate(der)
-        except ValueError as exc:
-            raise TransportError(f"{what} read from the card is not a valid certificate") from exc
+            return load_certificate(der)
+        except CertificateParseError as exc:
+            raise TransportError(f"{what} read from the card is not a valid certificate ({exc.message})") from None
 
     # -- certificates -------------------------------------------------------------------------------------------
 

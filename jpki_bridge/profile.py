@@ -299,7 +299,7 @@ def load_certificate(cert: x509.Certificate | bytes) -> x509.Certificate:
     elif isinstance(cert, bytes | bytearray | memoryview):
         try:
             parsed = x509.load_der_x509_certificate(bytes(cert))
-        except ValueError:
+        except (ValueError, x509.InvalidVersion):
             raise CertificateParseError("the bytes are not a DER-encoded X.509 certificate") from None
     else:
         raise TypeError("certificate must be an x509.Certificate or DER bytes")

@@ -448,7 +448,7 @@ class CrlProvider:
             if data.lstrip().startswith(b"-----BEGIN"):
                 return x509.load_pem_x509_crl(data)
             return x509.load_der_x509_crl(data)
-        except ValueError:
+        except (ValueError, x509.InvalidVersion):
             raise RevocationResponseError(f"{source} is not a DER or PEM CRL") from None
 
     def check(self, cert: x509.Certificate, issuer: x509.Certificate, at: dt.datetime) -> RevocationOutcome:

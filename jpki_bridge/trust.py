@@ -223,8 +223,12 @@ class Anchor:
 
 def _check_anchor_certificate(cert: x509.Certificate, where: str) -> None:
     try:
+        cert = profile.load_certificate(cert)  # decodes names and extensions, which cryptography defers
+    except profile.CertificateParseError as exc:
+        raise AnchorError(f"{where}: {exc.message}") from None
+    try:
         constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-    except (x509.ExtensionNotFound, ValueError):
+    except x509.ExtensionNotFound:
         raise AnchorError(f"{where}: a trust anchor must have basicConstraints CA:TRUE") from None
     if not constraints.ca:
         raise AnchorError(f"{where}: a trust anchor must have basicConstraints CA:TRUE")
@@ -243,7 +247,7 @@ def _read_certificates(path: Path) -> list[x509.Certificate]:
         if b"-----BEGIN" in data:
             return x509.load_pem_x509_certificates(data)
         return [x509.load_der_x509_certificate(data)]
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):
         raise AnchorError(f"{path}: not a DER or PEM certificate") from None
 
 

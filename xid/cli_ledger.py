@@ -110,7 +110,12 @@ def _anchors(evm_rpc: str | None, evm_sender: str | None, evm_key: Path | None, 
 
         if not tsa_roots:
             raise click.UsageError("RFC 3161 anchors need at least one --tsa-root")
-        roots = [x509.load_pem_x509_certificate(path.read_bytes()) for path in tsa_roots]
+        roots = []
+        for path in tsa_roots:
+            try:
+                roots.append(x509.load_pem_x509_certificate(path.read_bytes()))
+            except (OSError, ValueError, x509.InvalidVersion):
+                raise click.BadParameter(f"{path} is not a readable PEM certificate", param_hint="--tsa-root") from None
         anchors.append(Rfc3161Anchor(tsa_url or "", roots=roots))
     return anchors
 

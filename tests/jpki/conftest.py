@@ -86,3 +86,12 @@ def mutations(draw: st.DrawFn, der: bytes) -> bytes:
         elif kind == "delete" and data:
             del data[position : position + draw(st.integers(min_value=1, max_value=4))]
     return bytes(data)
+
+
+# cryptography warns (and does not fail) about fields that break RFC 5280 limits, such as a 70-character common name
+# or a non-positive serial, because real certificates have them; pytest turns warnings into errors, fuzz input has
+# them by design.
+CRYPTOGRAPHY_WARNINGS = pytest.mark.filterwarnings(
+    "ignore:Attribute's length must be:UserWarning",
+    "ignore::cryptography.utils.CryptographyDeprecationWarning",
+)

@@ -173,6 +173,31 @@ def test_channel_follows_61xx_and_6cxx() -> None:
 # -- the JPKI application ---------------------------------------------------------------------------------------
 
 
+class RewritingTransport(InMemoryTransport):
+    """Replaces bytes in every response, like a faulty reader or a forged card would."""
+
+    def __init__(self, card: SoftCard, old: bytes, new: bytes) -> None:
+        super().__init__(card)
+        self.old, self.new, self.rewritten = old, new, 0
+
+    def transmit(self, apdu: bytes) -> bytes:
+        response = super().transmit(apdu)
+        self.rewritten += response.count(self.old)
+        return response.replace(self.old, self.new)
+
+
+def test_a_certificate_with_an_undecodable_name_is_a_transport_error(identity: CardIdentity, person: Person) -> None:
+    # countryName typed BIT STRING: cryptography loads the certificate and fails only when the name is read.
+    transport = RewritingTransport(
+        make_card(identity, person), b"\x06\x03U\x04\x06\x13\x02JP", b"\x06\x03U\x04\x06\x03\x02JP"
+    )
+    card = JpkiCard(transport)
+    card.select()
+    with pytest.raises(TransportError, match=r"not a valid certificate \(the certificate's names or extensions"):
+        card.read_auth_certificate()
+    assert transport.rewritten > 0
+
+
 def test_read_certificates_sign_and_verify(identity: CardIdentity, person: Person) -> None:
     card = JpkiCard(InMemoryTransport(make_card(identity, person)))
     card.select()

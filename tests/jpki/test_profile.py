@@ -32,7 +32,7 @@ from jpki_bridge.profile import (
     parse_signature_certificate,
 )
 from jpki_bridge.testca import CardIdentity, Person, TestCA
-from tests.jpki.conftest import PERSON_FILES, mutations
+from tests.jpki.conftest import CRYPTOGRAPHY_WARNINGS, PERSON_FILES, mutations
 
 # -- date of birth ---------------------------------------------------------------------------------------------------
 
@@ -317,6 +317,7 @@ def parse_or_profile_error(data: bytes) -> None:
         parse_signature_certificate(data)
 
 
+@CRYPTOGRAPHY_WARNINGS
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=2048))
 def test_random_bytes_raise_only_profile_errors(data: bytes) -> None:
@@ -329,11 +330,20 @@ def real_der(test_ca: TestCA) -> bytes:
     return test_ca.issue(person).sign_cert.public_bytes(serialization.Encoding.DER)
 
 
+@CRYPTOGRAPHY_WARNINGS
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_mutated_der_of_a_real_certificate_raises_only_profile_errors(real_der: bytes, data: st.DataObject) -> None:
     mutated = data.draw(mutations(real_der))
     parse_or_profile_error(mutated)
+
+
+def test_an_unknown_certificate_version_is_a_parse_error(real_der: bytes) -> None:
+    """cryptography raises InvalidVersion, which is not a ValueError, for a version other than v1-v3."""
+    v3 = b"\xa0\x03\x02\x01\x02"
+    assert real_der.index(v3) < 16
+    with pytest.raises(CertificateParseError, match=r"not a DER-encoded X\.509 certificate"):
+        parse_signature_certificate(real_der.replace(v3, b"\xa0\x03\x02\x01\x07", 1))
 
 
 def test_a_name_attribute_of_the_wrong_asn1_type_is_a_parse_error(real_der: bytes) -> None:
@@ -349,6 +359,7 @@ def test_a_name_attribute_of_the_wrong_asn1_type_is_a_parse_error(real_der: byte
             profile.is_signature_certificate(given_as)
 
 
+@CRYPTOGRAPHY_WARNINGS
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=300))
 def test_random_other_name_values_raise_only_profile_errors(value: bytes) -> None:

@@ -45,7 +45,7 @@ from jpki_bridge.revocation import (
 )
 from jpki_bridge.testca import TREES, CardIdentity, Person, RootGeneration, TestCA
 from jpki_bridge.trust import validate_chain
-from tests.jpki.conftest import load_person, mutations, serve
+from tests.jpki.conftest import CRYPTOGRAPHY_WARNINGS, load_person, mutations, serve
 
 API_KEY = "test-api-key-not-a-secret"
 
@@ -667,6 +667,15 @@ def signed(served: Served) -> Signed:
     )
 
 
+def test_an_unknown_crl_version_is_a_response_error(signed: Signed, tmp_path: Path) -> None:
+    """cryptography raises InvalidVersion, which is not a ValueError, for a CRL version other than v1-v2."""
+    v2 = b"\x02\x01\x01"
+    assert signed.crl.index(v2) < 16
+    (tmp_path / "v9.crl").write_bytes(signed.crl.replace(v2, b"\x02\x01\x09", 1))
+    with pytest.raises(RevocationResponseError, match="is not a DER or PEM CRL"):
+        CrlProvider([tmp_path / "v9.crl"]).check(signed.card.sign_cert, signed.card.sign_ca, now())
+
+
 def test_the_unmutated_crl_and_ocsp_response_are_good(signed: Signed, tmp_path: Path) -> None:
     """The fuzz tests below start from answers that verify, so a rejection there comes from the mutation."""
     (tmp_path / "sign.crl").write_bytes(signed.crl)
@@ -675,6 +684,7 @@ def test_the_unmutated_crl_and_ocsp_response_are_good(signed: Signed, tmp_path: 
     assert OcspProvider().verify_response(signed.ocsp, card.sign_cert, card.sign_ca, now(), signed.nonce).checked
 
 
+@CRYPTOGRAPHY_WARNINGS
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_mutated_crl_raises_only_revocation_errors(signed: Signed, tmp_path: Path, data: st.DataObject) -> None:
@@ -684,6 +694,7 @@ def test_mutated_crl_raises_only_revocation_errors(signed: Signed, tmp_path: Pat
         CrlProvider([path]).check(signed.card.sign_cert, signed.card.sign_ca, now())
 
 
+@CRYPTOGRAPHY_WARNINGS
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_mutated_ocsp_response_raises_only_revocation_errors(signed: Signed, data: st.DataObject) -> None:

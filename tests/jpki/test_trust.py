@@ -349,6 +349,23 @@ def test_production_loader_bad_inputs(tmp_path: Path, identity: CardIdentity) ->
     leaf_file.write_bytes(identity.sign_cert.public_bytes(serialization.Encoding.DER))
     with pytest.raises(AnchorError, match="CA:TRUE"):
         TrustAnchors.from_jlis_files([leaf_file], extra_pins={fingerprint(identity.sign_cert): ("sign", "leaf")})
+    version_seven = tmp_path / "v7.cer"
+    version_seven.write_bytes(
+        identity.sign_ca.public_bytes(serialization.Encoding.DER).replace(
+            b"\xa0\x03\x02\x01\x02", b"\xa0\x03\x02\x01\x07", 1
+        )
+    )
+    with pytest.raises(AnchorError, match="not a DER or PEM"):
+        TrustAnchors.from_jlis_files([version_seven])
+    # A pinned root whose name cannot be decoded (countryName typed BIT STRING): an AnchorError, not a TypeError.
+    root_der = identity.sign_ca.public_bytes(serialization.Encoding.DER)
+    broken = root_der.replace(b"\x06\x03U\x04\x06\x13\x02JP", b"\x06\x03U\x04\x06\x03\x02JP")
+    assert broken != root_der
+    broken_file = tmp_path / "broken.cer"
+    broken_file.write_bytes(broken)
+    pin = fingerprint(x509.load_der_x509_certificate(broken))
+    with pytest.raises(AnchorError, match="broken: the certificate's names or extensions are not valid DER"):
+        TrustAnchors.from_jlis_files([broken_file], extra_pins={pin: ("sign", "broken")})
 
 
 # -- card signatures -------------------------------------------------------------------------------------------------

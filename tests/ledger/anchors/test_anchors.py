@@ -320,3 +320,10 @@ def test_cli_anchors_with_a_tsa_and_verify_checks_the_receipt(tsa: LocalTsa, tsa
     refused = run("checkpoint", "--tsa-root", str(root_pem))
     assert refused.exit_code == 2
     assert "--tsa-url" in refused.output
+    not_pem = tmp_path / "not-a-root.pem"
+    not_pem.write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    bad_root = run("verify", "--tsa-root", str(not_pem))
+    assert bad_root.exit_code == 2
+    assert "--tsa-root" in bad_root.output
+    assert "is not a readable PEM certificate" in bad_root.output
+    assert "Traceback" not in bad_root.output
