@@ -750,7 +750,7 @@ def decode_platform_response(token: str, key: PlatformKey) -> dict[str, object]:
     try:
         header = json.loads(_b64url_decode(parts[0]))
         payload = json.loads(_b64url_decode(parts[1]))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
         raise RevocationResponseError("the platform response is not valid base64url JSON") from None
     if not isinstance(header, dict) or not isinstance(payload, dict):
         raise RevocationResponseError("the platform response header and payload must be JSON objects")
@@ -778,13 +778,16 @@ def decode_platform_response(token: str, key: PlatformKey) -> dict[str, object]:
     return payload
 
 
+_END_OF_YEAR_9999 = 253_402_300_800  # the first second datetime cannot hold
+
+
 def _optional_timestamp(payload: Mapping[str, object], name: str) -> dt.datetime | None:
     return None if payload.get(name) is None else _timestamp(payload, name)
 
 
 def _timestamp(payload: Mapping[str, object], name: str) -> dt.datetime:
     value = payload.get(name)
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**40:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < _END_OF_YEAR_9999:
         raise RevocationResponseError(f"the platform response field {name} must be a unix time in seconds")
     return dt.datetime.fromtimestamp(value, dt.UTC)
 

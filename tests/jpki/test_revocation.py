@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import json
@@ -580,6 +581,7 @@ def test_platform_es256_key(served: Served, card: CardIdentity) -> None:
         (lambda p: p.update(serial_number="1"), RevocationResponseError, "serial_number"),
         (lambda p: p.update(status="maybe"), RevocationResponseError, "good, revoked or unknown"),
         (lambda p: p.update(this_update="yesterday"), RevocationResponseError, "unix time"),
+        (lambda p: p.update(next_update=253_402_300_800), RevocationResponseError, "unix time"),  # year 10000
         (lambda p: p.update(status="revoked"), RevocationResponseError, "revocation_time"),
         (
             lambda p: p.update(status="revoked", revocation_time=0, revocation_reason="bogus"),
@@ -606,6 +608,7 @@ def test_platform_response_defects(
         ("a.b.c", RevocationResponseError),
         ("eyJhbGciOiJub25lIiwidHlwIjoianBraS1zdGF0dXMrand0In0.e30.", PlatformSignatureError),  # alg none
         ("eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.e30.AAAA", RevocationResponseError),  # wrong typ
+        (base64.urlsafe_b64encode(b"[" * 99_999).decode() + ".e30.AAAA", RevocationResponseError),  # too deep
     ],
 )
 def test_platform_malformed_tokens(served: Served, card: CardIdentity, body: str, error: type[RevocationError]) -> None:
