@@ -174,10 +174,12 @@ class SoftwareSigner(KeyFacts):
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise SignerError(f"cannot read key file {path}: {exc.strerror}") from exc
+        except UnicodeDecodeError:
+            raise InvalidJwkError(f"key file {path} is not UTF-8 text") from None
         try:
             jwk = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InvalidJwkError(f"key file {path} is not JSON") from exc
+        except (ValueError, RecursionError):  # not JSON, a number too long to read, or nesting too deep
+            raise InvalidJwkError(f"key file {path} is not JSON") from None
         return cls.from_private_jwk(jwk)
 
 

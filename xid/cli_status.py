@@ -33,8 +33,10 @@ def _read(path: Path) -> tuple[dict[str, Any], BitstringStatusList]:
         credential = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise StatusListError(f"cannot read {path}: {exc.strerror}") from exc
-    except json.JSONDecodeError as exc:
-        raise StatusListError(f"{path} is not JSON") from exc
+    except UnicodeDecodeError:
+        raise StatusListError(f"{path} is not UTF-8 text") from None
+    except (ValueError, RecursionError):  # not JSON, a number too long to read, or nesting too deep
+        raise StatusListError(f"{path} is not JSON") from None
     subject = credential.get("credentialSubject") if isinstance(credential, dict) else None
     if not isinstance(subject, dict) or subject.get("type") != "BitstringStatusList":
         raise StatusListError(f"{path} is not a BitstringStatusListCredential")

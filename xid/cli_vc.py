@@ -17,6 +17,7 @@ from vc.jose import CompactJws, issue_jwt_vc_json, issue_vc_jwt, strict_json
 from vc.model import validate_credential
 from vc.sd_jwt import SD, issue, present
 from vc.verify import CredentialStatusError, CredentialVerifier
+from xid.files import parse_json, read_json, read_text
 
 DI_FORMATS = {
     "di-eddsa-rdfc": "eddsa-rdfc-2022",
@@ -40,15 +41,8 @@ class _Group(click.Group):
             sys.exit(1)
 
 
-def _json_file(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"{path} is not JSON: {exc.msg} (line {exc.lineno})") from exc
-
-
 def _path(text: str) -> tuple[str | int, ...]:
-    return tuple(int(p) if p.isdigit() else p for p in text.split("."))
+    return tuple(int(p) if p.isascii() and p.isdigit() else p for p in text.split("."))
 
 
 def _mark(claims: dict[str, Any], paths: list[tuple[str | int, ...]]) -> dict[str, Any]:
@@ -121,7 +115,7 @@ def issue_command(
     """Secure CREDENTIAL (a JSON file) and print the token or the secured JSON."""
     signer = SoftwareSigner.load(key_file)
     issuer_did = str(parse_did_url(signer.key_id).did)
-    data = _json_file(credential)
+    data = read_json(credential, "CREDENTIAL")
     if not isinstance(data, dict):
         raise click.BadParameter(f"{credential} must hold a JSON object")
     if "proof" in data:
@@ -144,16 +138,17 @@ def _status_files(paths: tuple[Path, ...]) -> dict[str, Any]:
     """Published status lists from files, keyed by the URL they are published at (credential id or token sub)."""
     published: dict[str, Any] = {}
     for path in paths:
-        text = path.read_text(encoding="utf-8").strip()
+        text = read_text(path, "--status-list").strip()
         if text.startswith("{"):
-            value: Any = _json_file(path)
+            value: Any = parse_json(text, str(path), "--status-list")
             url = value.get("id") if isinstance(value, dict) else None
         else:
             value = text
             try:  # read sub to index the token; CredentialVerifier verifies it when it is used
-                url = strict_json(CompactJws.parse(text).payload, "the status list token").get("sub")
+                payload = strict_json(CompactJws.parse(text).payload, "the status list token")
             except VcError:
-                url = None
+                payload = None
+            url = payload.get("sub") if isinstance(payload, dict) else None
         if not isinstance(url, str):
             raise click.BadParameter(f"{path} is neither a status list credential nor a status list token",
                                      param_hint="--status-list")  # fmt: skip
@@ -182,7 +177,7 @@ def verify_command(
     allow_loopback: bool,
 ) -> None:
     """Verify a credential in FILE (any format) and print the result as JSON; exit status 0 only when valid."""
-    token = token_file.read_text(encoding="utf-8").strip()
+    token = read_text(token_file, "FILE").strip()
     published = _status_files(status_lists)
 
     def source(url: str) -> Any:
@@ -207,6 +202,6 @@ def verify_command(
 @click.option("--nonce", required=True, help="The verifier's nonce.")
 def present_command(sd_jwt_file: Path, paths: tuple[str, ...], holder_key: Path, aud: str, nonce: str) -> None:
     """Present an SD-JWT VC disclosing only the chosen claims, with a Key Binding JWT."""
-    token = sd_jwt_file.read_text(encoding="utf-8").strip()
+    token = read_text(sd_jwt_file, "FILE").strip()
     holder = SoftwareSigner.load(holder_key)
     click.echo(present(token, [_path(p) for p in paths], holder, audience=aud, nonce=nonce))
