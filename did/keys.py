@@ -137,7 +137,26 @@ def _ed25519_y_on_curve(raw: bytes) -> int:
     square = _jacobi(u * v, _P)
     if square == -1 or (square == 0 and sign):
         raise InvalidPublicKeyError("Ed25519 public key is not a point on the curve")
+    if _ed25519_small_order(y):
+        # Under a key of order 1, 2, 4 or 8, one fixed signature (R = identity, S = 0) verifies for every message.
+        raise InvalidPublicKeyError("Ed25519 public key is a point of small order, which anyone can sign for")
     return y
+
+
+def _ed25519_small_order(y: int) -> bool:
+    """True when 8·P is the identity, for the point P with this y (on the curve, a = -1): double it three times.
+
+    Doubling needs only y, since x² = (y² - 1) / (d·y² + 1): y(2P) = (y² + x²) / (2 + x² - y²). With y = Y/Z and
+    A = Y², B = Z², N = A - B, M = d·A + B this is Y' = A·M + N·B, Z' = 2·B·M + N·B - A·M, so no inversion is
+    needed. The identity is the only point with y = 1; the denominators never vanish (d is not a square).
+    """
+    big_y, big_z = y, 1
+    for _ in range(3):
+        a, b = big_y * big_y % _P, big_z * big_z % _P
+        n, m = (a - b) % _P, (_D * a + b) % _P
+        am, nb = a * m % _P, n * b % _P
+        big_y, big_z = (am + nb) % _P, (2 * b * m + nb - am) % _P
+    return big_z != 0 and big_y == big_z
 
 
 def _load(key_type: KeyType, raw: bytes) -> PublicKeyObject:

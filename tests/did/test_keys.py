@@ -116,6 +116,49 @@ def test_ed25519_point_not_on_curve() -> None:
         PublicKey(KeyType.ED25519, b"\xff" * 31 + b"\x7f")
 
 
+def small_order_ed25519_encodings() -> list[bytes]:
+    """The 8 points P with 8·P = identity, derived here from the curve equation (RFC 8032 §5.1), not from did.keys.
+
+    -x² + y² = 1 + d·x²·y². Order 1: y = 1; order 2: y = -1 (x = 0); order 4: y = 0 (x² = -1); order 8: y(2P) = 0,
+    i.e. x² = -y², which gives d·y⁴ + 2·y² - 1 = 0, so y² = (-1 ± sqrt(1 + d)) / d.
+    """
+    p = 2**255 - 19
+    d = -121665 * pow(121666, -1, p) % p
+
+    def sqrt(a: int) -> int | None:  # p = 5 (mod 8)
+        x = pow(a, (p + 3) // 8, p)
+        if x * x % p != a % p:
+            x = x * pow(2, (p - 1) // 4, p) % p
+        return x if x * x % p == a % p else None
+
+    root = sqrt(1 + d)
+    assert root is not None
+    order8 = [y for sign in (1, -1) if (y := sqrt((-1 + sign * root) * pow(d, -1, p) % p)) is not None]
+    ys = [(1, False), (p - 1, False), (0, True)] + [(y, True) for y in order8] + [(p - y, True) for y in order8]
+    encodings = []
+    for y, x_nonzero in ys:
+        encodings.append(y.to_bytes(32, "little"))
+        if x_nonzero:  # the point with the other x: the sign bit set
+            encodings.append((y | 1 << 255).to_bytes(32, "little"))
+    return encodings
+
+
+def test_ed25519_small_order_keys_are_refused() -> None:
+    """Under a small-order key, R = identity and S = 0 would verify for any message; such keys never load."""
+    encodings = small_order_ed25519_encodings()
+    assert len(set(encodings)) == 8
+    for raw in encodings:
+        with pytest.raises(InvalidPublicKeyError, match="small order"):
+            PublicKey(KeyType.ED25519, raw)
+        with pytest.raises(InvalidPublicKeyError, match="small order"):
+            PublicKey.from_jwk({"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(raw)})
+    for _ in range(50):
+        key = SoftwareSigner.generate(KeyType.ED25519).public_key
+        assert PublicKey(KeyType.ED25519, key.raw) == key
+        with pytest.raises(InvalidSignatureError):
+            key.verify(encodings[0] + bytes(32), b"any message")
+
+
 def test_ec_point_not_on_curve() -> None:
     signer = SoftwareSigner.generate(KeyType.P256)
     jwk = signer.public_jwk
