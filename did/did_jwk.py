@@ -19,7 +19,10 @@ def create(public_key: PublicKey | dict[str, Any]) -> str:
     """The did:jwk DID of a public key (JWK members sorted, compact JSON)."""
     jwk = public_key.to_jwk() if isinstance(public_key, PublicKey) else dict(public_key)
     PublicKey.from_jwk(jwk)  # validates and refuses private members
-    encoded = json.dumps(jwk, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8")
+    try:
+        encoded = json.dumps(jwk, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate in some member
+        raise InvalidJwkError("a JWK member is not valid Unicode text") from None
     return f"did:jwk:{b64url_encode(encoded)}"
 
 
@@ -31,8 +34,8 @@ def jwk_from_did(did: str | Did) -> dict[str, Any]:
     try:
         raw = b64url_decode(parsed.method_specific_id)
         jwk = json.loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidDidError("did:jwk identifier is not base64url-encoded JSON") from exc
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise InvalidDidError("did:jwk identifier is not base64url-encoded JSON") from None
     if not isinstance(jwk, dict):
         raise InvalidJwkError("did:jwk identifier does not encode a JSON object")
     PublicKey.from_jwk(jwk)

@@ -212,7 +212,7 @@ class DidWebResolver:
             raise ValueError("plain HTTP is only for loopback development: set allow_loopback=True")
         if client is not None and (transport is not None or verify is not True):
             raise ValueError("pass either an httpx client or transport/verify, not both")
-        if timeout <= 0 or max_bytes <= 0:
+        if not (timeout > 0 and max_bytes > 0):  # also refuses NaN
             raise ValueError("timeout and max_bytes must be positive")
         self._owns_client = client is None
         self._client = client or httpx.Client(transport=transport, verify=verify, trust_env=False)

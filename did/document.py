@@ -113,8 +113,8 @@ class DidDocument:
         """Parse and validate a DID document from JSON text."""
         try:
             data = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InvalidDidDocumentError("DID document is not valid JSON") from exc
+        except (ValueError, UnicodeDecodeError, RecursionError):  # ValueError: not JSON, or a 5000-digit number
+            raise InvalidDidDocumentError("DID document is not valid JSON, or nested too deeply to read") from None
         return cls(data, expected_id, copy=False)
 
     def to_json(self) -> dict[str, Any]:

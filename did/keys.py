@@ -349,13 +349,20 @@ _THUMBPRINT_MEMBERS: Final = {
 
 def jwk_thumbprint(jwk: dict[str, Any]) -> str:
     """RFC 7638 SHA-256 thumbprint of a JWK (OKP, EC or RSA), base64url."""
-    members = _THUMBPRINT_MEMBERS.get(jwk.get("kty", ""))
+    if not isinstance(jwk, dict):
+        raise InvalidJwkError("a JWK must be a JSON object")
+    kty = jwk.get("kty")
+    members = _THUMBPRINT_MEMBERS.get(kty) if isinstance(kty, str) else None
     if members is None:
-        raise InvalidJwkError(f"cannot compute a thumbprint for kty {jwk.get('kty')!r}")
+        raise InvalidJwkError(f"cannot compute a thumbprint for kty {kty!r}")
     subset = {}
     for name in members:
         if not isinstance(jwk.get(name), str):
             raise InvalidJwkError(f"JWK member {name!r} is missing or not a string")
         subset[name] = jwk[name]
     canonical = json.dumps(subset, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-    return b64url_encode(hashlib.sha256(canonical.encode("utf-8")).digest())
+    try:
+        encoded = canonical.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, which JSON text can carry but UTF-8 cannot
+        raise InvalidJwkError("a JWK member is not valid Unicode text") from None
+    return b64url_encode(hashlib.sha256(encoded).digest())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+from typing import Final
 
 import base58
 
@@ -65,12 +66,22 @@ def encode_base58btc(data: bytes) -> str:
     return "z" + base58.b58encode(data).decode("ascii")
 
 
+# base58 decoding takes time quadratic in the length (64 KB: about 2 s). Keys, private keys and signatures are at
+# most about 180 characters, so anything this long is refused before decoding.
+MAX_BASE58_LENGTH: Final = 1024
+
+
 def decode(value: str) -> bytes:
-    """Decode a multibase string in base58btc ('z') or base64url ('u')."""
+    """Decode a multibase string in base58btc ('z', at most MAX_BASE58_LENGTH characters) or base64url ('u')."""
     if not isinstance(value, str) or len(value) < 2:
         raise InvalidMultibaseError("multibase value is empty or not a string")
     prefix, body = value[0], value[1:]
     if prefix == "z":
+        if len(body) > MAX_BASE58_LENGTH:
+            raise InvalidMultibaseError(
+                f"base58btc multibase value is longer than {MAX_BASE58_LENGTH} characters (keys and signatures are "
+                "far shorter)"
+            )
         try:
             return bytes(base58.b58decode(body.encode("ascii")))
         except (ValueError, UnicodeEncodeError) as exc:

@@ -159,11 +159,15 @@ class SoftwareSigner(KeyFacts):
     def save(self, path: Path) -> None:
         """Write the private JWK to a new file readable only by its owner; never overwrites."""
         data = json.dumps(self.to_private_jwk(), indent=2).encode() + b"\n"
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError as exc:
-            raise SignerError(f"key file {path} already exists; refusing to overwrite it") from exc
+            if path.parent.is_dir():
+                raise SignerError(f"key file {path} already exists; refusing to overwrite it") from exc
+            raise SignerError(f"cannot write key file {path}: {path.parent} is not a directory") from None
+        except OSError as exc:
+            raise SignerError(f"cannot write key file {path}: {exc.strerror}") from None
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
 

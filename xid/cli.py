@@ -31,7 +31,18 @@ class _Group(click.Group):
 
 
 def _print_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a \ud800 escape: keep the escapes, so the output stays valid
+        text = json.dumps(value, indent=2)
+    click.echo(text)
+
+
+def _positive_seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    if not 0 < value <= 300:  # also refuses NaN
+        raise click.BadParameter(f"{value} is not a number of seconds in (0, 300]")
+    return value
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -87,7 +98,8 @@ def did_create(method: str, key_type: str, out: Path | None) -> None:
 @did.command("resolve")
 @click.argument("did_value", metavar="DID")
 @click.option("--metadata", is_flag=True, help="Print the whole DID resolution result, not only the document.")
-@click.option("--timeout", type=float, default=5.0, show_default=True, help="did:web: total time limit in seconds.")
+@click.option("--timeout", type=float, default=5.0, show_default=True, callback=_positive_seconds,
+              help="did:web: total time limit in seconds (at most 300).")  # fmt: skip
 @click.option("--allow-loopback", is_flag=True, help="did:web: allow loopback hosts (development only).")
 def did_resolve(did_value: str, metadata: bool, timeout: float, allow_loopback: bool) -> None:
     """Resolve a DID (did:key, did:jwk, did:web) and print its DID document as JSON.
@@ -132,7 +144,10 @@ def did_web_document(did_value: str, keys: tuple[str, ...], out: Path | None) ->
         if not sep:
             fragment, file = f"key-{i}", spec
         entries.append((fragment, SoftwareSigner.load(Path(file)).public_key))
-    document = web_document(did_value, entries)
+    try:
+        document = web_document(did_value, entries)
+    except ValueError as exc:  # a fragment that is malformed or used twice
+        raise click.BadParameter(str(exc), param_hint="--key") from None
     text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     if out is None:
         click.echo(text, nl=False)
