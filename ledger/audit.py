@@ -315,6 +315,9 @@ def _check_anchors(
         try:
             receipt: Any = json.loads(row.receipt)
             verify(receipt, checkpoint.note.encode("utf-8"))
+        except RecursionError:  # JSON nested deeper than Python's stack: hostile or corrupt, not a store failure
+            message = "the receipt is JSON nested too deeply to read"
+            report.add("badAnchor", f"{row.backend} anchor of checkpoint at size {row.size} does not verify: {message}")
         except (LedgerError, ValueError) as error:
             message = error.message if isinstance(error, LedgerError) else str(error)
             report.add("badAnchor", f"{row.backend} anchor of checkpoint at size {row.size} does not verify: {message}")

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -55,9 +56,10 @@ PARTIAL = "public, max-age=60"
 MAX_LEVEL = 63
 MAX_INDEX = (1 << 63) - 1
 
-_GROUP = re.compile(r"x\d{3}")
-_LAST = re.compile(r"\d{3}")
-_NUMBER = re.compile(r"0|[1-9]\d{0,18}")
+_GROUP = re.compile(r"x[0-9]{3}")
+_LAST = re.compile(r"[0-9]{3}")
+_NUMBER = re.compile(r"0|[1-9][0-9]{0,18}")
+_MAX_GROUPS = 7  # an index below 2**63 has at most 19 digits: six x### groups and the last ###
 
 
 class BadRequestError(LedgerError):
@@ -102,11 +104,15 @@ def parse_tile_request(path: str) -> tuple[int | None, int, int]:
             raise BadRequestError(f"partial width must be 1..{TILE_WIDTH - 1}: tile/{path[:80]}")
         width = int(parts[-1])
         parts = [*parts[:-2], parts[-2][:-2]]
+    if len(parts) > _MAX_GROUPS:
+        raise BadRequestError(f"tile index has more than {_MAX_GROUPS} groups: tile/{path[:80]}")
     if not parts or not _LAST.fullmatch(parts[-1]) or not all(_GROUP.fullmatch(p) for p in parts[:-1]):
         raise BadRequestError(f"tile index must be written as x###/…/### (tlog-tiles): tile/{path[:80]}")
     if len(parts) > 1 and parts[0] == "x000":
         raise BadRequestError(f"tile index has a leading zero group: tile/{path[:80]}")
     index = int("".join(p.lstrip("x") for p in parts))
+    if index > MAX_INDEX:
+        raise BadRequestError(f"tile index must be below 2**63: tile/{path[:80]}")
     return level, index, width
 
 
@@ -199,4 +205,11 @@ def create_app(store: Store, *, debug: bool = False) -> Starlette:
         Route("/proof/consistency", handled(consistency)),
         Route("/receipt/{index}", handled(receipt)),
     ]
-    return Starlette(debug=debug, routes=routes)
+
+    async def unrouted(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, HTTPException) and exc.status_code == 405:
+            return _error(405, "methodNotAllowed", f"{request.method} is not allowed on {request.url.path[:80]}")
+        return _error(404, "notFound", f"no such resource: {request.url.path[:80]}")
+
+    handlers: dict[Any, Any] = {404: unrouted, 405: unrouted}
+    return Starlette(debug=debug, routes=routes, exception_handlers=handlers)

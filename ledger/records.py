@@ -57,9 +57,9 @@ EARLIEST = datetime(2020, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
 _HOST = r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_RP_URL = re.compile(rf"https://{_HOST}(?::\d{{1,5}})?(?:/[A-Za-z0-9._~-]+)*/?")
+_RP_URL = re.compile(rf"https://{_HOST}(?::[0-9]{{1,5}})?(?:/[A-Za-z0-9._~-]+)*/?")
 _RP_DID = re.compile(
     r"did:(?:web:[a-z0-9.%-]+(?::[A-Za-z0-9._~-]+)*|key:z[1-9A-HJ-NP-Za-km-z]{40,60}|jwk:[A-Za-z0-9_-]+)"
 )

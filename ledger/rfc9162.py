@@ -105,8 +105,22 @@ def _check_hash(value: bytes, what: str, error: type[InclusionProofError] | type
         raise error(f"{what} must be a {HASH_SIZE}-byte hash")
 
 
+def _check_shape(
+    sizes: Sequence[tuple[str, object]],
+    proof: object,
+    error: type[InclusionProofError] | type[ConsistencyProofError],
+) -> None:
+    """Refuse a proof that is not a sequence of items, and indexes or sizes that are not integers."""
+    if not isinstance(proof, Sequence) or isinstance(proof, str | bytes | bytearray):
+        raise error(f"proof must be a sequence of {HASH_SIZE}-byte hashes, got {type(proof).__name__}")
+    for what, value in sizes:
+        if not isinstance(value, int):
+            raise error(f"{what} must be an integer, got {type(value).__name__}")
+
+
 def root_from_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes:
     """The root an inclusion proof leads to (RFC 9162 §2.1.3.2); raises InclusionProofError if malformed."""
+    _check_shape((("leaf index", index), ("tree size", size)), proof, InclusionProofError)
     if not 0 <= index < size:
         raise InclusionProofError(f"leaf index {index} is outside a tree of size {size}")
     _check_hash(leaf, "leaf hash", InclusionProofError)
@@ -138,6 +152,7 @@ def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[by
 
 def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]) -> None:
     """Check that the tree (new_size, new_root) extends (old_size, old_root); raise ConsistencyProofError if not."""
+    _check_shape((("old size", old_size), ("new size", new_size)), proof, ConsistencyProofError)
     if old_size < 1:
         raise ConsistencyProofError("consistency from an empty tree is not proven by a proof")
     if new_size < old_size:

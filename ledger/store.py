@@ -56,7 +56,9 @@ from sqlalchemy import (
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from ledger.checkpoint import Checkpoint
 from ledger.errors import LedgerError
+from ledger.note import _check_name
 from ledger.rfc9162 import CompactRange
 from ledger.tiles import encode_entry_bundle
 
@@ -552,6 +554,19 @@ class Txn:
         ]
 
 
+def _check_origin(origin: str) -> None:
+    """Refuse an origin the note and checkpoint code would refuse later (before anything is written)."""
+    problem = None if isinstance(origin, str) and 0 < len(origin) <= 255 else "it must be 1..255 characters"
+    if problem is None:
+        try:
+            _check_name(origin)  # the note key name signs every checkpoint: no spaces, '+' or unprintables
+            Checkpoint(origin, 0, bytes(32))
+        except LedgerError as error:
+            problem = error.message
+    if problem is not None:
+        raise ValueError(f"invalid log origin {origin!r}: a schema-less URL such as xid.example/ledger/v1 ({problem})")
+
+
 def _checkpoint(row: Any) -> StoredCheckpoint:
     return StoredCheckpoint(int(row.size), bytes(row.root_hash), str(row.note), int(row.created_ms))
 
@@ -575,8 +590,7 @@ class Store:
 
     def initialize(self, origin: str) -> LogState:
         """Create the tables and the empty log for origin if needed; refuse another origin. Returns the state."""
-        if not origin or len(origin) > 255 or any(c.isspace() for c in origin) or "+" in origin:
-            raise ValueError(f"invalid log origin {origin!r}: a schema-less URL such as xid.example/ledger/v1")
+        _check_origin(origin)
         self.create_schema()
         try:
             with self.transaction(write=True) as txn:

@@ -30,7 +30,9 @@ __all__ = [
 TILE_HEIGHT: Final = 8
 TILE_WIDTH: Final = 1 << TILE_HEIGHT
 MAX_ENTRY_SIZE: Final = 0xFFFF
-_SEGMENT = re.compile(r"x\d{3}|\d{3}")
+_SEGMENT = re.compile(r"x[0-9]{3}|[0-9]{3}")
+_NUMBER = re.compile(r"0|[1-9][0-9]{0,2}")  # a tile level (0..63) or a partial width (1..255), ASCII digits only
+_MAX_SEGMENTS = 7  # a tile index below 2**63 has at most 19 digits: six x### groups and the last ###
 
 
 def _index_path(index: int) -> str:
@@ -72,18 +74,18 @@ def parse_tile_path(path: str) -> tuple[int, int, int]:
     level_text, rest = parts[1], parts[2:]
     if level_text == "entries":
         level = -1
-    elif level_text.isdigit() and str(int(level_text)) == level_text and int(level_text) <= 63:
+    elif _NUMBER.fullmatch(level_text) and int(level_text) <= 63:
         level = int(level_text)
     else:
         raise TileError(f"bad tile level in {path!r}")
     width = TILE_WIDTH
     if len(rest) >= 2 and rest[-2].endswith(".p"):
         width_text = rest[-1]
-        if not width_text.isdigit() or str(int(width_text)) != width_text or not 1 <= int(width_text) < TILE_WIDTH:
+        if not _NUMBER.fullmatch(width_text) or not 1 <= int(width_text) < TILE_WIDTH:
             raise TileError(f"bad partial tile width in {path!r}")
         width = int(width_text)
         rest = [*rest[:-2], rest[-2][:-2]]
-    if not rest or not all(_SEGMENT.fullmatch(s) for s in rest):
+    if not rest or len(rest) > _MAX_SEGMENTS or not all(_SEGMENT.fullmatch(s) for s in rest):
         raise TileError(f"bad tile index in {path!r}")
     if any(not s.startswith("x") for s in rest[:-1]) or rest[-1].startswith("x"):
         raise TileError(f"bad tile index in {path!r}")

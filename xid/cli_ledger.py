@@ -10,10 +10,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from sqlalchemy import create_engine
+from sqlalchemy import exc as sa_exc
 
 from did import DidError, KeyType, PublicKey, SoftwareSigner
 from ledger.anchors import Anchor, NullAnchor, audit_verifier
@@ -25,9 +26,11 @@ from ledger.note import Ed25519NoteVerifier, vkey
 from ledger.receipt import Receipt, verify_receipt
 from ledger.records import Record
 from ledger.store import Store, sqlite_engine
+from xid.files import parse_json, read_text
 from xid.settings import Settings
 
 DEFAULT_ORIGIN = "xid.localhost/ledger/v1"
+_MAX_INT = (1 << 63) - 1  # indexes and sizes beyond this fit no database column
 
 
 class _Group(click.Group):
@@ -51,20 +54,51 @@ class _Config:
     def store(self) -> Iterator[Store]:
         if self.database is None:
             home = Settings.from_env().home
-            home.mkdir(parents=True, exist_ok=True)
+            try:
+                home.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                _fail("cannotWrite", f"cannot create the xid home directory {home}: {exc.strerror}")
             engine = sqlite_engine(home / "ledger.sqlite3")
         else:
-            engine = create_engine(self.database)
+            try:
+                engine = create_engine(self.database)
+            except (sa_exc.ArgumentError, ImportError) as exc:  # not a URL, unknown dialect, or driver missing
+                message = f"not a usable SQLAlchemy database URL: {_first_line(exc)}"
+                raise click.BadParameter(message, param_hint="--database") from None
         try:
-            yield Store(engine)
+            try:
+                store = Store(engine)
+            except ValueError as exc:  # a dialect other than SQLite or PostgreSQL
+                raise click.BadParameter(str(exc), param_hint="--database") from None
+            yield store
         finally:
             engine.dispose()
 
     def signer(self) -> SoftwareSigner:
         if not self.key.exists():
-            click.echo(f"error [missingKey]: no ledger key at {self.key}; run 'xid ledger init' first", err=True)
-            sys.exit(1)
-        return SoftwareSigner.load(self.key)
+            _fail("missingKey", f"no ledger key at {self.key}; run 'xid ledger init' first")
+        return _checked_signer(SoftwareSigner.load(self.key), self.key)
+
+
+def _checked_signer(signer: SoftwareSigner, path: Path) -> SoftwareSigner:
+    """The signer, or a usage error when its key is not Ed25519 (checkpoints are signed with Ed25519 only)."""
+    if signer.algorithm != "EdDSA":
+        message = f"the log key must be an Ed25519 key; {path} holds a {signer.algorithm} key"
+        raise click.BadParameter(message, param_hint="--key")
+    return signer
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Write a file named on the command line; one clear error line when that fails."""
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        _fail("cannotWrite", f"cannot write {path}: {exc.strerror or _first_line(exc)}")
 
 
 def _anchor_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -101,8 +135,17 @@ def _anchors(evm_rpc: str | None, evm_sender: str | None, evm_key: Path | None, 
 
         if evm_sender is None:
             raise click.UsageError("--evm-rpc needs --evm-sender")
-        key = bytes.fromhex(evm_key.read_text().strip().removeprefix("0x")) if evm_key is not None else None
-        anchors.append(EvmAnchor(Web3(HTTPProvider(evm_rpc)), evm_sender, private_key=key))
+        key = None
+        if evm_key is not None:
+            try:
+                key = bytes.fromhex(read_text(evm_key, "--evm-key").strip().removeprefix("0x"))
+            except ValueError:
+                raise click.BadParameter(f"{evm_key} does not hold a hex private key", param_hint="--evm-key") from None
+        try:
+            anchors.append(EvmAnchor(Web3(HTTPProvider(evm_rpc)), evm_sender, private_key=key))
+        except ValueError as exc:  # not an address, or a key that is malformed or belongs to another address
+            hint = "--evm-key" if key is not None and Web3.is_address(evm_sender) else "--evm-sender"
+            raise click.BadParameter(str(exc), param_hint=hint) from None
     if tsa_url is not None or tsa_roots:
         from cryptography import x509
 
@@ -120,7 +163,7 @@ def _anchors(evm_rpc: str | None, evm_sender: str | None, evm_key: Path | None, 
     return anchors
 
 
-def _fail(code: str, message: str) -> None:
+def _fail(code: str, message: str) -> NoReturn:
     click.echo(f"error [{code}]: {message}", err=True)
     sys.exit(1)
 
@@ -149,7 +192,7 @@ def ledger(ctx: click.Context, database: str | None, key: Path | None) -> None:
 def init_command(config: _Config, origin: str) -> None:
     """Create the signing key (if missing) and the log tables; print the origin and verifier key."""
     if config.key.exists():
-        signer = SoftwareSigner.load(config.key)
+        signer = _checked_signer(SoftwareSigner.load(config.key), config.key)
     else:
         signer = SoftwareSigner.generate(KeyType.ED25519)
         signer.save(config.key)
@@ -166,19 +209,30 @@ def init_command(config: _Config, origin: str) -> None:
 _HASH_OPTIONS = ("subject", "object", "credential", "evidence", "transaction", "previous")
 
 
-def _records_from_file(path: str) -> Iterator[dict[str, Any]]:
-    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+def _records_from_file(path: str) -> Iterator[Any]:
+    if path == "-":
+        try:
+            text = sys.stdin.buffer.read().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise click.BadParameter(f"stdin is not UTF-8 text (byte {exc.start})", param_hint="--json") from None
+    else:
+        text = read_text(Path(path), "--json")
+    where = "stdin" if path == "-" else path
     stripped = text.strip()
     if stripped.startswith("["):
-        docs = json.loads(stripped)
+        docs = parse_json(stripped, where, "--json")
+        if not isinstance(docs, list):  # e.g. "[1] 2" is not one array; parse_json refuses it, this is a guard
+            raise click.BadParameter(f"{where} is not a JSON array of records", param_hint="--json")
         yield from docs
         return
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
-            try:
-                yield json.loads(line)
-            except ValueError as exc:
-                _fail("invalidRecord", f"{path} line {number} is not JSON: {exc}")
+            yield parse_json(line, f"{where} line {number}", "--json")
+
+
+def _json_kind(value: object) -> str:
+    kinds = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return "null" if value is None else kinds.get(type(value), type(value).__name__)
 
 
 @ledger.command("append")
@@ -208,7 +262,12 @@ def append_command(config: _Config, /, json_file: str | None, sign: bool, **fiel
     if json_file is not None:
         if any(v is not None for v in fields.values()):
             raise click.UsageError("give either --json or the record options, not both")
-        records = [Record.from_json(doc) for doc in _records_from_file(json_file)]
+        records = []
+        for number, item in enumerate(_records_from_file(json_file), start=1):
+            if not isinstance(item, dict):
+                where = "stdin" if json_file == "-" else json_file
+                _fail("invalidRecord", f"record {number} in {where} must be a JSON object, got {_json_kind(item)}")
+            records.append(Record.from_json(item))
     else:
         if fields["event_type"] is None:
             raise click.UsageError("--type is required (or --json)")
@@ -250,8 +309,10 @@ def checkpoint_command(config: _Config, /, **anchor_options: Any) -> None:
 
 
 @ledger.command("prove")
-@click.argument("index", type=click.IntRange(min=0))
-@click.option("--size", type=click.IntRange(min=1), help="Prove against the checkpoint of this size (default latest).")
+@click.argument("index", type=click.IntRange(0, _MAX_INT))
+@click.option(
+    "--size", type=click.IntRange(1, _MAX_INT), help="Prove against the checkpoint of this size (default latest)."
+)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the receipt here.")
 @click.option("--entry-out", type=click.Path(dir_okay=False, path_type=Path), help="Write the entry bytes here.")
 @click.pass_obj
@@ -263,11 +324,11 @@ def prove_command(config: _Config, index: int, size: int | None, out: Path | Non
         with store.transaction() as txn:
             entry, _ = txn.entry(index)
     if entry_out is not None:
-        entry_out.write_bytes(entry)
+        _write(entry_out, entry)
     if out is None:
         click.echo(receipt.format(), nl=False)
     else:
-        out.write_text(receipt.format(), encoding="utf-8")
+        _write(out, receipt.format().encode("utf-8"))
         click.echo(f"wrote {out}", err=True)
 
 
@@ -276,14 +337,16 @@ def _verifier(config: _Config, vkeys: tuple[str, ...], origin: str | None) -> Ed
         return Ed25519NoteVerifier.from_vkey(vkeys[0])
     if not config.key.exists():
         _fail("missingKey", f"give the log's verifier key with --vkey (no key file at {config.key})")
-    public = PublicKey.from_jwk(SoftwareSigner.load(config.key).public_jwk)
+    public = PublicKey.from_jwk(_checked_signer(SoftwareSigner.load(config.key), config.key).public_jwk)
     return Ed25519NoteVerifier.from_vkey(vkey(origin or DEFAULT_ORIGIN, public.raw))
 
 
 @ledger.command("verify")
 @click.option("--vkey", "vkeys", multiple=True, help="The log's verifier key (default: from the key file).")
 @click.option("--witness", "witnesses", multiple=True, help="A witness verifier key; repeat for several.")
-@click.option("--quorum", type=click.IntRange(min=0), default=0, show_default=True, help="Witness signatures needed.")
+@click.option(
+    "--quorum", type=click.IntRange(0, _MAX_INT), default=0, show_default=True, help="Witness signatures needed."
+)
 @_anchor_options
 @click.pass_obj
 def verify_command(
@@ -295,6 +358,9 @@ def verify_command(
     receipts of other back ends are reported as not checked. Exit status 0 when nothing is wrong; otherwise
     each problem is printed and the status is 1.
     """
+    if quorum > len(witnesses):
+        message = f"a quorum of {quorum} needs at least {quorum} --witness keys; {len(witnesses)} given"
+        raise click.BadParameter(message, param_hint="--quorum")
     witness_verifiers = [CosignatureVerifier.from_vkey(w) for w in witnesses]
     anchors: dict[str, AnchorVerifier] = {
         a.name: audit_verifier(a) for a in [NullAnchor(), *_anchors(**anchor_options)]
@@ -327,8 +393,12 @@ def verify_command(
 @click.option("--vkey", "log_vkey", required=True, help="The log's verifier key.")
 def verify_receipt_command(receipt_file: Path, entry_file: Path, log_vkey: str) -> None:
     """Check a receipt offline: the entry is in the log whose key signed the receipt's checkpoint."""
-    receipt = Receipt.parse(receipt_file.read_text(encoding="utf-8"))
-    checkpoint = verify_receipt(receipt, entry_file.read_bytes(), Ed25519NoteVerifier.from_vkey(log_vkey))
+    receipt = Receipt.parse(read_text(receipt_file, "RECEIPT_FILE"))
+    try:
+        entry = entry_file.read_bytes()
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {entry_file}: {exc.strerror}", param_hint="ENTRY_FILE") from None
+    checkpoint = verify_receipt(receipt, entry, Ed25519NoteVerifier.from_vkey(log_vkey))
     click.echo(f"ok: entry {receipt.index} is in {checkpoint.origin} at size {checkpoint.size}")
 
 
@@ -338,5 +408,9 @@ def verify_receipt_command(receipt_file: Path, entry_file: Path, log_vkey: str) 
 def export_command(config: _Config, directory: Path) -> None:
     """Write the latest checkpoint, tiles and entry bundles as files (C2SP tlog-tiles layout) under DIRECTORY."""
     with config.store() as store:
-        count, size = export_tiles(store, directory)
+        try:
+            count, size = export_tiles(store, directory)
+        except OSError as exc:
+            where = exc.filename or directory
+            _fail("cannotWrite", f"cannot write the export under {directory}: {where}: {exc.strerror or exc}")
     click.echo(f"wrote {count} files for tree size {size} under {directory}{os.sep}")
