@@ -9,6 +9,7 @@ still be the one recorded (a reorganised-away anchor fails), with an optional nu
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Final
 
 from web3 import Web3
@@ -23,6 +24,14 @@ from ledger.anchors.base import (
     anchored,
     check_receipt_matches,
 )
+
+# py_ecc, which web3 imports, raises the interpreter's recursion limit to 100,000 (py_ecc/__init__.py). At that limit
+# a hostile, deeply nested JSON document overflows the C stack inside json's decoder and kills the process instead of
+# raising RecursionError, so the limit goes back to Python's default. (A limit set on purpose to exactly 100,000, or
+# any limit set before web3 was imported, is lost; set it again after importing this module if you need it.)
+_PY_ECC_RECURSION_LIMIT: Final = 100_000
+if sys.getrecursionlimit() == _PY_ECC_RECURSION_LIMIT:
+    sys.setrecursionlimit(1000)
 
 __all__ = [
     "MAGIC",

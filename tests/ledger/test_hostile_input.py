@@ -292,3 +292,23 @@ def test_cli_init_refuses_bad_origin_and_leaves_the_database_usable(tmp_path: Pa
     one_line_error(cli("init", "--origin", "bad\u200borigin"), 2, "--origin", "invalid log origin")
     assert cli("init").exit_code == 0
     assert cli("append", "--type", "consent").exit_code == 0
+
+
+def test_the_evm_anchor_puts_back_the_recursion_limit_web3_raises() -> None:
+    """py_ecc (imported by web3) sets the limit to 100,000, at which deep JSON kills the process with SIGSEGV."""
+    import subprocess
+
+    program = (
+        "import json, sys\n"
+        "import web3\n"
+        "assert sys.getrecursionlimit() == 100_000, sys.getrecursionlimit()\n"
+        "import ledger.anchors.evm\n"
+        "print(sys.getrecursionlimit())\n"
+        "try:\n"
+        "    json.loads('[' * 200_000)\n"
+        "except RecursionError:\n"
+        "    print('RecursionError')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["1000", "RecursionError"]
