@@ -9,7 +9,11 @@ chains (``previousProof``) are supported: every proof must verify. Errors::
 
     VcError
     └── DataIntegrityError           invalidProof
-        └── ProofSignatureError      invalidSignature
+        ├── ProofSignatureError      invalidSignature
+        └── JcsError                 jcsError         (JSON that JCS cannot canonicalize: NaN, integers ≥ 2**53)
+
+Every document (any suite) must pass ``vc.jsonld.check_document`` for depth and UTF-8 first (``documentLimitExceeded``,
+``invalidUnicode``); RDFC suites also get its size limits.
 """
 
 from __future__ import annotations
@@ -26,15 +30,17 @@ import rfc8785
 from did import DidError, KeyType, PublicKey, Signer, VerificationMethod
 from did.multibase import decode, encode_base58btc
 from vc.errors import VcError
-from vc.jsonld import to_quads
+from vc.jsonld import check_document, to_quads
 from vc.model import parse_datetime
 from vc.rdfc import canonicalize_quads
 
 __all__ = [
+    "MAX_PROOFS",
     "PROOF_KEYS",
     "SUITES",
     "DataIntegrityError",
     "DataIntegrityVerification",
+    "JcsError",
     "MethodResolver",
     "ProofSignatureError",
     "add_proof",
@@ -83,6 +89,12 @@ class ProofSignatureError(DataIntegrityError):
     code = "invalidSignature"
 
 
+class JcsError(DataIntegrityError):
+    """The JSON cannot be canonicalized with JCS (RFC 8785): NaN, infinities, integers beyond ±2**53 or bad text."""
+
+    code = "jcsError"
+
+
 MethodResolver = Callable[[str, str], VerificationMethod]
 """Dereferences a verification method id for a purpose, e.g. ``did.Resolver().dereference``."""
 
@@ -100,7 +112,11 @@ def _hash_name(key_type: KeyType) -> str:
 
 def _canonical(suite: _Suite, value: dict[str, Any], hash_name: str) -> bytes:
     if suite.jcs:
-        return bytes(rfc8785.dumps(value))
+        check_document(value, sizes=False)  # hash_data is public: depth and UTF-8 before rfc8785 recurses
+        try:
+            return bytes(rfc8785.dumps(value))
+        except rfc8785.CanonicalizationError as exc:
+            raise JcsError(f"the JSON cannot be canonicalized with JCS: {exc}") from exc
     return canonicalize_quads(to_quads(value), hash_algorithm=hash_name).nquads.encode("utf-8")
 
 
@@ -167,11 +183,24 @@ def _check_proof_keys(proof: Mapping[str, Any]) -> None:
         raise DataIntegrityError(f"the proof has unknown members {', '.join(map(repr, unknown))}")
 
 
+def _checked(document: Any) -> Mapping[str, Any]:
+    """The document, once it is a JSON object within the depth limit and all its text encodes as UTF-8."""
+    if not isinstance(document, Mapping):
+        raise DataIntegrityError(f"the document must be a JSON object, not {type(document).__name__}")
+    check_document(document if isinstance(document, dict) else dict(document), sizes=False)
+    return document
+
+
+MAX_PROOFS: Final = 8
+
+
 def _proofs(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     proof = document.get("proof")
     proofs = [proof] if isinstance(proof, Mapping) else proof
     if not isinstance(proofs, list) or not proofs or not all(isinstance(p, Mapping) for p in proofs):
         raise DataIntegrityError("the document has no proof object or array of proof objects")
+    if len(proofs) > MAX_PROOFS:  # each proof canonicalizes the document again, so their number bounds the work
+        raise DataIntegrityError(f"the document has {len(proofs)} proofs; at most {MAX_PROOFS} are verified")
     return proofs
 
 
@@ -205,6 +234,7 @@ def add_proof(
 ) -> dict[str, Any]:
     """Return a copy of ``document`` with one more proof (a proof set, or a chain with ``previous_proof``)."""
     suite = _suite(cryptosuite)
+    document = _checked(document)
     key = PublicKey.from_jwk(signer.public_jwk)
     if key.key_type not in suite.key_types:
         raise DataIntegrityError(f"{cryptosuite} cannot sign with a {key.key_type.value} key")
@@ -272,6 +302,18 @@ def verify_proofs(
     leeway: timedelta = timedelta(seconds=60),
 ) -> list[DataIntegrityVerification]:
     """Verify every proof of the document (a single proof, a set or a chain); raise on the first failure."""
+    return _verify_all(_checked(document), methods, expected_purpose, challenge, domain, now, leeway)
+
+
+def _verify_all(
+    document: Mapping[str, Any],
+    methods: MethodResolver,
+    expected_purpose: str,
+    challenge: str | None,
+    domain: str | None,
+    now: datetime | None,
+    leeway: timedelta,
+) -> list[DataIntegrityVerification]:
     proofs = _proofs(document)
     unsecured = {k: v for k, v in document.items() if k != "proof"}
     moment = now or datetime.now(UTC)
@@ -292,17 +334,10 @@ def verify_proof(
     leeway: timedelta = timedelta(seconds=60),
 ) -> DataIntegrityVerification:
     """Verify a document secured by exactly one proof; raise a specific error on any failure."""
+    document = _checked(document)
     if len(_proofs(document)) != 1:
         raise DataIntegrityError("the document carries a proof set; verify it with verify_proofs")
-    (result,) = verify_proofs(
-        document,
-        methods,
-        expected_purpose=expected_purpose,
-        challenge=challenge,
-        domain=domain,
-        now=now,
-        leeway=leeway,
-    )
+    (result,) = _verify_all(document, methods, expected_purpose, challenge, domain, now, leeway)
     return result
 
 

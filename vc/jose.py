@@ -3,9 +3,9 @@
 
 Written on ``did`` rather than a JOSE library because verification is on the hot path (DESIGN §7: plain
 cryptography + base64 is 2-3x faster than the usual libraries) and because the checks must be strict: exactly
-three parts, canonical base64url, header and payload JSON objects without duplicate keys, ``alg`` from an
-allow-list that must match the key (never ``none``, never HMAC), unknown ``crit`` refused, ``typ`` checked, size
-limits. Errors::
+three parts, canonical base64url, header and payload JSON objects without duplicate keys, ``NaN``/``Infinity`` or
+numbers that overflow to infinity, ``alg`` from an allow-list that must match the key (never ``none``, never HMAC),
+unknown ``crit`` refused, ``typ`` checked, ``exp``/``nbf``/``iat`` finite NumericDates, size limits. Errors::
 
     VcError
     └── JoseError                   invalidJws          (malformed token or header)
@@ -17,11 +17,14 @@ limits. Errors::
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any, Final
+from itertools import accumulate
+from typing import Any, Final, TypeGuard
 
 import orjson
 
@@ -33,6 +36,7 @@ from vc.model import Credential, check_validity_period, validate_credential
 __all__ = [
     "ALLOWED_ALGORITHMS",
     "DEFAULT_LEEWAY",
+    "MAX_JSON_DEPTH",
     "MAX_TOKEN_SIZE",
     "CompactJws",
     "JoseError",
@@ -42,6 +46,7 @@ __all__ = [
     "JwtClaimsError",
     "KeyResolver",
     "compact_json",
+    "is_numeric_date",
     "issue_jwt_vc_json",
     "issue_vc_jwt",
     "sign_compact",
@@ -51,6 +56,8 @@ __all__ = [
 
 ALLOWED_ALGORITHMS: Final = frozenset({"EdDSA", "Ed25519", "ES256", "ES384", "ES256K"})
 MAX_TOKEN_SIZE: Final = 256 * 1024
+MAX_JSON_DEPTH: Final = 128
+"""How deeply ``strict_json`` lets arrays and objects nest (the outermost object is level 1)."""
 DEFAULT_LEEWAY: Final = timedelta(seconds=60)
 
 
@@ -93,15 +100,53 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-_STRICT_JSON: Final = json.JSONDecoder(object_pairs_hook=_no_duplicates).decode
+def _no_constant(name: str) -> Any:
+    raise JoseError(f"{name} is not a JSON number")
 
 
-def strict_json(data: bytes, what: str) -> dict[str, Any]:
-    """Parse a JSON object, refusing duplicate members."""
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise JoseError(f"the number {text[:24]!r} is out of range (it would be infinite)")
+    return value
+
+
+_JSON_STRING: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET: Final = re.compile(r"[^\[\]{}]+")
+_BRACKET_STEP: Final = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def _too_deep(text: str) -> bool:
+    """Whether arrays and objects nest deeper than MAX_JSON_DEPTH, checked before the recursive decoder runs.
+
+    Catching RecursionError is not enough: a library may raise the recursion limit (py_ecc, which web3 imports, sets
+    it to 100,000), and the C decoder then overflows the C stack and the process dies. Few brackets cannot nest
+    deeply, so the usual token costs two ``count`` calls; otherwise strings are dropped and the brackets summed.
+    """
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return False
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0) > MAX_JSON_DEPTH
+
+
+_STRICT_JSON: Final = json.JSONDecoder(
+    object_pairs_hook=_no_duplicates, parse_constant=_no_constant, parse_float=_finite_float
+).decode
+
+
+def strict_json(data: bytes | str, what: str) -> dict[str, Any]:
+    """Parse a JSON object, refusing duplicate members, NaN/Infinity, and nesting or integers Python cannot hold."""
     try:
-        value = _STRICT_JSON(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise JoseError(f"{what} is not valid JSON") from exc
+        text = data if isinstance(data, str) else data.decode("utf-8")
+        if _too_deep(text):
+            raise JoseError(f"{what} is JSON nested too deeply (more than {MAX_JSON_DEPTH} levels)")
+        value = _STRICT_JSON(text)
+    except RecursionError as exc:  # a backstop: the depth check above keeps the decoder far from the limit
+        raise JoseError(f"{what} is JSON nested too deeply") from exc
+    except json.JSONDecodeError as exc:
+        raise JoseError(f"{what} is not valid JSON: {exc.msg}") from exc
+    except ValueError as exc:  # invalid UTF-8, or an integer longer than sys.get_int_max_str_digits() (4300)
+        raise JoseError(f"{what} is not valid JSON (invalid UTF-8, or a number too long to read)") from exc
     if not isinstance(value, dict):
         raise JoseError(f"{what} must be a JSON object")
     return value
@@ -255,9 +300,9 @@ def verify_vc_jwt(
         credential = validate_credential(payload.get("vc"))
         if payload.get("iss") != credential.issuer:
             raise JwtClaimsError("iss does not equal the credential's issuer")
-        _check_times(payload, moment, leeway)
     else:
         credential = validate_credential(payload)
+    _check_times(payload, moment, leeway)  # vc+jwt too: RFC 7519 exp/nbf, when present, must be honoured
     kid, key = _issuer_key(jws, credential.issuer, keys)
     jws.verify(key)
     check_validity_period(credential, moment, leeway)
@@ -266,13 +311,21 @@ def verify_vc_jwt(
     )
 
 
+def is_numeric_date(value: object) -> TypeGuard[int | float]:
+    """Whether ``value`` is a JWT NumericDate: a finite int or float, and not a bool."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _check_times(claims: Mapping[str, Any], now: datetime, leeway: timedelta) -> None:
-    stamp = now.timestamp()
+    stamp, slack = now.timestamp(), leeway.total_seconds()
     for name in ("nbf", "exp", "iat"):
         value = claims.get(name)
-        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
-            raise JwtClaimsError(f"{name} must be a number of seconds")
-    if isinstance(claims.get("nbf"), int | float) and stamp + leeway.total_seconds() < claims["nbf"]:
+        if value is not None and not is_numeric_date(value):
+            raise JwtClaimsError(f"{name} must be a finite number of seconds")
+    nbf, exp = claims.get("nbf"), claims.get("exp")
+    if nbf is not None and stamp + slack < nbf:
         raise JwtClaimsError("the JWT is not valid yet (nbf)")
-    if isinstance(claims.get("exp"), int | float) and stamp - leeway.total_seconds() > claims["exp"]:
+    if exp is not None and stamp - slack > exp:
         raise JwtClaimsError("the JWT has expired (exp)")

@@ -8,11 +8,17 @@ to redefine a protected term (JSON-LD 1.1 ``@protected``). Errors::
     └── JsonLdError                 jsonLdError      (the document cannot be turned into RDF)
         ├── UnknownContextError     unknownContext   (not bundled; never fetched)
         ├── ProtectedTermError      protectedTermRedefinition
-        └── UndefinedTermError      undefinedTerm    (safe mode: a property or type no context defines)
+        ├── UndefinedTermError      undefinedTerm    (safe mode: a property or type no context defines)
+        ├── DocumentLimitError      documentLimitExceeded (too deep, too many values: see ``check_document``)
+        └── InvalidUnicodeError     invalidUnicode   (a string UTF-8 cannot encode, e.g. a lone surrogate)
 
 Conversion runs in "safe mode" (as Data Integrity requires): a property that does not expand to an absolute IRI,
 or a relative ``@type`` or ``@id``, would silently vanish from the RDF and so from what a proof signs; here it is an
 error instead.
+
+Before any JSON-LD processing a document passes ``check_document``, one iterative walk that bounds the work:
+pyld's node map de-duplicates the values of a property with a linear scan, so expansion is quadratic in the values
+one property of one node collects, and pyld and the shape cache recurse once per nesting level.
 """
 
 from __future__ import annotations
@@ -32,12 +38,18 @@ from vc.errors import VcError
 from vc.rdfc import XSD_STRING, CanonicalizationError, Quad, Term, canonicalize_quads
 
 __all__ = [
+    "MAX_DEPTH",
+    "MAX_PROPERTY_VALUES",
+    "MAX_VALUES",
     "XSD_STRING",
+    "DocumentLimitError",
+    "InvalidUnicodeError",
     "JsonLdError",
     "ProtectedTermError",
     "UndefinedTermError",
     "UnknownContextError",
     "bundled_context",
+    "check_document",
     "document_loader",
     "to_quads",
 ]
@@ -65,6 +77,114 @@ class UndefinedTermError(JsonLdError):
     """A property, type or id does not expand to an absolute IRI, so it would be dropped unsigned."""
 
     code = "undefinedTerm"
+
+
+class DocumentLimitError(JsonLdError):
+    """A document nests too deeply or holds too many values to be processed within a bounded time."""
+
+    code = "documentLimitExceeded"
+
+
+class InvalidUnicodeError(JsonLdError):
+    """A string or key is not encodable as UTF-8 (a lone surrogate), so no canonical form exists."""
+
+    code = "invalidUnicode"
+
+
+MAX_DEPTH: Final = 32
+"""Most nested objects and arrays (the document itself is level 1)."""
+MAX_VALUES: Final = 512
+"""Most JSON values (objects, arrays, strings, numbers, booleans, nulls) in a document given to JSON-LD."""
+MAX_PROPERTY_VALUES: Final = 64
+"""Most values one property of one node collects: an array's items (nested arrays flattened), summed over the
+objects that share an ``id``. A document with an inline context (which can rename ``@id``) counts as one property."""
+
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def _check_text(text: str) -> None:
+    if _SURROGATE.search(text) is not None:
+        raise InvalidUnicodeError(f"the string {text[:40]!r} is not valid Unicode (a lone surrogate)")
+
+
+def _leaves(value: list[Any]) -> int:
+    """The number of items in an array, nested arrays flattened (as JSON-LD expansion flattens them)."""
+    count, pending = 0, [value]
+    while pending:
+        for item in pending.pop():
+            if isinstance(item, list):
+                pending.append(item)
+            else:
+                count += 1
+    return count
+
+
+def check_document(document: Any, *, sizes: bool = True) -> None:
+    """Refuse JSON too deep, too large (``sizes``) or not encodable as UTF-8, before any recursive processing."""
+    if isinstance(document, str):
+        _check_text(document)
+    if not isinstance(document, dict | list):
+        return
+    values = 1
+    inline_context = False
+    per_property: dict[tuple[object, str], int] = {}
+    # (container, its nesting level, the node an object belongs to when not its own: under @nest or @reverse)
+    stack: list[tuple[Any, int, object]] = [(document, 1, None)]
+    while stack:
+        value, level, owner = stack.pop()
+        if level > MAX_DEPTH:
+            raise DocumentLimitError(f"the document nests more than {MAX_DEPTH} levels deep (MAX_DEPTH)")
+        values += len(value)
+        if sizes and values > MAX_VALUES:
+            raise DocumentLimitError(f"the document has more than {MAX_VALUES} JSON values (MAX_VALUES)")
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, str):
+                    if not item.isascii():
+                        _check_text(item)
+                elif isinstance(item, dict | list):
+                    stack.append((item, level + 1, owner))
+            continue
+        node: object = owner
+        if node is None:
+            ident = value.get("id", value.get("@id"))
+            node = ident if isinstance(ident, str) else id(value)
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise JsonLdError(f"the object key {key!r} is not a string")
+            if not key.isascii():
+                _check_text(key)
+            item_owner: object = None
+            if key == "@context":
+                inline_context = inline_context or level > 1 or not _urls(item)
+            elif sizes:
+                if key == "@nest":
+                    item_owner = node
+                elif key == "@reverse":
+                    item_owner = "@reverse"
+                else:
+                    bucket = (node, "type" if key == "@type" else key)
+                    count = per_property.get(bucket, 0) + (_leaves(item) if isinstance(item, list) else 1)
+                    if count > MAX_PROPERTY_VALUES:
+                        raise DocumentLimitError(
+                            f"the property {key!r} has more than {MAX_PROPERTY_VALUES} values (MAX_PROPERTY_VALUES)"
+                        )
+                    per_property[bucket] = count
+            if isinstance(item, str):
+                if not item.isascii():
+                    _check_text(item)
+            elif isinstance(item, dict | list):
+                stack.append((item, level + 1, item_owner))
+    if sizes and inline_context and values > MAX_PROPERTY_VALUES:
+        raise DocumentLimitError(
+            f"a document with an inline @context may have at most {MAX_PROPERTY_VALUES} JSON values "
+            "(MAX_PROPERTY_VALUES: its context could rename @id and merge every value into one property)"
+        )
+
+
+def _urls(context: Any) -> bool:
+    """Whether a top-level @context only lists context URLs (which cannot be inline definitions)."""
+    return isinstance(context, str) or (isinstance(context, list) and all(isinstance(c, str) for c in context))
 
 
 def _on_dropped(expanded: str | None) -> None:
@@ -185,6 +305,8 @@ def _to_quads_direct(document: dict[str, Any]) -> list[Quad]:
             dataset = _SafeProcessor().to_rdf(document, options)
     except pyld.JsonLdError as exc:
         raise _translate(exc) from exc
+    except ValueError as exc:  # pyld raises a bare ValueError for some input, e.g. a relative context URL
+        raise JsonLdError(f"the document is not valid JSON-LD: {exc}") from exc
     quads: list[Quad] = []
     for graph, triples in dataset.items():
         graph_term: Term = (
@@ -322,7 +444,8 @@ def _same_graph(a: list[Quad], b: list[Quad]) -> bool:
 
 
 def to_quads(document: dict[str, Any]) -> list[Quad]:
-    """The RDF quads of a JSON-LD document, using only bundled contexts."""
+    """The RDF quads of a JSON-LD document, using only bundled contexts (within the ``check_document`` limits)."""
+    check_document(document)
     try:
         shape, values = _shape(document)
     except _UncacheableError:

@@ -247,7 +247,16 @@ def canonicalize_quads(
     """Canonicalize quads with RDFC-1.0; ``hash_algorithm`` is sha256 (default) or sha384."""
     if hash_algorithm not in ("sha256", "sha384"):
         raise CanonicalizationError(f"unsupported RDFC hash {hash_algorithm!r}")
-    quads = list(dict.fromkeys(quads))  # a dataset is a set of quads
+    try:
+        result = _canonicalize(list(dict.fromkeys(quads)), hash_algorithm, max_work)  # a dataset is a set of quads
+        if not result.nquads.isascii():
+            result.nquads.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate: no UTF-8 form, so nothing to hash or sign
+        raise CanonicalizationError("the dataset holds text that is not valid Unicode (a lone surrogate)") from exc
+    return result
+
+
+def _canonicalize(quads: list[Quad], hash_algorithm: str, max_work: int) -> Canonicalized:
 
     def digest(data: bytes) -> str:
         return hashlib.new(hash_algorithm, data).hexdigest()

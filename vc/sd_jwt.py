@@ -5,13 +5,17 @@ becomes a salted Disclosure whose digest replaces it in the signed payload, mixe
 present a chosen subset of Disclosures and a Key Binding JWT (``kb+jwt``: ``aud``, ``nonce``, ``iat``,
 ``sd_hash``) signed with the key in ``cnf.jwk``. Verification checks everything and fails closed: the issuer
 signature, ``_sd_alg``, each Disclosure's shape, duplicates, every Disclosure referenced exactly once, no claim
-overwritten, and the KB-JWT. Written on ``vc.jose`` rather than the ``sd-jwt`` package (see docs/decisions.md §11).
-Errors::
+overwritten, nesting at most ``MAX_DEPTH`` levels deep, and the KB-JWT. For SD-JWT VC (``dc+sd-jwt``, and the
+older ``vc+sd-jwt``) the claims in ``NEVER_DISCLOSABLE`` (``iss``, ``nbf``, ``exp``, ``cnf``, ``vct``,
+``vct#integrity``, ``status``) must not be selectively disclosable at the top level: ``issue`` refuses to make them
+so and ``verify`` refuses a presentation that discloses one, since a holder could otherwise withhold its expiry or
+status. Written on ``vc.jose`` rather than the ``sd-jwt`` package (see docs/decisions.md §11). Errors::
 
     VcError
-    └── SdJwtError                 invalidSdJwt
-        ├── DisclosureError        invalidDisclosure   (malformed, duplicate, unreferenced, overwriting)
-        └── KeyBindingError        invalidKeyBinding   (missing, wrong aud/nonce/iat/sd_hash, bad signature)
+    └── SdJwtError                      invalidSdJwt
+        ├── DisclosureError             invalidDisclosure   (malformed, duplicate, unreferenced, overwriting)
+        │   └── NonDisclosableClaimError nonDisclosableClaim (an SD-JWT VC claim that must always be disclosed)
+        └── KeyBindingError             invalidKeyBinding   (missing, wrong aud/nonce/iat/sd_hash, bad signature)
 """
 
 from __future__ import annotations
@@ -29,17 +33,20 @@ import orjson
 from did import DidError, PublicKey, Signer
 from did.b64 import b64url_bytes, b64url_decode, b64url_encode
 from vc.errors import VcError
-from vc.jose import CompactJws, JoseError, compact_json, sign_compact, strict_json
+from vc.jose import CompactJws, JoseError, compact_json, is_numeric_date, sign_compact, strict_json
 
 __all__ = [
     "KB_JWT_TYP",
+    "MAX_DEPTH",
     "MAX_DISCLOSURES",
+    "NEVER_DISCLOSABLE",
     "SD",
     "SD_JWT_VC_TYP",
     "ClaimPath",
     "DisclosureError",
     "IssuerKeyResolver",
     "KeyBindingError",
+    "NonDisclosableClaimError",
     "SdJwtError",
     "SdJwtVerification",
     "issue",
@@ -51,6 +58,11 @@ __all__ = [
 SD_JWT_VC_TYP: Final = "dc+sd-jwt"
 KB_JWT_TYP: Final = "kb+jwt"
 MAX_DISCLOSURES: Final = 1024
+MAX_DEPTH: Final = 64
+"""How deeply claims may nest (objects and arrays, through disclosures too) below the payload object."""
+NEVER_DISCLOSABLE: Final = frozenset({"iss", "nbf", "exp", "cnf", "vct", "vct#integrity", "status"})
+"""Top-level claims an SD-JWT VC must not make selectively disclosable (draft-ietf-oauth-sd-jwt-vc)."""
+_VC_TYPES: Final = frozenset({SD_JWT_VC_TYP, "vc+sd-jwt"})  # vc+sd-jwt: the SD-JWT VC media type before draft 06
 ClaimPath = tuple[str | int, ...]
 
 
@@ -64,6 +76,12 @@ class DisclosureError(SdJwtError):
     """A Disclosure is malformed, duplicated, unreferenced, or would overwrite a claim."""
 
     code = "invalidDisclosure"
+
+
+class NonDisclosableClaimError(DisclosureError):
+    """An SD-JWT VC claim that must always be disclosed (``NEVER_DISCLOSABLE``) is selectively disclosable."""
+
+    code = "nonDisclosableClaim"
 
 
 class KeyBindingError(SdJwtError):
@@ -80,7 +98,10 @@ class SD:
 
 
 def _digest(disclosure: str) -> str:
-    return _digest_bytes(disclosure.encode("ascii"))
+    try:
+        return _digest_bytes(disclosure.encode("ascii"))
+    except UnicodeEncodeError as exc:
+        raise DisclosureError("a disclosure is not base64url (it has a non-ASCII character)") from exc
 
 
 _SCALARS: Final = (str, int, float, bool, type(None))
@@ -162,6 +183,14 @@ def issue(
     decoys: int = 2,
 ) -> str:
     """Issue an SD-JWT (``<issuer JWT>~<disclosure>~...~``); ``SD(...)`` marks disclosable claims."""
+    if typ in _VC_TYPES:
+        for name in NEVER_DISCLOSABLE:
+            if isinstance(claims.get(name), SD):
+                refused = ", ".join(sorted(n for n in NEVER_DISCLOSABLE if isinstance(claims.get(n), SD)))
+                raise NonDisclosableClaimError(
+                    f"an SD-JWT VC may not make {refused} selectively disclosable "
+                    f"(never disclosable: {', '.join(sorted(NEVER_DISCLOSABLE))})"
+                )
     issuer = _Issuer(decoys)
     payload = issuer.process(claims)
     payload["_sd_alg"] = "sha-256"
@@ -191,11 +220,18 @@ def _split(sd_jwt: str) -> _Parsed:
     jwt, disclosures, last = parts[0], tuple(parts[1:-1]), parts[-1]
     if any(not d for d in disclosures):
         raise DisclosureError("empty disclosure between '~' separators")
+    if not sd_jwt.isascii():  # O(1) for str; a non-ASCII disclosure cannot be hashed as its ASCII encoding
+        _check_ascii(disclosures)
     return _Parsed(jwt, disclosures, last or None)
 
 
+def _check_ascii(disclosures: Sequence[str]) -> None:
+    if not all(d.isascii() for d in disclosures):
+        raise DisclosureError("a disclosure is not base64url (it has a non-ASCII character)")
+
+
 def _from_json_serialization(text: str) -> _Parsed:
-    data = strict_json(text.encode("utf-8"), "the SD-JWT JSON serialization")
+    data = strict_json(text, "the SD-JWT JSON serialization")
     if "signatures" in data:
         signatures = data.get("signatures")
         if not isinstance(signatures, list) or not signatures or not isinstance(signatures[0], Mapping):
@@ -210,6 +246,7 @@ def _from_json_serialization(text: str) -> _Parsed:
         raise SdJwtError("JWS JSON serialization needs protected, payload and signature strings")
     if not isinstance(disclosures, list) or not all(isinstance(d, str) and d for d in disclosures):
         raise DisclosureError("disclosures must be an array of strings")
+    _check_ascii(disclosures)
     if kb_jwt is not None and not isinstance(kb_jwt, str):
         raise KeyBindingError("kb_jwt must be a string")
     return _Parsed(f"{protected}.{payload}.{signature}", tuple(disclosures), kb_jwt)
@@ -242,7 +279,8 @@ def _decode_disclosure(encoded: str) -> _Disclosure:
 class _Resolver:
     """Rebuilds the claims from the signed payload and the Disclosures, recording what each one disclosed."""
 
-    def __init__(self, disclosures: Sequence[str]) -> None:
+    def __init__(self, disclosures: Sequence[str], never_disclosable: frozenset[str] = frozenset()) -> None:
+        self.never_disclosable = never_disclosable  # top-level claim names no disclosure may carry
         self.by_digest: dict[str, _Disclosure] = {}
         for encoded in disclosures:
             digest = _digest(encoded)
@@ -263,6 +301,8 @@ class _Resolver:
     def resolve(self, value: Any, path: ClaimPath) -> Any:
         if isinstance(value, _SCALARS):
             return value
+        if len(path) > MAX_DEPTH:  # the path grows by one per object or array level, disclosed or not
+            raise SdJwtError(f"the SD-JWT nests claims more than {MAX_DEPTH} levels deep")
         if isinstance(value, Mapping):
             out: dict[str, Any] = {}
             for name, member in value.items():
@@ -282,6 +322,8 @@ class _Resolver:
                     raise DisclosureError("an array-element disclosure is referenced from an object's _sd")
                 if found.name in out:
                     raise DisclosureError(f"disclosure for {found.name!r} would overwrite an existing claim")
+                if not path and found.name in self.never_disclosable:
+                    raise NonDisclosableClaimError(f"an SD-JWT VC may not disclose {found.name!r} selectively")
                 self.used[found.encoded] = (*path, found.name)
                 out[found.name] = self.resolve(found.value, (*path, found.name))
             return out
@@ -386,7 +428,7 @@ def verify(
     jws.verify(key)
     if payload.get("_sd_alg", "sha-256") != "sha-256":
         raise SdJwtError(f"unsupported _sd_alg {payload.get('_sd_alg')!r}; only sha-256")
-    resolver = _Resolver(parsed.disclosures)
+    resolver = _Resolver(parsed.disclosures, NEVER_DISCLOSABLE if typ in _VC_TYPES else frozenset())
     claims = resolver.resolve({k: v for k, v in payload.items() if k != "_sd_alg"}, ())
     unreferenced = [d for d in parsed.disclosures if d not in resolver.used]
     if unreferenced:
@@ -419,11 +461,12 @@ def _check_times(claims: Mapping[str, Any], now: datetime, leeway: timedelta) ->
     stamp, slack = now.timestamp(), leeway.total_seconds()
     for name in ("iat", "nbf", "exp"):
         value = claims.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise SdJwtError(f"{name} must be a number of seconds")
-    if isinstance(claims.get("nbf"), int | float) and stamp + slack < claims["nbf"]:
+        if value is not None and not is_numeric_date(value):
+            raise SdJwtError(f"{name} must be a finite number of seconds")
+    nbf, exp = claims.get("nbf"), claims.get("exp")
+    if nbf is not None and stamp + slack < nbf:
         raise SdJwtError("the SD-JWT is not valid yet (nbf)")
-    if isinstance(claims.get("exp"), int | float) and stamp - slack > claims["exp"]:
+    if exp is not None and stamp - slack > exp:
         raise SdJwtError("the SD-JWT has expired (exp)")
 
 
@@ -454,8 +497,8 @@ def _check_key_binding(
     if nonce is None or claims.get("nonce") != nonce:
         raise KeyBindingError("the Key Binding JWT carries the wrong nonce")
     iat = claims.get("iat")
-    if isinstance(iat, bool) or not isinstance(iat, int | float):
-        raise KeyBindingError("the Key Binding JWT has no iat")
+    if not is_numeric_date(iat):
+        raise KeyBindingError("the Key Binding JWT has no iat that is a finite number of seconds")
     if iat > (now + leeway).timestamp() or iat < (now - max_age - leeway).timestamp():
         raise KeyBindingError("the Key Binding JWT's iat is too old or in the future")
     if claims.get("sd_hash") != sd_hash(body):

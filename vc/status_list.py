@@ -21,6 +21,7 @@ Errors::
 from __future__ import annotations
 
 import gzip
+import re
 import zlib
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -35,6 +36,7 @@ __all__ = [
     "CREDENTIALS_V2",
     "INVALID",
     "MAX_DECOMPRESSED_BYTES",
+    "MAX_INDEX_DIGITS",
     "MIN_ENTRIES",
     "PURPOSES",
     "SUSPENDED",
@@ -53,6 +55,10 @@ __all__ = [
 
 MIN_ENTRIES: Final = 131_072
 MAX_DECOMPRESSED_BYTES: Final = 16 * 1024 * 1024
+MAX_INDEX_DIGITS: Final = 15
+"""Most digits in a ``statusListIndex`` (a 16 MiB list of 1-bit entries ends below index 2**27, 9 digits)."""
+_STATUS_SIZES: Final = (1, 2, 4, 8)
+_INDEX: Final = re.compile(f"0|[1-9][0-9]{{0,{MAX_INDEX_DIGITS - 1}}}")  # [0-9] is ASCII only, unlike \\d
 PURPOSES: Final = ("revocation", "suspension", "refresh", "message")
 TokenStatus = Literal[0, 1, 2]
 VALID, INVALID, SUSPENDED = 0, 1, 2
@@ -164,6 +170,7 @@ class BitstringStatusList:
         """Parse an ``encodedList`` value (accepts padded base64url as some issuers emit it)."""
         if not isinstance(encoded, str) or not encoded.startswith("u"):
             raise StatusListError("encodedList must be multibase base64url (start with 'u')")
+        _check_status_size(status_size)
         body = encoded[1:].rstrip("=")
         try:
             compressed = b64url_decode(body)
@@ -173,13 +180,20 @@ class BitstringStatusList:
         result = cls.__new__(cls)
         result._bits = _Bits(data, status_size, msb_first=True)
         if len(result) < minimum:
-            raise StatusListError(f"the status list has {len(result)} entries; at least {minimum} are required")
+            raise StatusListError(
+                f"the status list has {len(result)} entries of statusSize {status_size}; "
+                f"at least {minimum} are required"
+            )
         return result
 
     def credential(
         self, list_id: str, issuer: str, purpose: str, valid_from: str, *, valid_until: str | None = None
     ) -> dict[str, Any]:
-        """An unsecured ``BitstringStatusListCredential`` publishing this list (secure it like any credential)."""
+        """An unsecured ``BitstringStatusListCredential`` publishing this list (secure it like any credential).
+
+        The list carries no ``statusSize``: the VC 2.0 context defines it only on ``BitstringStatusListEntry``, so
+        each entry that points here says how many bits it uses (an RDFC proof would refuse the undefined term).
+        """
         if purpose not in PURPOSES:
             raise StatusListError(f"status purpose must be one of {', '.join(PURPOSES)}")
         subject: dict[str, Any] = {
@@ -188,8 +202,6 @@ class BitstringStatusList:
             "statusPurpose": purpose,
             "encodedList": self.encode(),
         }
-        if self.status_size != 1:
-            subject["statusSize"] = self.status_size
         credential: dict[str, Any] = {
             "@context": [CREDENTIALS_V2],
             "id": list_id,
@@ -224,14 +236,22 @@ class BitstringStatusEntry:
         )
         if purpose not in PURPOSES:
             raise StatusListError(f"statusPurpose must be one of {', '.join(PURPOSES)}")
-        if not isinstance(index, str) or not index.isdigit() or (len(index) > 1 and index[0] == "0"):
-            raise StatusListError("statusListIndex must be a decimal string without leading zeros")
+        if not isinstance(index, str) or _INDEX.fullmatch(index) is None:
+            raise StatusListError(
+                f"statusListIndex must be a decimal string (ASCII digits) without leading zeros, "
+                f"at most {MAX_INDEX_DIGITS} digits"
+            )
         if not isinstance(url, str) or not url:
             raise StatusListError("statusListCredential must be a URL")
         size = entry.get("statusSize", 1)
-        if size not in (1, 2, 4, 8):
-            raise StatusListError("statusSize must be 1, 2, 4 or 8")
-        return cls(str(purpose), int(index), url, int(size))
+        _check_status_size(size)
+        return cls(str(purpose), int(index), url, size)
+
+
+def _check_status_size(size: Any) -> None:
+    """statusSize is a JSON integer (not a string, boolean or float) of a supported width."""
+    if type(size) is not int or size not in _STATUS_SIZES:
+        raise StatusListError(f"statusSize must be the integer 1, 2, 4 or 8, not {size!r:.20}")
 
 
 class StatusListCache:
@@ -256,7 +276,13 @@ class StatusListCache:
 def check_bitstring_status(
     entry: BitstringStatusEntry, list_credential: Mapping[str, Any], cache: StatusListCache | None = None
 ) -> int:
-    """The status value of an entry in a (verified) status list credential; purposes must agree."""
+    """The status value of an entry in a (verified) status list credential; purposes must agree.
+
+    The list is read with the entry's ``statusSize``; a list that states its own ``statusSize`` (allowed in
+    JCS- or JWT-secured lists, whose JSON is not limited to context terms) must state the same.
+    """
+    if not isinstance(list_credential, Mapping):
+        raise StatusListError("the status list credential must be a JSON object")
     subject = list_credential.get("credentialSubject")
     if not isinstance(subject, Mapping) or subject.get("type") != "BitstringStatusList":
         raise StatusListError("the status list credential has no BitstringStatusList subject")
@@ -269,10 +295,11 @@ def check_bitstring_status(
     encoded = subject.get("encodedList")
     if not isinstance(encoded, str):
         raise StatusListError("the status list credential lacks encodedList")
-    size = int(subject.get("statusSize", 1))
-    if size != entry.status_size:
-        raise StatusListError(f"the entry has statusSize {entry.status_size}, the list {size}")
-    status_list = (cache or StatusListCache(1)).get(encoded, size)
+    if "statusSize" in subject:
+        _check_status_size(subject["statusSize"])
+        if subject["statusSize"] != entry.status_size:
+            raise StatusListError(f"the entry has statusSize {entry.status_size}, the list {subject['statusSize']}")
+    status_list = (cache or StatusListCache(1)).get(encoded, entry.status_size)
     return status_list.get(entry.index)
 
 

@@ -11,6 +11,7 @@ status while no source is configured fails closed, unless the caller explicitly 
 which case the result says ``status_checked=False``. Errors::
 
     VcError
+    ├── CredentialInputError          invalidInput         (not a JSON object, JWT or SD-JWT; JSON text malformed)
     └── CredentialStatusError         statusError          (status could not be established: fail closed)
         ├── CredentialRevokedError    credentialRevoked
         └── CredentialSuspendedError  credentialSuspended
@@ -18,7 +19,6 @@ which case the result says ``status_checked=False``. Errors::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -32,6 +32,7 @@ from vc.jose import (
     JoseError,
     JwtClaimsError,
     compact_json,
+    is_numeric_date,
     sign_compact,
     strict_json,
     verify_vc_jwt,
@@ -52,6 +53,7 @@ from vc.status_list import (
 
 __all__ = [
     "STATUS_LIST_JWT_TYP",
+    "CredentialInputError",
     "CredentialRevokedError",
     "CredentialStatusError",
     "CredentialSuspendedError",
@@ -68,6 +70,12 @@ STATUS_LIST_JWT_TYP: Final = "statuslist+jwt"
 
 StatusSource = Callable[[str], "Mapping[str, Any] | str"]
 """Returns what is published at a status list URL: a secured status list credential or a status list token."""
+
+
+class CredentialInputError(VcError):
+    """The input is not a secured credential in a form the verifier reads (JSON object, JWT or SD-JWT string)."""
+
+    code = "invalidInput"
 
 
 class CredentialStatusError(VcError):
@@ -130,6 +138,9 @@ def detect_format(secured: str | Mapping[str, Any]) -> str:
     """Which mechanism secures the input: ``di``, ``sd-jwt`` or ``jwt``."""
     if isinstance(secured, Mapping):
         return "di"
+    if not isinstance(secured, str):
+        kind = type(secured).__name__
+        raise CredentialInputError(f"a secured credential is a JSON object (Mapping) or a string, not a {kind}")
     text = secured.strip()
     if text.startswith("{"):
         return "di"
@@ -137,7 +148,7 @@ def detect_format(secured: str | Mapping[str, Any]) -> str:
         return "sd-jwt"
     if text.count(".") == 2:
         return "jwt"
-    raise VcError("the input is neither a JSON credential, a JWT nor an SD-JWT")
+    raise CredentialInputError("the input is neither a JSON credential, a JWT nor an SD-JWT")
 
 
 class CredentialVerifier:
@@ -305,13 +316,10 @@ class CredentialVerifier:
 def _json_object(secured: str | Mapping[str, Any]) -> Mapping[str, Any]:
     if isinstance(secured, Mapping):
         return secured
-    try:
-        value = json.loads(secured)
-    except json.JSONDecodeError as exc:
-        raise VcError(f"the credential is not valid JSON: {exc.msg}") from exc
-    if not isinstance(value, dict):
-        raise VcError("the credential must be a JSON object")
-    return value
+    try:  # the JWS parser's rules: no duplicate members (a first-wins reader would see other claims), no NaN
+        return strict_json(secured, "the credential")
+    except JoseError as exc:
+        raise CredentialInputError(exc.message) from exc
 
 
 # -- status list tokens (IETF Token Status List, for SD-JWT VC) ---------------------------------------------------
@@ -355,8 +363,11 @@ def verify_status_list_token(
     if claims.get("sub") != uri:
         raise CredentialStatusError(f"the status list token is for {claims.get('sub')!r}, not {uri}")
     expires = claims.get("exp")
-    if isinstance(expires, int | float) and not isinstance(expires, bool) and now.timestamp() > expires:
-        raise CredentialStatusError(f"the status list token {uri} has expired")
+    if expires is not None:
+        if not is_numeric_date(expires):
+            raise CredentialStatusError(f"the status list token {uri} has an exp that is not a finite number")
+        if now.timestamp() > expires:
+            raise CredentialStatusError(f"the status list token {uri} has expired")
     try:
         return TokenStatusList.from_json(claims.get("status_list"))
     except StatusListError as exc:

@@ -28,7 +28,7 @@ class _Group(click.Group):
             sys.exit(1)
 
 
-def _read(path: Path) -> tuple[dict[str, Any], BitstringStatusList]:
+def _read(path: Path, status_size: str | None) -> tuple[dict[str, Any], BitstringStatusList]:
     try:
         credential = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -40,8 +40,11 @@ def _read(path: Path) -> tuple[dict[str, Any], BitstringStatusList]:
     subject = credential.get("credentialSubject") if isinstance(credential, dict) else None
     if not isinstance(subject, dict) or subject.get("type") != "BitstringStatusList":
         raise StatusListError(f"{path} is not a BitstringStatusListCredential")
-    size = subject.get("statusSize", 1)
-    return credential, BitstringStatusList.decode(subject.get("encodedList", ""), size if isinstance(size, int) else 1)
+    stated = subject.get("statusSize")  # older files state it; the spec puts it only on the entries
+    if stated is not None and status_size is not None and stated != int(status_size):
+        raise StatusListError(f"{path} states statusSize {stated!r}, not {status_size}")
+    size = int(status_size) if status_size is not None else stated if isinstance(stated, int) else 1
+    return credential, BitstringStatusList.decode(subject.get("encodedList", ""), size)
 
 
 def _write(path: Path, credential: dict[str, Any]) -> None:
@@ -77,6 +80,9 @@ def create_command(out: Path, list_id: str, issuer: str, purpose: str, entries: 
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     _write(out, status.credential(list_id, issuer, purpose, now))
     click.echo(f"created {out}: {len(status)} entries for {purpose}", err=True)
+    if status_size != "1":
+        click.echo(f"entries must say statusSize {status_size}; pass --status-size {status_size} to set and check",
+                   err=True)  # fmt: skip
 
 
 @status_list.command("set")
@@ -84,11 +90,14 @@ def create_command(out: Path, list_id: str, issuer: str, purpose: str, entries: 
 @click.argument("index", type=click.IntRange(min=0))
 @click.option("--value", type=click.IntRange(min=0, max=255), default=1, show_default=True,
               help="Status value to store (1 = revoked/suspended in a 1-bit list; 0 clears).")  # fmt: skip
-def set_command(file: Path, index: int, value: int) -> None:
+@click.option("--status-size", type=click.Choice(["1", "2", "4", "8"]),
+              help="Bits per entry, as given to create (default 1); the list does not record it.")  # fmt: skip
+def set_command(file: Path, index: int, value: int, status_size: str | None) -> None:
     """Set the status at INDEX (use --value 0 to lift a suspension)."""
-    credential, status = _read(file)
+    credential, status = _read(file, status_size)
     status.set(index, value)
     credential["credentialSubject"]["encodedList"] = status.encode()
+    credential["credentialSubject"].pop("statusSize", None)  # not a term of the list in the VC 2.0 context
     stale = credential.pop("proof", None) is not None
     _write(file, credential)
     click.echo(f"{file}: index {index} = {value}", err=True)
@@ -99,8 +108,10 @@ def set_command(file: Path, index: int, value: int) -> None:
 @status_list.command("check")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("index", type=click.IntRange(min=0))
-def check_command(file: Path, index: int) -> None:
+@click.option("--status-size", type=click.Choice(["1", "2", "4", "8"]),
+              help="Bits per entry, as given to create (default 1); the list does not record it.")  # fmt: skip
+def check_command(file: Path, index: int, status_size: str | None) -> None:
     """Print the status value at INDEX as JSON."""
-    credential, status = _read(file)
+    credential, status = _read(file, status_size)
     purpose = credential["credentialSubject"].get("statusPurpose")
     click.echo(json.dumps({"index": index, "purpose": purpose, "status": status.get(index)}))

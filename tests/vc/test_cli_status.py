@@ -51,3 +51,30 @@ def test_errors(tmp_path: Path) -> None:
     bad_value = runner.invoke(status_list, ["set", str(path), "5", "--value", "2"])
     assert bad_value.exit_code == 1
     assert path.read_bytes() == before  # nothing half-written
+
+
+def test_a_two_bit_list_round_trips_and_can_be_secured(tmp_path: Path) -> None:
+    runner = CliRunner()
+    path = tmp_path / "status.json"
+    made = runner.invoke(status_list, ["create", str(path), "--id", URL, "--issuer", "did:web:issuer.example.jp",
+                                       "--purpose", "message", "--status-size", "2"])  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert "pass --status-size 2 to set and check" in made.stderr
+    assert "statusSize" not in json.loads(path.read_text())["credentialSubject"]  # only entries carry it
+    assert runner.invoke(status_list, ["set", str(path), "5", "--value", "3", "--status-size", "2"]).exit_code == 0
+    checked = runner.invoke(status_list, ["check", str(path), "5", "--status-size", "2"])
+    assert json.loads(checked.stdout)["status"] == 3
+    neighbour = runner.invoke(status_list, ["check", str(path), "4", "--status-size", "2"])
+    assert json.loads(neighbour.stdout)["status"] == 0
+    entry = BitstringStatusEntry("message", 5, URL, status_size=2)
+    assert check_bitstring_status(entry, json.loads(path.read_text())) == 3
+    # An older file that states its size: a different --status-size is refused, none means the stated one.
+    credential = json.loads(path.read_text())
+    credential["credentialSubject"]["statusSize"] = 2
+    path.write_text(json.dumps(credential))
+    assert json.loads(runner.invoke(status_list, ["check", str(path), "5"]).stdout)["status"] == 3
+    wrong = runner.invoke(status_list, ["check", str(path), "5", "--status-size", "4"])
+    assert wrong.exit_code == 1
+    assert "states statusSize 2, not 4" in wrong.stderr
+    assert runner.invoke(status_list, ["set", str(path), "5", "--value", "0"]).exit_code == 0
+    assert "statusSize" not in json.loads(path.read_text())["credentialSubject"]
