@@ -183,14 +183,12 @@ def issue(
     decoys: int = 2,
 ) -> str:
     """Issue an SD-JWT (``<issuer JWT>~<disclosure>~...~``); ``SD(...)`` marks disclosable claims."""
-    if typ in _VC_TYPES:
-        for name in NEVER_DISCLOSABLE:
-            if isinstance(claims.get(name), SD):
-                refused = ", ".join(sorted(n for n in NEVER_DISCLOSABLE if isinstance(claims.get(n), SD)))
-                raise NonDisclosableClaimError(
-                    f"an SD-JWT VC may not make {refused} selectively disclosable "
-                    f"(never disclosable: {', '.join(sorted(NEVER_DISCLOSABLE))})"
-                )
+    refused = sorted(name for name in NEVER_DISCLOSABLE if isinstance(claims.get(name), SD))
+    if refused and typ in _VC_TYPES:
+        raise NonDisclosableClaimError(
+            f"an SD-JWT VC may not make {', '.join(refused)} selectively disclosable "
+            f"(never disclosable: {', '.join(sorted(NEVER_DISCLOSABLE))})"
+        )
     issuer = _Issuer(decoys)
     payload = issuer.process(claims)
     payload["_sd_alg"] = "sha-256"
