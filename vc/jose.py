@@ -45,6 +45,7 @@ __all__ = [
     "JwsSignatureError",
     "JwtClaimsError",
     "KeyResolver",
+    "check_times",
     "compact_json",
     "is_numeric_date",
     "issue_jwt_vc_json",
@@ -302,7 +303,7 @@ def verify_vc_jwt(
             raise JwtClaimsError("iss does not equal the credential's issuer")
     else:
         credential = validate_credential(payload)
-    _check_times(payload, moment, leeway)  # vc+jwt too: RFC 7519 exp/nbf, when present, must be honoured
+    check_times(payload, moment, leeway)  # vc+jwt too: RFC 7519 exp/nbf, when present, must be honoured
     kid, key = _issuer_key(jws, credential.issuer, keys)
     jws.verify(key)
     check_validity_period(credential, moment, leeway)
@@ -318,14 +319,22 @@ def is_numeric_date(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_times(claims: Mapping[str, Any], now: datetime, leeway: timedelta) -> None:
+def check_times(
+    claims: Mapping[str, Any],
+    now: datetime,
+    leeway: timedelta,
+    *,
+    error: type[VcError] = JwtClaimsError,
+    what: str = "the JWT",
+) -> None:
+    """Check ``nbf``/``exp`` (and that ``iat``, ``nbf``, ``exp`` are finite NumericDates), raising ``error``."""
     stamp, slack = now.timestamp(), leeway.total_seconds()
     for name in ("nbf", "exp", "iat"):
         value = claims.get(name)
         if value is not None and not is_numeric_date(value):
-            raise JwtClaimsError(f"{name} must be a finite number of seconds")
+            raise error(f"{name} must be a finite number of seconds")
     nbf, exp = claims.get("nbf"), claims.get("exp")
     if nbf is not None and stamp + slack < nbf:
-        raise JwtClaimsError("the JWT is not valid yet (nbf)")
+        raise error(f"{what} is not valid yet (nbf)")
     if exp is not None and stamp - slack > exp:
-        raise JwtClaimsError("the JWT has expired (exp)")
+        raise error(f"{what} has expired (exp)")

@@ -33,7 +33,7 @@ import orjson
 from did import DidError, PublicKey, Signer
 from did.b64 import b64url_bytes, b64url_decode, b64url_encode
 from vc.errors import VcError
-from vc.jose import CompactJws, JoseError, compact_json, is_numeric_date, sign_compact, strict_json
+from vc.jose import CompactJws, JoseError, check_times, compact_json, is_numeric_date, sign_compact, strict_json
 
 __all__ = [
     "KB_JWT_TYP",
@@ -432,7 +432,7 @@ def verify(
     if unreferenced:
         raise DisclosureError(f"{len(unreferenced)} disclosure(s) are not referenced by any digest")
     moment = now or datetime.now(UTC)
-    _check_times(claims, moment, leeway)
+    check_times(claims, moment, leeway, error=SdJwtError, what="the SD-JWT")
     cnf = claims.get("cnf")
     holder_jwk = cnf.get("jwk") if isinstance(cnf, Mapping) else None
     key_bound = False
@@ -453,19 +453,6 @@ def verify(
         claims.get("status"),
         audience if key_bound else None,
     )
-
-
-def _check_times(claims: Mapping[str, Any], now: datetime, leeway: timedelta) -> None:
-    stamp, slack = now.timestamp(), leeway.total_seconds()
-    for name in ("iat", "nbf", "exp"):
-        value = claims.get(name)
-        if value is not None and not is_numeric_date(value):
-            raise SdJwtError(f"{name} must be a finite number of seconds")
-    nbf, exp = claims.get("nbf"), claims.get("exp")
-    if nbf is not None and stamp + slack < nbf:
-        raise SdJwtError("the SD-JWT is not valid yet (nbf)")
-    if exp is not None and stamp - slack > exp:
-        raise SdJwtError("the SD-JWT has expired (exp)")
 
 
 def _check_key_binding(

@@ -252,13 +252,12 @@ def test_is_numeric_date_accepts_ints_and_finite_floats() -> None:
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
 def test_time_checks_refuse_non_finite_values_that_bypass_the_parser(claim: str, value: float) -> None:
     """Defence in depth: a NaN exp compares false with everything, so it would never expire."""
-    from vc.jose import _check_times as jose_check_times
-    from vc.sd_jwt import _check_times as sd_jwt_check_times
+    from vc.jose import check_times
 
     with pytest.raises(JwtClaimsError, match=f"{claim} must be a finite number"):
-        jose_check_times({claim: value}, NOW, timedelta(seconds=60))
+        check_times({claim: value}, NOW, timedelta(seconds=60))
     with pytest.raises(SdJwtError, match=f"{claim} must be a finite number"):
-        sd_jwt_check_times({claim: value}, NOW, timedelta(seconds=60))
+        check_times({claim: value}, NOW, timedelta(seconds=60), error=SdJwtError, what="the SD-JWT")
 
 
 # 3. vc+jwt honours the JWT exp and nbf claims ---------------------------------------------------------------------
