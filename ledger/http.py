@@ -26,11 +26,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, TileError
 from ledger.log import NotIncludedError, prove
 from ledger.rfc9162 import consistency_proof_from, inclusion_proof_from, root_from
 from ledger.store import (
-    TILE_WIDTH,
     IndexOutOfRangeError,
     NotInitializedError,
     Store,
@@ -38,6 +37,7 @@ from ledger.store import (
     StoreUnavailableError,
     Txn,
 )
+from ledger.tiles import MAX_INDEX, MAX_LEVEL, TILE_WIDTH, parse_tile_path
 
 __all__ = [
     "IMMUTABLE",
@@ -53,13 +53,7 @@ __all__ = [
 IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT = "public, max-age=5"
 PARTIAL = "public, max-age=60"
-MAX_LEVEL = 63
-MAX_INDEX = (1 << 63) - 1
-
-_GROUP = re.compile(r"x[0-9]{3}")
-_LAST = re.compile(r"[0-9]{3}")
-_NUMBER = re.compile(r"0|[1-9][0-9]{0,18}")
-_MAX_GROUPS = 7  # an index below 2**63 has at most 19 digits: six x### groups and the last ###
+_NUMBER = re.compile(r"0|[1-9][0-9]{0,18}")  # [0-9], not \d: only ASCII digits
 
 
 class BadRequestError(LedgerError):
@@ -89,31 +83,11 @@ def _number(name: str, text: str | None, *, minimum: int = 0) -> int:
 
 def parse_tile_request(path: str) -> tuple[int | None, int, int]:
     """Parse the part after ``tile/``: returns (level or None for entry bundles, index, width)."""
-    parts = path.split("/")
-    if parts and parts[0] == "entries":
-        level: int | None = None
-        parts = parts[1:]
-    else:
-        if not parts or not _NUMBER.fullmatch(parts[0]) or int(parts[0]) > MAX_LEVEL:
-            raise BadRequestError(f"tile level must be a number 0..{MAX_LEVEL}: tile/{path[:80]}")
-        level = int(parts[0])
-        parts = parts[1:]
-    width = TILE_WIDTH
-    if len(parts) >= 2 and parts[-1] and parts[-2].endswith(".p"):
-        if not _NUMBER.fullmatch(parts[-1]) or not 1 <= int(parts[-1]) < TILE_WIDTH:
-            raise BadRequestError(f"partial width must be 1..{TILE_WIDTH - 1}: tile/{path[:80]}")
-        width = int(parts[-1])
-        parts = [*parts[:-2], parts[-2][:-2]]
-    if len(parts) > _MAX_GROUPS:
-        raise BadRequestError(f"tile index has more than {_MAX_GROUPS} groups: tile/{path[:80]}")
-    if not parts or not _LAST.fullmatch(parts[-1]) or not all(_GROUP.fullmatch(p) for p in parts[:-1]):
-        raise BadRequestError(f"tile index must be written as x###/…/### (tlog-tiles): tile/{path[:80]}")
-    if len(parts) > 1 and parts[0] == "x000":
-        raise BadRequestError(f"tile index has a leading zero group: tile/{path[:80]}")
-    index = int("".join(p.lstrip("x") for p in parts))
-    if index > MAX_INDEX:
-        raise BadRequestError(f"tile index must be below 2**63: tile/{path[:80]}")
-    return level, index, width
+    try:
+        level, index, width = parse_tile_path(f"tile/{path}")
+    except TileError as exc:
+        raise BadRequestError(exc.message) from None
+    return (None if level == -1 else level), index, width
 
 
 def create_app(store: Store, *, debug: bool = False) -> Starlette:

@@ -59,8 +59,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from ledger.checkpoint import Checkpoint
 from ledger.errors import LedgerError
 from ledger.note import _check_name
-from ledger.rfc9162 import CompactRange
-from ledger.tiles import encode_entry_bundle
+from ledger.rfc9162 import HASH_SIZE, CompactRange
+from ledger.tiles import TILE_HEIGHT, TILE_WIDTH, encode_entry_bundle
 
 __all__ = [
     "HASH_SIZE",
@@ -83,9 +83,6 @@ __all__ = [
 ]
 
 _V = TypeVar("_V")
-HASH_SIZE = 32
-TILE_WIDTH = 256
-TILE_HEIGHT = 8
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
 # INTEGER PRIMARY KEY on SQLite is the rowid itself (no second index); BIGINT elsewhere.

@@ -15,6 +15,8 @@ from ledger.rfc9162 import HASH_SIZE, NodeReader
 
 __all__ = [
     "MAX_ENTRY_SIZE",
+    "MAX_INDEX",
+    "MAX_LEVEL",
     "TILE_HEIGHT",
     "TILE_WIDTH",
     "build_tiles",
@@ -30,8 +32,11 @@ __all__ = [
 TILE_HEIGHT: Final = 8
 TILE_WIDTH: Final = 1 << TILE_HEIGHT
 MAX_ENTRY_SIZE: Final = 0xFFFF
-_SEGMENT = re.compile(r"x[0-9]{3}|[0-9]{3}")
-_NUMBER = re.compile(r"0|[1-9][0-9]{0,2}")  # a tile level (0..63) or a partial width (1..255), ASCII digits only
+MAX_LEVEL: Final = 63
+MAX_INDEX: Final = (1 << 63) - 1
+_GROUP = re.compile(r"x[0-9]{3}")  # [0-9], not \d: only ASCII digits
+_LAST = re.compile(r"[0-9]{3}")
+_NUMBER = re.compile(r"0|[1-9][0-9]{0,2}")  # a tile level (0..63) or a partial width (1..255)
 _MAX_SEGMENTS = 7  # a tile index below 2**63 has at most 19 digits: six x### groups and the last ###
 
 
@@ -56,8 +61,8 @@ def _width_suffix(width: int) -> str:
 
 def tile_path(level: int, index: int, width: int = TILE_WIDTH) -> str:
     """Path of a hash tile, e.g. ``tile/0/x001/234`` or ``tile/1/005.p/17``."""
-    if not 0 <= level <= 63:
-        raise TileError(f"tile level {level} must be 0..63")
+    if not 0 <= level <= MAX_LEVEL:
+        raise TileError(f"tile level {level} must be 0..{MAX_LEVEL}")
     return f"tile/{level}/{_index_path(index)}{_width_suffix(width)}"
 
 
@@ -68,32 +73,33 @@ def entries_path(index: int, width: int = TILE_WIDTH) -> str:
 
 def parse_tile_path(path: str) -> tuple[int, int, int]:
     """Parse a hash-tile path (without prefix) into (level, index, width); level -1 means the entries tile."""
+    shown = f"{path[:80]!r}"
     parts = path.split("/")
     if len(parts) < 3 or parts[0] != "tile":
-        raise TileError(f"not a tile path: {path!r}")
+        raise TileError(f"not a tile path: {shown}")
     level_text, rest = parts[1], parts[2:]
     if level_text == "entries":
         level = -1
-    elif _NUMBER.fullmatch(level_text) and int(level_text) <= 63:
+    elif _NUMBER.fullmatch(level_text) and int(level_text) <= MAX_LEVEL:
         level = int(level_text)
     else:
-        raise TileError(f"bad tile level in {path!r}")
+        raise TileError(f"bad tile level in {shown}: tile level must be a number 0..{MAX_LEVEL}")
     width = TILE_WIDTH
     if len(rest) >= 2 and rest[-2].endswith(".p"):
         width_text = rest[-1]
         if not _NUMBER.fullmatch(width_text) or not 1 <= int(width_text) < TILE_WIDTH:
-            raise TileError(f"bad partial tile width in {path!r}")
+            raise TileError(f"bad partial tile width in {shown}: partial width must be 1..{TILE_WIDTH - 1}")
         width = int(width_text)
         rest = [*rest[:-2], rest[-2][:-2]]
-    if not rest or len(rest) > _MAX_SEGMENTS or not all(_SEGMENT.fullmatch(s) for s in rest):
-        raise TileError(f"bad tile index in {path!r}")
-    if any(not s.startswith("x") for s in rest[:-1]) or rest[-1].startswith("x"):
-        raise TileError(f"bad tile index in {path!r}")
-    index = 0
-    for segment in rest:
-        index = index * 1000 + int(segment.removeprefix("x"))
-    if _index_path(index) != "/".join(rest):
-        raise TileError(f"non-canonical tile index in {path!r}")
+    if len(rest) > _MAX_SEGMENTS:
+        raise TileError(f"bad tile index in {shown}: it has more than {_MAX_SEGMENTS} groups")
+    if not _LAST.fullmatch(rest[-1]) or not all(_GROUP.fullmatch(s) for s in rest[:-1]):
+        raise TileError(f"bad tile index in {shown}: it must be written as x###/…/### (tlog-tiles)")
+    if len(rest) > 1 and rest[0] == "x000":
+        raise TileError(f"bad tile index in {shown}: it has a leading zero group")
+    index = int("".join(s.removeprefix("x") for s in rest))
+    if index > MAX_INDEX:
+        raise TileError(f"bad tile index in {shown}: it must be below 2**63")
     return level, index, width
 
 

@@ -552,6 +552,8 @@ PUBLIC_API: dict[str, list[str]] = {
     ],
     "ledger.tiles": [
         "MAX_ENTRY_SIZE",
+        "MAX_INDEX",
+        "MAX_LEVEL",
         "TILE_HEIGHT",
         "TILE_WIDTH",
         "build_tiles",
