@@ -77,11 +77,12 @@ class _Config:
     def signer(self) -> SoftwareSigner:
         if not self.key.exists():
             _fail("missingKey", f"no ledger key at {self.key}; run 'xid ledger init' first")
-        return _checked_signer(SoftwareSigner.load(self.key), self.key)
+        return _log_key(self.key)
 
 
-def _checked_signer(signer: SoftwareSigner, path: Path) -> SoftwareSigner:
-    """The signer, or a usage error when its key is not Ed25519 (checkpoints are signed with Ed25519 only)."""
+def _log_key(path: Path) -> SoftwareSigner:
+    """The log's signing key from its file, or a usage error when it is not Ed25519 (checkpoints use Ed25519 only)."""
+    signer = SoftwareSigner.load(path)
     if signer.algorithm != "EdDSA":
         message = f"the log key must be an Ed25519 key; {path} holds a {signer.algorithm} key"
         raise click.BadParameter(message, param_hint="--key")
@@ -192,7 +193,7 @@ def ledger(ctx: click.Context, database: str | None, key: Path | None) -> None:
 def init_command(config: _Config, origin: str) -> None:
     """Create the signing key (if missing) and the log tables; print the origin and verifier key."""
     if config.key.exists():
-        signer = _checked_signer(SoftwareSigner.load(config.key), config.key)
+        signer = _log_key(config.key)
     else:
         signer = SoftwareSigner.generate(KeyType.ED25519)
         signer.save(config.key)
@@ -209,7 +210,9 @@ def init_command(config: _Config, origin: str) -> None:
 _HASH_OPTIONS = ("subject", "object", "credential", "evidence", "transaction", "previous")
 
 
-def _records_from_file(path: str) -> Iterator[Any]:
+def _records_from_file(path: str) -> list[dict[str, Any]]:
+    """The record objects in a JSON array or JSON Lines file (or stdin for '-'); a one-line error otherwise."""
+    where = "stdin" if path == "-" else path
     if path == "-":
         try:
             text = sys.stdin.buffer.read().decode("utf-8")
@@ -217,17 +220,17 @@ def _records_from_file(path: str) -> Iterator[Any]:
             raise click.BadParameter(f"stdin is not UTF-8 text (byte {exc.start})", param_hint="--json") from None
     else:
         text = read_text(Path(path), "--json")
-    where = "stdin" if path == "-" else path
-    stripped = text.strip()
-    if stripped.startswith("["):
-        docs = parse_json(stripped, where, "--json")
-        if not isinstance(docs, list):  # e.g. "[1] 2" is not one array; parse_json refuses it, this is a guard
-            raise click.BadParameter(f"{where} is not a JSON array of records", param_hint="--json")
-        yield from docs
-        return
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            yield parse_json(line, f"{where} line {number}", "--json")
+    if text.strip().startswith("["):
+        docs = parse_json(text, where, "--json")  # a JSON text starting with '[' is an array or an error
+    else:
+        lines = enumerate(text.splitlines(), start=1)
+        docs = [parse_json(line, f"{where} line {number}", "--json") for number, line in lines if line.strip()]
+    records: list[dict[str, Any]] = []
+    for number, doc in enumerate(docs, start=1):
+        if not isinstance(doc, dict):
+            _fail("invalidRecord", f"record {number} in {where} must be a JSON object, got {_json_kind(doc)}")
+        records.append(doc)
+    return records
 
 
 def _json_kind(value: object) -> str:
@@ -262,12 +265,7 @@ def append_command(config: _Config, /, json_file: str | None, sign: bool, **fiel
     if json_file is not None:
         if any(v is not None for v in fields.values()):
             raise click.UsageError("give either --json or the record options, not both")
-        records = []
-        for number, item in enumerate(_records_from_file(json_file), start=1):
-            if not isinstance(item, dict):
-                where = "stdin" if json_file == "-" else json_file
-                _fail("invalidRecord", f"record {number} in {where} must be a JSON object, got {_json_kind(item)}")
-            records.append(Record.from_json(item))
+        records = [Record.from_json(doc) for doc in _records_from_file(json_file)]
     else:
         if fields["event_type"] is None:
             raise click.UsageError("--type is required (or --json)")
@@ -337,7 +335,7 @@ def _verifier(config: _Config, vkeys: tuple[str, ...], origin: str | None) -> Ed
         return Ed25519NoteVerifier.from_vkey(vkeys[0])
     if not config.key.exists():
         _fail("missingKey", f"give the log's verifier key with --vkey (no key file at {config.key})")
-    public = PublicKey.from_jwk(_checked_signer(SoftwareSigner.load(config.key), config.key).public_jwk)
+    public = PublicKey.from_jwk(_log_key(config.key).public_jwk)
     return Ed25519NoteVerifier.from_vkey(vkey(origin or DEFAULT_ORIGIN, public.raw))
 
 
