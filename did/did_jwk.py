@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from did.b64 import b64url_decode, b64url_encode
 from did.document import SIGNING_RELATIONSHIPS, DidDocument
 from did.errors import InvalidDidError, InvalidJwkError
 from did.keys import KeyType, PublicKey
 from did.syntax import Did, parse_did
+from foundation.b64 import b64url_decode, b64url_encode
 
 METHOD = "jwk"
 CONTEXT: Final = ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/suites/jws-2020/v1"]

@@ -27,18 +27,13 @@ Signature verification raises ``InvalidSignatureError``; nothing in this package
 
 from __future__ import annotations
 
+from foundation.errors import XidError
 
-class DidError(Exception):
-    """Base of every did package error: a machine code and a human message."""
 
-    code: str = "internalError"
+class DidError(XidError):
+    """Base of every did package error (code and message come from ``XidError``)."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.message}"
+    code = "didError"
 
 
 class InvalidDidError(DidError):

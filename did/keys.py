@@ -13,7 +13,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, x25519
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from did.b64 import b64url_decode, b64url_encode
 from did.errors import (
     InvalidJwkError,
     InvalidPublicKeyError,
@@ -23,6 +22,7 @@ from did.errors import (
     UnsupportedPublicKeyTypeError,
 )
 from did.multibase import Multicodec, decode_multicodec, encode_multicodec, require_known
+from foundation.b64 import b64url_decode, b64url_encode
 
 PublicKeyObject = ed25519.Ed25519PublicKey | x25519.X25519PublicKey | ec.EllipticCurvePublicKey
 

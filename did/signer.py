@@ -10,10 +10,10 @@ from typing import Any, Protocol, runtime_checkable
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from did.b64 import b64url_decode, b64url_encode
 from did.errors import InvalidJwkError, InvalidPublicKeyLengthError, SignerError, UnsupportedAlgorithmError
 from did.keys import KeyType, PublicKey
 from did.multibase import decode_multicodec, require_known
+from foundation.b64 import b64url_decode, b64url_encode
 
 PrivateKeyObject = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
 

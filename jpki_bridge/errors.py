@@ -7,19 +7,14 @@ Modules add their own subclasses of ``JpkiError`` next to the code that raises t
 
 from __future__ import annotations
 
+from foundation.errors import XidError
+
 __all__ = [
     "JpkiError",
 ]
 
 
-class JpkiError(Exception):
-    """Base of every jpki_bridge error: a machine code and a human message."""
+class JpkiError(XidError):
+    """Base of every jpki_bridge error (code and message come from ``XidError``)."""
 
-    code: str = "jpkiError"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.message}"
+    code = "jpkiError"

@@ -21,7 +21,7 @@ Errors (all ``JpkiError``; revocation errors are in ``jpki_bridge.revocation``):
     ├── WrongKeyUsageError              wrongKeyUsage             key usage (or tree) does not fit the purpose
     ├── WrongPolicyError                wrongPolicy               no acceptable certificate policy
     ├── ChainValidationError            chainInvalid              any other path-validation failure
-    ├── AnchorError                     anchorError               a trust-anchor file is unusable
+    ├── TrustAnchorError                trustAnchorError          a trust-anchor file is unusable
     │   └── UnpinnedAnchorError         unpinnedAnchor            its fingerprint is not a pinned J-LIS root
     └── CardSignatureError              cardSignatureInvalid      the card's signature does not verify
 """
@@ -65,7 +65,6 @@ from jpki_bridge.revocation import RevocationOutcome, RevocationProvider
 __all__ = [
     "PINNED_JLIS_ROOTS",
     "Anchor",
-    "AnchorError",
     "CardSignatureError",
     "CertificateExpiredError",
     "CertificateNotYetValidError",
@@ -75,6 +74,7 @@ __all__ = [
     "RootExpiredError",
     "RootKeyMismatchError",
     "RootNotYetValidError",
+    "TrustAnchorError",
     "TrustAnchors",
     "TrustError",
     "UnpinnedAnchorError",
@@ -152,13 +152,13 @@ class ChainValidationError(TrustError):
     code = "chainInvalid"
 
 
-class AnchorError(TrustError):
+class TrustAnchorError(TrustError):
     """A trust-anchor certificate is unusable (unreadable, not a self-signed CA certificate)."""
 
-    code = "anchorError"
+    code = "trustAnchorError"
 
 
-class UnpinnedAnchorError(AnchorError):
+class UnpinnedAnchorError(TrustAnchorError):
     """A supplied root certificate's fingerprint is not one of the pinned J-LIS roots."""
 
     code = "unpinnedAnchor"
@@ -225,30 +225,30 @@ def _check_anchor_certificate(cert: x509.Certificate, where: str) -> None:
     try:
         cert = profile.load_certificate(cert)  # decodes names and extensions, which cryptography defers
     except profile.CertificateParseError as exc:
-        raise AnchorError(f"{where}: {exc.message}") from None
+        raise TrustAnchorError(f"{where}: {exc.message}") from None
     try:
         constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
-        raise AnchorError(f"{where}: a trust anchor must have basicConstraints CA:TRUE") from None
+        raise TrustAnchorError(f"{where}: a trust anchor must have basicConstraints CA:TRUE") from None
     if not constraints.ca:
-        raise AnchorError(f"{where}: a trust anchor must have basicConstraints CA:TRUE")
+        raise TrustAnchorError(f"{where}: a trust anchor must have basicConstraints CA:TRUE")
     try:
         cert.verify_directly_issued_by(cert)
     except (ValueError, TypeError, InvalidSignature):
-        raise AnchorError(f"{where}: a trust anchor must be a correctly self-signed certificate") from None
+        raise TrustAnchorError(f"{where}: a trust anchor must be a correctly self-signed certificate") from None
 
 
 def _read_certificates(path: Path) -> list[x509.Certificate]:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise AnchorError(f"{path}: cannot read the root certificate file ({type(exc).__name__})") from None
+        raise TrustAnchorError(f"{path}: cannot read the root certificate file ({type(exc).__name__})") from None
     try:
         if b"-----BEGIN" in data:
             return x509.load_pem_x509_certificates(data)
         return [x509.load_der_x509_certificate(data)]
     except (ValueError, x509.InvalidVersion):
-        raise AnchorError(f"{path}: not a DER or PEM certificate") from None
+        raise TrustAnchorError(f"{path}: not a DER or PEM certificate") from None
 
 
 class TrustAnchors:
@@ -304,7 +304,7 @@ class TrustAnchors:
                 tree, label = pins[digest]
                 anchors.append(Anchor(tree, label, cert))
         if not anchors:
-            raise AnchorError("no J-LIS root certificate was supplied")
+            raise TrustAnchorError("no J-LIS root certificate was supplied")
         return cls(anchors, sign_policies=sign_policies, auth_policies=auth_policies)
 
     @classmethod

@@ -3,7 +3,7 @@
 ::
 
     LedgerError
-    ├── InvalidProofError                invalidProof
+    ├── InvalidProofError                invalidMerkleProof
     │   ├── InclusionProofError          invalidInclusionProof
     │   └── ConsistencyProofError        invalidConsistencyProof
     ├── InvalidNoteError                 invalidNote
@@ -17,6 +17,8 @@ Storage, records, the sequencer and anchors add their own subclasses in their mo
 """
 
 from __future__ import annotations
+
+from foundation.errors import XidError
 
 __all__ = [
     "CheckpointInconsistentError",
@@ -32,23 +34,16 @@ __all__ = [
 ]
 
 
-class LedgerError(Exception):
-    """Base of every ledger error: a machine code and a human message."""
+class LedgerError(XidError):
+    """Base of every ledger error (code and message come from ``XidError``)."""
 
-    code: str = "ledgerError"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.message}"
+    code = "ledgerError"
 
 
 class InvalidProofError(LedgerError):
     """A Merkle proof does not prove what it claims."""
 
-    code = "invalidProof"
+    code = "invalidMerkleProof"
 
 
 class InclusionProofError(InvalidProofError):

@@ -19,7 +19,7 @@ Every batch is one transaction (entries, tiles, state): a batch is either wholly
     ├── StoreStateError         inconsistentStore  (stored rows contradict each other; run ``xid ledger verify``)
     ├── NotInitializedError     notInitialized     (no log in this database yet)
     ├── OriginMismatchError     originMismatch     (the database holds a log with another origin)
-    └── IndexOutOfRangeError    notFound           (no such entry, tile or checkpoint)
+    └── IndexOutOfRangeError    indexOutOfRange    (no such entry, tile or checkpoint)
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ class OriginMismatchError(LedgerError):
 class IndexOutOfRangeError(LedgerError):
     """No entry, tile or checkpoint exists at the requested position."""
 
-    code = "notFound"
+    code = "indexOutOfRange"
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,8 @@ def test_demo_tells_the_story(runner: CliRunner) -> None:
     ]
     markers += ["c2sp.org/tlog-proof@v1", "verified offline", "invalidInclusionProof", "anchored=True"]
     markers += ["== 6.", "vc+jwt", "eddsa-rdfc-2022", "eddsa-jcs-2022", "ecdsa-rdfc-2019", "dc+sd-jwt"]
-    markers += ["rejected [invalidSignature]", "rejected [invalidKeyBinding]", "[credentialRevoked]"]
+    markers += ["rejected [invalidJwsSignature]", "rejected [invalidProofSignature]"]
+    markers += ["rejected [invalidKeyBinding]", "[credentialRevoked]"]
     for marker in markers:
         assert marker in result.output
     assert "from cache" in result.output

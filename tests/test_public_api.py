@@ -369,7 +369,7 @@ PUBLIC_API: dict[str, list[str]] = {
     ],
     "jpki_bridge.trust": [
         "Anchor",
-        "AnchorError",
+        "TrustAnchorError",
         "CardSignatureError",
         "CertificateExpiredError",
         "CertificateNotYetValidError",

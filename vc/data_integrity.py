@@ -9,7 +9,7 @@ chains (``previousProof``) are supported: every proof must verify. Errors::
 
     VcError
     └── DataIntegrityError           invalidProof
-        ├── ProofSignatureError      invalidSignature
+        ├── ProofSignatureError      invalidProofSignature
         └── JcsError                 jcsError         (JSON that JCS cannot canonicalize: NaN, integers ≥ 2**53)
 
 Every document (any suite) must pass ``vc.jsonld.check_document`` for depth and UTF-8 first (``documentLimitExceeded``,
@@ -86,7 +86,7 @@ class DataIntegrityError(VcError):
 class ProofSignatureError(DataIntegrityError):
     """The proof's signature does not verify."""
 
-    code = "invalidSignature"
+    code = "invalidProofSignature"
 
 
 class JcsError(DataIntegrityError):

@@ -7,19 +7,14 @@ layer, not here.
 
 from __future__ import annotations
 
+from foundation.errors import XidError
+
 __all__ = [
     "VcError",
 ]
 
 
-class VcError(Exception):
-    """Base of every vc error: a machine code and a human message."""
+class VcError(XidError):
+    """Base of every vc error (code and message come from ``XidError``)."""
 
-    code: str = "vcError"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.message}"
+    code = "vcError"

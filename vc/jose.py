@@ -10,26 +10,23 @@ unknown ``crit`` refused, ``typ`` checked, ``exp``/``nbf``/``iat`` finite Numeri
     VcError
     └── JoseError                   invalidJws          (malformed token or header)
         ├── JwsAlgorithmError       unsupportedAlgorithm
-        ├── JwsSignatureError       invalidSignature
+        ├── JwsSignatureError       invalidJwsSignature
         └── JwtClaimsError          invalidClaims       (typ, iss, nbf/exp, kid/issuer mismatch)
 """
 
 from __future__ import annotations
 
-import json
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-from itertools import accumulate
 from typing import Any, Final, TypeGuard
 
-import orjson
-
 from did import DidError, PublicKey, Signer, parse_did_url
-from did.b64 import b64url_bytes, b64url_decode
+from foundation.jws import MAX_TOKEN_SIZE, encode_compact, parse_compact
+from foundation.strict_json import MAX_JSON_DEPTH
+from foundation.strict_json import compact_json as _compact_json
+from foundation.strict_json import strict_json as _strict_json
 from vc.errors import VcError
 from vc.model import Credential, check_validity_period, validate_credential
 
@@ -56,9 +53,6 @@ __all__ = [
 ]
 
 ALLOWED_ALGORITHMS: Final = frozenset({"EdDSA", "Ed25519", "ES256", "ES384", "ES256K"})
-MAX_TOKEN_SIZE: Final = 256 * 1024
-MAX_JSON_DEPTH: Final = 128
-"""How deeply ``strict_json`` lets arrays and objects nest (the outermost object is level 1)."""
 DEFAULT_LEEWAY: Final = timedelta(seconds=60)
 
 
@@ -77,7 +71,7 @@ class JwsAlgorithmError(JoseError):
 class JwsSignatureError(JoseError):
     """The JWS signature does not verify."""
 
-    code = "invalidSignature"
+    code = "invalidJwsSignature"
 
 
 class JwtClaimsError(JoseError):
@@ -90,85 +84,14 @@ KeyResolver = Callable[[str], PublicKey]
 """Finds the public key of a kid, e.g. ``lambda kid: resolver.dereference(kid, "assertionMethod").public_key``."""
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise JoseError(f"duplicate JSON member {key!r}")
-            seen.add(key)
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    raise JoseError(f"{name} is not a JSON number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):
-        raise JoseError(f"the number {text[:24]!r} is out of range (it would be infinite)")
-    return value
-
-
-_JSON_STRING: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKET: Final = re.compile(r"[^\[\]{}]+")
-_BRACKET_STEP: Final = {"[": 1, "{": 1, "]": -1, "}": -1}
-
-
-def _too_deep(text: str) -> bool:
-    """Whether arrays and objects nest deeper than MAX_JSON_DEPTH, checked before the recursive decoder runs.
-
-    Catching RecursionError is not enough: a library may raise the recursion limit (py_ecc, which web3 imports, sets
-    it to 100,000), and the C decoder then overflows the C stack and the process dies. Few brackets cannot nest
-    deeply, so the usual token costs two ``count`` calls; otherwise strings are dropped and the brackets summed.
-    """
-    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
-        return False
-    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
-    return max(accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0) > MAX_JSON_DEPTH
-
-
-_STRICT_JSON: Final = json.JSONDecoder(
-    object_pairs_hook=_no_duplicates, parse_constant=_no_constant, parse_float=_finite_float
-).decode
-
-
 def strict_json(data: bytes | str, what: str) -> dict[str, Any]:
-    """Parse a JSON object, refusing duplicate members, NaN/Infinity, and nesting or integers Python cannot hold."""
-    try:
-        text = data if isinstance(data, str) else data.decode("utf-8")
-        if _too_deep(text):
-            raise JoseError(f"{what} is JSON nested too deeply (more than {MAX_JSON_DEPTH} levels)")
-        value = _STRICT_JSON(text)
-    except RecursionError as exc:  # a backstop: the depth check above keeps the decoder far from the limit
-        raise JoseError(f"{what} is JSON nested too deeply") from exc
-    except json.JSONDecodeError as exc:
-        raise JoseError(f"{what} is not valid JSON: {exc.msg}") from exc
-    except ValueError as exc:  # invalid UTF-8, or an integer longer than sys.get_int_max_str_digits() (4300)
-        raise JoseError(f"{what} is not valid JSON (invalid UTF-8, or a number too long to read)") from exc
-    if not isinstance(value, dict):
-        raise JoseError(f"{what} must be a JSON object")
-    return value
-
-
-_STDLIB_JSON: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+    """Parse a JSON object with ``foundation.strict_json``, raising JoseError."""
+    return _strict_json(data, what, error=JoseError)
 
 
 def compact_json(value: Any) -> bytes:
-    """UTF-8 JSON without whitespace, as JWS payloads, headers and disclosures are serialized here."""
-    try:
-        encoded = orjson.dumps(value)
-    except TypeError:  # integers beyond 64 bits: the standard library writes any integer
-        encoded = b""
-    # orjson writes NaN and Infinity as null; JSON has no such numbers, so refuse them rather than change the data.
-    if not encoded or b"null" in encoded:
-        try:
-            encoded = _STDLIB_JSON(value).encode("utf-8")
-        except (TypeError, ValueError) as exc:
-            raise JoseError(f"the value cannot be written as JSON: {exc}") from exc
-    return encoded
+    """UTF-8 JSON without whitespace (``foundation.strict_json.compact_json``), raising JoseError."""
+    return _compact_json(value, error=JoseError)
 
 
 def sign_compact(header: Mapping[str, Any], payload: bytes, signer: Signer) -> str:
@@ -176,14 +99,7 @@ def sign_compact(header: Mapping[str, Any], payload: bytes, signer: Signer) -> s
     full = {"alg": signer.algorithm, "kid": signer.key_id, **header}
     if full["alg"] != signer.algorithm:
         raise JwsAlgorithmError(f"header alg {full['alg']!r} does not match the signer ({signer.algorithm})")
-    signing_input = _encoded_header(compact_json(full)) + b"." + b64url_bytes(payload)
-    return (signing_input + b"." + b64url_bytes(signer.sign(signing_input))).decode("ascii")
-
-
-@lru_cache(maxsize=64)
-def _encoded_header(header: bytes) -> bytes:
-    """Headers repeat (one per signer and type): encode each once."""
-    return b64url_bytes(header)
+    return encode_compact(full, payload, signer.sign, error=JoseError)
 
 
 @dataclass(frozen=True)
@@ -197,30 +113,14 @@ class CompactJws:
 
     @classmethod
     def parse(cls, token: str) -> CompactJws:
-        """Split and decode a compact JWS strictly."""
-        if not isinstance(token, str):
-            raise JoseError("a JWS must be a string")
-        if len(token) > MAX_TOKEN_SIZE:
-            raise JoseError(f"the JWS is larger than {MAX_TOKEN_SIZE} bytes")
-        parts = token.split(".")
-        if len(parts) != 3:
-            raise JoseError("a compact JWS has exactly three dot-separated parts")
-        try:
-            header_raw, payload, signature = (b64url_decode(p) for p in parts)
-        except ValueError as exc:
-            raise JoseError("a JWS part is not unpadded base64url") from exc
-        header = strict_json(header_raw, "the JWS header")
-        alg = header.get("alg")
-        if not isinstance(alg, str):
-            raise JoseError("the JWS header has no alg")
+        """Split and decode a compact JWS strictly, with ``alg`` from the allow-list."""
+        parts = parse_compact(token, max_size=MAX_TOKEN_SIZE, error=JoseError)
+        alg = parts.header["alg"]
         if alg not in ALLOWED_ALGORITHMS:
             raise JwsAlgorithmError(
                 f"algorithm {alg!r} is not allowed (allowed: {', '.join(sorted(ALLOWED_ALGORITHMS))})"
             )
-        crit = header.get("crit")
-        if crit is not None:
-            raise JoseError(f"critical header parameters {crit!r} are not understood")
-        return cls(header, payload, (parts[0] + "." + parts[1]).encode("ascii"), signature)
+        return cls(parts.header, parts.payload, parts.signing_input, parts.signature)
 
     def verify(self, key: PublicKey) -> None:
         """Check the signature with a key of the header's algorithm; raise JwsSignatureError/JwsAlgorithmError."""

@@ -31,7 +31,7 @@ from typing import Any, Final
 import orjson
 
 from did import DidError, PublicKey, Signer
-from did.b64 import b64url_bytes, b64url_decode, b64url_encode
+from foundation.b64 import b64url_bytes, b64url_decode, b64url_encode
 from vc.errors import VcError
 from vc.jose import CompactJws, JoseError, check_times, compact_json, is_numeric_date, sign_compact, strict_json
 

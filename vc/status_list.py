@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from did.b64 import b64url_decode, b64url_encode
+from foundation.b64 import b64url_decode, b64url_encode
 from vc.errors import VcError
 from vc.model import CREDENTIALS_V2
 

@@ -292,7 +292,7 @@ def refusals(issuer_did: str) -> None:
 
 def credential_story() -> None:
     """Issue one credential in each securing mechanism, verify it, and show a tampered copy rejected."""
-    from did.b64 import b64url_decode, b64url_encode
+    from foundation.b64 import b64url_decode, b64url_encode
     from vc.data_integrity import add_proof
     from vc.errors import VcError
     from vc.jose import issue_vc_jwt

@@ -8,8 +8,8 @@ import base58
 import pytest
 
 from did import KeyType, PublicKey, SoftwareSigner, UnsupportedPublicKeyTypeError, did_key
-from did.b64 import b64url_decode
 from did.resolver import Resolver
+from foundation.b64 import b64url_decode
 from tests.conftest import load_vector
 
 

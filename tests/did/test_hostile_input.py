@@ -25,8 +25,8 @@ from did import (
     did_jwk,
     jwk_thumbprint,
 )
-from did.b64 import b64url_encode
 from did.multibase import MAX_BASE58_LENGTH, decode, encode_base58btc
+from foundation.b64 import b64url_encode
 from xid.cli import main
 
 DID = "did:web:issuer.example.jp"

@@ -25,7 +25,6 @@ from did import (
     UnsupportedPublicKeyTypeError,
     jwk_thumbprint,
 )
-from did.b64 import b64url_decode, b64url_encode
 from did.multibase import (
     Multicodec,
     decode_multicodec,
@@ -34,6 +33,7 @@ from did.multibase import (
     varint_decode,
     varint_encode,
 )
+from foundation.b64 import b64url_decode, b64url_encode
 
 SIGNING_TYPES = [KeyType.ED25519, KeyType.P256, KeyType.P384, KeyType.P521, KeyType.SECP256K1]
 

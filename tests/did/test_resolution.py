@@ -27,9 +27,9 @@ from did import (
     parse_did,
     parse_did_url,
 )
-from did.b64 import b64url_encode
 from did.multibase import Multicodec, encode_multicodec
 from did.syntax import MAX_DID_LENGTH
+from foundation.b64 import b64url_encode
 
 
 def test_parse_did_and_url() -> None:

@@ -15,13 +15,13 @@ from jpki_bridge.revocation import CertificateRevokedError, CrlProvider, Uncheck
 from jpki_bridge.testca import CardIdentity, Person, RootGeneration, TestCA, root_name
 from jpki_bridge.trust import (
     PINNED_JLIS_ROOTS,
-    AnchorError,
     CardSignatureError,
     CertificateExpiredError,
     CertificateNotYetValidError,
     ChainValidationError,
     RootExpiredError,
     RootKeyMismatchError,
+    TrustAnchorError,
     TrustAnchors,
     TrustError,
     UnpinnedAnchorError,
@@ -265,7 +265,7 @@ def test_all_trust_errors_have_distinct_codes() -> None:
         WrongKeyUsageError,
         WrongPolicyError,
         ChainValidationError,
-        AnchorError,
+        TrustAnchorError,
         UnpinnedAnchorError,
         CardSignatureError,
     ]
@@ -337,17 +337,17 @@ def test_production_loader_with_extra_pins(test_ca: TestCA, tmp_path: Path, iden
 def test_production_loader_bad_inputs(tmp_path: Path, identity: CardIdentity) -> None:
     garbage = tmp_path / "garbage.cer"
     garbage.write_bytes(b"not a certificate")
-    with pytest.raises(AnchorError, match="not a DER or PEM"):
+    with pytest.raises(TrustAnchorError, match="not a DER or PEM"):
         TrustAnchors.from_jlis_files([garbage])
-    with pytest.raises(AnchorError, match="cannot read"):
+    with pytest.raises(TrustAnchorError, match="cannot read"):
         TrustAnchors.from_jlis_files([tmp_path / "absent.cer"])
-    with pytest.raises(AnchorError, match="no J-LIS root"):
+    with pytest.raises(TrustAnchorError, match="no J-LIS root"):
         TrustAnchors.from_jlis_files([])
     with pytest.raises(ValueError, match="not a SHA-256"):
         TrustAnchors.from_jlis_files([], extra_pins={"abc": ("sign", "x")})
     leaf_file = tmp_path / "leaf.cer"
     leaf_file.write_bytes(identity.sign_cert.public_bytes(serialization.Encoding.DER))
-    with pytest.raises(AnchorError, match="CA:TRUE"):
+    with pytest.raises(TrustAnchorError, match="CA:TRUE"):
         TrustAnchors.from_jlis_files([leaf_file], extra_pins={fingerprint(identity.sign_cert): ("sign", "leaf")})
     version_seven = tmp_path / "v7.cer"
     version_seven.write_bytes(
@@ -355,16 +355,16 @@ def test_production_loader_bad_inputs(tmp_path: Path, identity: CardIdentity) ->
             b"\xa0\x03\x02\x01\x02", b"\xa0\x03\x02\x01\x07", 1
         )
     )
-    with pytest.raises(AnchorError, match="not a DER or PEM"):
+    with pytest.raises(TrustAnchorError, match="not a DER or PEM"):
         TrustAnchors.from_jlis_files([version_seven])
-    # A pinned root whose name cannot be decoded (countryName typed BIT STRING): an AnchorError, not a TypeError.
+    # A pinned root whose name cannot be decoded (countryName typed BIT STRING): an TrustAnchorError, not a TypeError.
     root_der = identity.sign_ca.public_bytes(serialization.Encoding.DER)
     broken = root_der.replace(b"\x06\x03U\x04\x06\x13\x02JP", b"\x06\x03U\x04\x06\x03\x02JP")
     assert broken != root_der
     broken_file = tmp_path / "broken.cer"
     broken_file.write_bytes(broken)
     pin = fingerprint(x509.load_der_x509_certificate(broken))
-    with pytest.raises(AnchorError, match="broken: the certificate's names or extensions are not valid DER"):
+    with pytest.raises(TrustAnchorError, match="broken: the certificate's names or extensions are not valid DER"):
         TrustAnchors.from_jlis_files([broken_file], extra_pins={pin: ("sign", "broken")})
 
 

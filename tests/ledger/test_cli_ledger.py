@@ -111,7 +111,7 @@ def test_the_whole_cycle(kind: str, tmp_path: Path) -> None:
         (["append", "--type", "signature", "--rp", "Taro Yamada"], "personalData", "free text"),
         (["append", "--type", "signature", "--time", "1985-04-12T00:00:00.000Z"], "personalData", "date of birth"),
         (["append", "--type", "gossip"], "invalidRecord", "one of: enrollment"),
-        (["prove", "99"], "notFound", "no entry at index 99"),
+        (["prove", "99"], "indexOutOfRange", "no entry at index 99"),
     ],
 )
 def test_errors_are_one_line(cli: Cli, args: list[str], code: str, fragment: str) -> None:

@@ -134,7 +134,7 @@ def test_bad_tile_paths_get_clear_errors(served: tuple[Client, Log], path: str, 
     response = client.get(path)
     assert response.status_code == status, response.text
     body = response.json()
-    assert body["error"] in ("badRequest", "notFound")
+    assert body["error"] == ("indexOutOfRange" if status == 404 else "badRequest")
     assert fragment in body["message"]
     assert response.headers["cache-control"] == "no-store"
 

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from did import KeyType, SoftwareSigner, did_key
-from did.b64 import b64url_decode, b64url_encode
+from foundation.b64 import b64url_decode, b64url_encode
 from xid.cli_vc import vc
 
 
@@ -145,7 +145,7 @@ def test_data_integrity_issue_and_verify(tmp_path: Path, fmt: str, key_type: Key
     (tmp_path / "tampered.json").write_text(json.dumps(secured))
     rejected = run("verify", str(tmp_path / "tampered.json"))
     assert rejected.exit_code == 1
-    assert rejected.stderr.startswith("error [invalidSignature]")
+    assert rejected.stderr.startswith("error [invalidProofSignature]")
     again = run("issue", "--format", fmt, "--key", str(tmp_path / "issuer.jwk"), str(tmp_path / "signed.json"))
     assert again.exit_code == 2
     assert "already carries a proof" in again.output

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from did import KeyType, PublicKey, Resolver, did_key
-from did.b64 import b64url_encode
+from foundation.b64 import b64url_encode
 from vc.data_integrity import add_proof
 from vc.jose import (
     MAX_JSON_DEPTH,
@@ -337,7 +337,7 @@ def test_deep_json_is_refused_even_when_a_library_raised_the_recursion_limit() -
     C stack and the whole process died (SIGSEGV) on a 90,000-deep JWS header, instead of raising RecursionError."""
     script = (
         "import sys; sys.setrecursionlimit(200_000)\n"
-        "from did.b64 import b64url_encode\n"
+        "from foundation.b64 import b64url_encode\n"
         "from vc.jose import CompactJws, JoseError\n"
         "header = b64url_encode(b'{\"alg\":\"EdDSA\",\"x\":' + b'[' * 90_000 + b']' * 90_000 + b'}')\n"
         "try:\n"

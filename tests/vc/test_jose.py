@@ -14,7 +14,7 @@ from joserfc import jws as joserfc_jws
 from joserfc.jwk import ECKey, OKPKey
 
 from did import KeyType, PublicKey, Resolver, SoftwareSigner, did_key
-from did.b64 import b64url_decode, b64url_encode
+from foundation.b64 import b64url_decode, b64url_encode
 from vc.errors import VcError
 from vc.jose import (
     CompactJws,

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from did import KeyType, PublicKey, SoftwareSigner
-from did.b64 import b64url_decode, b64url_encode
+from foundation.b64 import b64url_decode, b64url_encode
 from vc.errors import VcError
 from vc.jose import JwsAlgorithmError, JwsSignatureError, sign_compact
 from vc.sd_jwt import SD, DisclosureError, KeyBindingError, SdJwtError, issue, present, sd_hash, verify

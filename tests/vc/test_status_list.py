@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from did.b64 import b64url_decode, b64url_encode
+from foundation.b64 import b64url_decode, b64url_encode
 from tests.conftest import load_vector
 from vc.status_list import (
     MIN_ENTRIES,
