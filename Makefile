@@ -9,6 +9,19 @@ PY          := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
+# The 'card' extra (pyscard, for PC/SC card readers) has no Linux wheel: it builds from source and needs libpcsclite's
+# headers, swig and a C compiler (Debian: apt-get install libpcsclite-dev swig gcc). It is installed where those are
+# found; CARD=1 asks for it explicitly, CARD=0 leaves it out. Without it the demo reads the software card in-process
+# and the PC/SC tests skip (in CI, where .ci/run installs the build dependencies, they must run).
+CARD ?= $(shell pkg-config --exists libpcsclite 2>/dev/null && command -v swig >/dev/null 2>&1 \
+          && command -v cc >/dev/null 2>&1 && echo 1 || echo 0)
+ifeq ($(CARD),1)
+SYNC_EXTRAS := --extra card
+else
+SYNC_EXTRAS :=
+endif
+SYNCED := $(VENV)/.synced-card$(CARD)
+
 .PHONY: help demo test lint fmt typecheck pytest bench lock clean postgres interop
 
 help:  ## list the targets
@@ -18,11 +31,21 @@ $(UV):
 	$(PYTHON) -m venv .uv
 	.uv/bin/pip install --quiet "uv==$(UV_VERSION)"
 
-$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --all-extras --python $(PYTHON) --quiet
+$(SYNCED): pyproject.toml uv.lock | $(UV)
+ifeq ($(CARD),1)
+	@pkg-config --exists libpcsclite 2>/dev/null && command -v swig >/dev/null 2>&1 || { \
+		echo "CARD=1: the card extra (pyscard) builds from source and needs libpcsclite-dev, swig and a C compiler" >&2; \
+		echo "        (Debian: apt-get install libpcsclite-dev swig gcc); or run with CARD=0 to leave it out" >&2; \
+		exit 1; }
+else
+	@echo "note: the card extra (pyscard) is left out: libpcsclite-dev, swig or a C compiler is missing (CARD=1 to"
+	@echo "      require it). The demo reads the software card in-process; the PC/SC reader tests will skip."
+endif
+	$(UV) sync --frozen $(SYNC_EXTRAS) --python $(PYTHON) --quiet
+	@rm -f $(VENV)/.synced $(VENV)/.synced-card*
 	@touch $@
 
-demo: $(VENV)/.synced  ## run the whole story on the embedded defaults
+demo: $(SYNCED)  ## run the whole story on the embedded defaults
 	$(VENV)/bin/xid demo
 
 test: lint typecheck interop pytest  ## ruff, mypy --strict and the whole test suite
@@ -40,20 +63,20 @@ tests/interop/%/node_modules/.installed: tests/interop/%/package-lock.json tests
 		echo "npm not found: the interop tests will skip here (in CI, .ci/run installs node)"; \
 	fi
 
-lint: $(VENV)/.synced  ## ruff lint and format check
+lint: $(SYNCED)  ## ruff lint and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-typecheck: $(VENV)/.synced  ## mypy --strict over packages, tests and benchmarks
+typecheck: $(SYNCED)  ## mypy --strict over packages, tests and benchmarks
 	$(VENV)/bin/mypy .
 
-pytest: $(VENV)/.synced  ## the test suite (CI=true turns missing components into failures)
+pytest: $(SYNCED)  ## the test suite (CI=true turns missing components into failures)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: $(VENV)/.synced  ## benchmarks: prints a table, writes bench/out/*.json
+bench: $(SYNCED)  ## benchmarks: prints a table, writes bench/out/*.json
 	$(PY) -m bench
 
-fmt: $(VENV)/.synced  ## apply ruff fixes and formatting
+fmt: $(SYNCED)  ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 

@@ -130,15 +130,16 @@ def issuer_did_web(home: Path) -> str:
     return did
 
 
-def _virtual_reader() -> str | None:
-    """The vpcd reader's name when pcscd with vsmartcard-vpcd and pyscard are available, else None."""
+def _virtual_reader() -> tuple[str | None, str]:
+    """The vpcd reader's name when pcscd with vsmartcard-vpcd and pyscard are available, else why not."""
     try:
         from jpki_bridge.pcsc import list_readers
 
         readers = list_readers()
-    except CardError:
-        return None
-    return next((r for r in readers if r.startswith("Virtual PCD")), None)
+    except CardError as exc:
+        return None, exc.message
+    reader = next((r for r in readers if r.startswith("Virtual PCD")), None)
+    return reader, "pcscd is running, but no vsmartcard-vpcd reader is connected to it"
 
 
 def card_story(home: Path) -> None:
@@ -168,7 +169,7 @@ def card_story(home: Path) -> None:
     identity = ca.issue(person)
     soft = SoftCard(identity, sign_pin="TEST1234", auth_pin="1234", face=FaceData.of(person), input_pin="1234")
     _say("a TEST CA (names say 'xid TEST JPKI', never J-LIS) issued a software card for a fictional person")
-    reader = _virtual_reader()
+    reader, why_not = _virtual_reader()
     link: VpcdLink | None = None
     transport: Transport
     if reader is not None:
@@ -178,7 +179,8 @@ def card_story(home: Path) -> None:
         _say(f"the card is in the virtual reader '{reader}': every APDU goes through pcscd and pyscard")
     else:
         transport = InMemoryTransport(soft)
-        _say("pcscd with vsmartcard-vpcd is not available here, so the card is read in-process (same APDUs)")
+        _say(f"skipping PC/SC: {why_not}")
+        _say("so the card is read in-process instead (the same APDUs, without pcscd and pyscard in between)")
     try:
         card = JpkiCard(transport)
         card.select()
