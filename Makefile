@@ -13,8 +13,13 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # headers, swig and a C compiler (Debian: apt-get install libpcsclite-dev swig gcc). It is installed where those are
 # found; CARD=1 asks for it explicitly, CARD=0 leaves it out. Without it the demo reads the software card in-process
 # and the PC/SC tests skip (in CI, where .ci/run installs the build dependencies, they must run).
-CARD ?= $(shell pkg-config --exists libpcsclite 2>/dev/null && command -v swig >/dev/null 2>&1 \
+ifndef CARD
+CARD := $(shell pkg-config --exists libpcsclite 2>/dev/null && command -v swig >/dev/null 2>&1 \
           && command -v cc >/dev/null 2>&1 && echo 1 || echo 0)
+CARD_WHY := libpcsclite-dev, swig or a C compiler is missing (CARD=1 to require it)
+else
+CARD_WHY := CARD=$(CARD) was given
+endif
 ifeq ($(CARD),1)
 SYNC_EXTRAS := --extra card
 else
@@ -38,8 +43,8 @@ ifeq ($(CARD),1)
 		echo "        (Debian: apt-get install libpcsclite-dev swig gcc); or run with CARD=0 to leave it out" >&2; \
 		exit 1; }
 else
-	@echo "note: the card extra (pyscard) is left out: libpcsclite-dev, swig or a C compiler is missing (CARD=1 to"
-	@echo "      require it). The demo reads the software card in-process; the PC/SC reader tests will skip."
+	@echo "note: the card extra (pyscard) is left out: $(CARD_WHY)."
+	@echo "      The demo reads the software card in-process; the PC/SC reader tests will skip."
 endif
 	$(UV) sync --frozen $(SYNC_EXTRAS) --python $(PYTHON) --quiet
 	@rm -f $(VENV)/.synced $(VENV)/.synced-card*
