@@ -72,6 +72,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "KeyResolver",
         "MAX_JSON_DEPTH",
         "MAX_TOKEN_SIZE",
+        "check_claim_mapping",
         "check_times",
         "compact_json",
         "is_numeric_date",

@@ -11,7 +11,7 @@ unknown ``crit`` refused, ``typ`` checked, ``exp``/``nbf``/``iat`` finite Numeri
     └── JoseError                   invalidJws          (malformed token or header)
         ├── JwsAlgorithmError       unsupportedAlgorithm
         ├── JwsSignatureError       invalidJwsSignature
-        └── JwtClaimsError          invalidClaims       (typ, iss, nbf/exp, kid/issuer mismatch)
+        └── JwtClaimsError          invalidClaims       (typ, iss/sub mismatch, nbf/exp, kid/issuer mismatch)
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ __all__ = [
     "JwsSignatureError",
     "JwtClaimsError",
     "KeyResolver",
+    "check_claim_mapping",
     "check_times",
     "compact_json",
     "is_numeric_date",
@@ -144,15 +145,18 @@ class JoseVerification:
 
 
 def issue_vc_jwt(credential: Mapping[str, Any], signer: Signer, *, typ: str = "vc+jwt") -> str:
-    """Secure a credential as ``application/vc+jwt`` (the credential is the JWT payload)."""
-    validate_credential(credential)
+    """Secure a credential as ``application/vc+jwt`` (the credential is the JWT payload; its iss/sub must fit)."""
+    check_claim_mapping({}, credential, validate_credential(credential))
     return sign_compact({"typ": typ, "cty": "vc"}, compact_json(credential), signer)
 
 
 def issue_jwt_vc_json(
     credential: Mapping[str, Any], signer: Signer, *, subject: str | None = None, now: datetime | None = None
 ) -> str:
-    """Secure a credential in the OID4VCI ``jwt_vc_json`` form (claims iss/sub/nbf/exp/jti/iat + ``vc``)."""
+    """Secure a credential in the OID4VCI ``jwt_vc_json`` form (claims iss/sub/nbf/exp/jti/iat + ``vc``).
+
+    ``subject`` becomes ``sub`` and must be the ``id`` of a credential subject.
+    """
     parsed = validate_credential(credential)
     issued = now or datetime.now(UTC)
     claims: dict[str, Any] = {"iss": parsed.issuer, "iat": int(issued.timestamp()), "vc": dict(credential)}
@@ -163,6 +167,7 @@ def issue_jwt_vc_json(
         claims["jti"] = credential["id"]
     if subject is not None:
         claims["sub"] = subject
+    check_claim_mapping({}, claims, parsed)
     return sign_compact({"typ": "JWT"}, compact_json(claims), signer)
 
 
@@ -199,10 +204,11 @@ def verify_vc_jwt(
     moment = now or datetime.now(UTC)
     if typ == "JWT":
         credential = validate_credential(payload.get("vc"))
-        if payload.get("iss") != credential.issuer:
-            raise JwtClaimsError("iss does not equal the credential's issuer")
+        if "iss" not in payload:
+            raise JwtClaimsError("a jwt_vc_json token needs an iss claim naming the credential's issuer")
     else:
         credential = validate_credential(payload)
+    check_claim_mapping(jws.header, payload, credential)
     check_times(payload, moment, leeway)  # vc+jwt too: RFC 7519 exp/nbf, when present, must be honoured
     kid, key = _issuer_key(jws, credential.issuer, keys)
     jws.verify(key)
@@ -210,6 +216,28 @@ def verify_vc_jwt(
     return JoseVerification(
         credential, kid, credential.issuer, jws.header["alg"], "jwt_vc_json" if typ == "JWT" else "vc+jwt"
     )
+
+
+def check_claim_mapping(header: Mapping[str, Any], claims: Mapping[str, Any], credential: Credential) -> None:
+    """Refuse JWT ``iss``/``sub`` that name another party than the credential's ``issuer``/``credentialSubject``.
+
+    ``iss`` (a claim, or replicated in the JOSE header, RFC 7519 §5.3) must equal the issuer (``issuer`` or
+    ``issuer.id``; VC-JOSE-COSE #iss). ``sub`` must equal the ``id`` of a credential subject: of the subject when
+    there is one, of one of them when there are several; a ``sub`` beside subjects without ``id`` is refused, since
+    a reader of ``sub`` would bind the claims to a party the credential does not name (VC-JOSE-COSE
+    #jose-header-parameters-jwt-claims, VC Data Model 1.1 §6.3.1 for ``jwt_vc_json``).
+    """
+    for where, source in (("the JWT claims", claims), ("the JOSE header", header)):
+        if "iss" in source and source["iss"] != credential.issuer:
+            raise JwtClaimsError(f"iss in {where} names {source['iss']!r:.80}, not the issuer {credential.issuer!r}")
+    for where, source in (("the JWT claims", claims), ("the JOSE header", header)):
+        if "sub" not in source:
+            continue
+        subjects = credential.data.get("credentialSubject")
+        ids = [s.get("id") for s in (subjects if isinstance(subjects, list) else [subjects]) if isinstance(s, Mapping)]
+        if not isinstance(source["sub"], str) or source["sub"] not in ids:
+            named = ", ".join(repr(i) for i in ids if i is not None) or "no subject id"
+            raise JwtClaimsError(f"sub in {where} names {source['sub']!r:.80}, not a credential subject ({named})")
 
 
 def is_numeric_date(value: object) -> TypeGuard[int | float]:

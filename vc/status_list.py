@@ -342,8 +342,8 @@ class TokenStatusList:
         if not isinstance(value, Mapping):
             raise StatusListError("status_list must be a JSON object with bits and lst")
         bits, lst = value.get("bits"), value.get("lst")
-        if bits not in (1, 2, 4, 8):
-            raise StatusListError("status_list bits must be 1, 2, 4 or 8")
+        if type(bits) is not int or bits not in _STATUS_SIZES:  # not true (== 1) or 1.0: a JSON integer
+            raise StatusListError(f"status_list bits must be the integer 1, 2, 4 or 8, not {bits!r:.20}")
         if not isinstance(lst, str):
             raise StatusListError("status_list lst must be a base64url string")
         try:
@@ -351,7 +351,7 @@ class TokenStatusList:
         except ValueError as exc:
             raise StatusListError("status_list lst is not valid base64url") from exc
         result = cls.__new__(cls)
-        result._bits = _Bits(_inflate(compressed, gzip_format=False, limit=limit), int(bits), msb_first=False)
+        result._bits = _Bits(_inflate(compressed, gzip_format=False, limit=limit), bits, msb_first=False)
         if len(result) < minimum:
             raise StatusListError(f"the status list has {len(result)} entries; at least {minimum} are required")
         return result

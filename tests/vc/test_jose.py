@@ -25,6 +25,7 @@ from vc.jose import (
     compact_json,
     issue_jwt_vc_json,
     issue_vc_jwt,
+    sign_compact,
     verify_vc_jwt,
 )
 from vc.model import CredentialExpiredError, CredentialModelError, CredentialNotYetValidError
@@ -81,6 +82,69 @@ def test_jwt_vc_json_round_trip_and_times() -> None:
         verify_vc_jwt(token, keys, now=datetime(2032, 1, 1, tzinfo=UTC))
     with pytest.raises(JwtClaimsError, match="not valid yet"):
         verify_vc_jwt(token, keys, now=datetime(2025, 1, 1, tzinfo=UTC))
+
+
+def _vc_jwt(payload: dict[str, Any], signer: SoftwareSigner, **header: Any) -> str:
+    return sign_compact({"typ": "vc+jwt", **header}, compact_json(payload), signer)
+
+
+def test_vc_jwt_iss_naming_another_party_is_refused() -> None:
+    signer, did = issuer()
+    _other_signer, other = issuer()
+    assert verify_vc_jwt(_vc_jwt({**credential(did), "iss": did}, signer), keys, now=NOW).issuer == did
+    with pytest.raises(JwtClaimsError, match=r"iss in the JWT claims names .*did:key.*not the issuer"):
+        verify_vc_jwt(_vc_jwt({**credential(did), "iss": other}, signer), keys, now=NOW)
+    with pytest.raises(JwtClaimsError, match="iss in the JWT claims"):  # not a string: it cannot match
+        verify_vc_jwt(_vc_jwt({**credential(did), "iss": [did]}, signer), keys, now=NOW)
+    with pytest.raises(JwtClaimsError, match="iss in the JOSE header"):  # replicated as a header (RFC 7519 §5.3)
+        verify_vc_jwt(_vc_jwt(credential(did), signer, iss=other), keys, now=NOW)
+    # An issuer object: iss must match issuer.id.
+    named = credential(did, issuer={"id": did, "name": "Example University"})
+    assert verify_vc_jwt(_vc_jwt({**named, "iss": did}, signer), keys, now=NOW).issuer == did
+    with pytest.raises(JwtClaimsError, match="iss in the JWT claims"):
+        verify_vc_jwt(_vc_jwt({**named, "iss": other}, signer), keys, now=NOW)
+
+
+def test_vc_jwt_sub_must_name_a_credential_subject() -> None:
+    signer, did = issuer()
+    holder = "did:example:holder"
+    assert verify_vc_jwt(_vc_jwt({**credential(did), "sub": holder}, signer), keys, now=NOW).issuer == did
+    for wrong in ("did:example:someone-else", None, 7, [holder]):
+        with pytest.raises(JwtClaimsError, match="sub in the JWT claims names"):
+            verify_vc_jwt(_vc_jwt({**credential(did), "sub": wrong}, signer), keys, now=NOW)
+    with pytest.raises(JwtClaimsError, match="sub in the JOSE header"):
+        verify_vc_jwt(_vc_jwt(credential(did), signer, sub="did:example:someone-else"), keys, now=NOW)
+    # Several subjects: sub must be the id of one of them.
+    pair = credential(did, credentialSubject=[{"id": holder, "name": "a"}, {"id": "did:example:spouse", "name": "b"}])
+    assert verify_vc_jwt(_vc_jwt({**pair, "sub": "did:example:spouse"}, signer), keys, now=NOW).issuer == did
+    with pytest.raises(JwtClaimsError, match="not a credential subject"):
+        verify_vc_jwt(_vc_jwt({**pair, "sub": "did:example:someone-else"}, signer), keys, now=NOW)
+    # A subject without id: no sub can match it (a bearer credential has no sub), null included.
+    bearer = credential(did, credentialSubject={"name": "a"})
+    assert verify_vc_jwt(_vc_jwt(bearer, signer), keys, now=NOW).issuer == did
+    for wrong in (holder, None):
+        with pytest.raises(JwtClaimsError, match="no subject id"):
+            verify_vc_jwt(_vc_jwt({**bearer, "sub": wrong}, signer), keys, now=NOW)
+
+
+def test_jwt_vc_json_iss_and_sub_must_match_the_credential() -> None:
+    signer, did = issuer()
+    _other_signer, other = issuer()
+    vc = credential(did)
+    base = {"iss": did, "nbf": int(NOW.timestamp()) - 10, "vc": vc}
+    assert verify_vc_jwt(sign_compact({"typ": "JWT"}, compact_json(base), signer), keys, now=NOW).issuer == did
+    no_iss = {k: v for k, v in base.items() if k != "iss"}
+    for claims, reason in [
+        ({**base, "iss": other}, "iss in the JWT claims"),
+        (no_iss, "needs an iss claim"),
+        ({**base, "sub": "did:example:someone-else"}, "sub in the JWT claims"),
+    ]:
+        with pytest.raises(JwtClaimsError, match=reason):
+            verify_vc_jwt(sign_compact({"typ": "JWT"}, compact_json(claims), signer), keys, now=NOW)
+    with pytest.raises(JwtClaimsError, match="sub in the JWT claims"):  # and xid does not issue such a token
+        issue_jwt_vc_json(vc, signer, subject="did:example:someone-else", now=NOW)
+    with pytest.raises(JwtClaimsError, match="iss in the JWT claims"):
+        issue_vc_jwt({**vc, "iss": other}, signer)
 
 
 def _joserfc_key(signer: SoftwareSigner) -> OKPKey | ECKey:
