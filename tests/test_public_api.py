@@ -72,6 +72,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "KeyResolver",
         "MAX_JSON_DEPTH",
         "MAX_TOKEN_SIZE",
+        "algorithm_names",
         "check_claim_mapping",
         "check_times",
         "compact_json",

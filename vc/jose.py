@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeGuard
 
-from did import DidError, PublicKey, Signer, parse_did_url
+from did import DidError, KeyType, PublicKey, Signer, parse_did_url
 from foundation.jws import MAX_TOKEN_SIZE, encode_compact, parse_compact
 from foundation.strict_json import MAX_JSON_DEPTH
 from foundation.strict_json import compact_json as _compact_json
@@ -42,6 +42,7 @@ __all__ = [
     "JwsSignatureError",
     "JwtClaimsError",
     "KeyResolver",
+    "algorithm_names",
     "check_claim_mapping",
     "check_times",
     "compact_json",
@@ -54,6 +55,8 @@ __all__ = [
 ]
 
 ALLOWED_ALGORITHMS: Final = frozenset({"EdDSA", "Ed25519", "ES256", "ES384", "ES256K"})
+"""JWS ``alg`` values verified: ``Ed25519`` is RFC 9864's fully-specified name for ``EdDSA`` over Ed25519. Each
+must also fit the key (``KeyType.algorithms``): ``Ed25519``/``EdDSA`` only with Ed25519 keys, ``ES256`` only P-256."""
 DEFAULT_LEEWAY: Final = timedelta(seconds=60)
 
 
@@ -95,10 +98,18 @@ def compact_json(value: Any) -> bytes:
     return _compact_json(value, error=JoseError)
 
 
-def sign_compact(header: Mapping[str, Any], payload: bytes, signer: Signer) -> str:
-    """Create a compact JWS; ``alg`` is the signer's, ``kid`` the signer's key id unless given."""
-    full = {"alg": signer.algorithm, "kid": signer.key_id, **header}
-    if full["alg"] != signer.algorithm:
+def algorithm_names(algorithm: str) -> tuple[str, ...]:
+    """The JOSE ``alg`` names a signer of ``algorithm`` may write: e.g. ``EdDSA`` and RFC 9864's ``Ed25519``."""
+    for key_type in KeyType:
+        if key_type.spec.alg is not None and algorithm in key_type.algorithms:
+            return key_type.algorithms
+    return (algorithm,)
+
+
+def sign_compact(header: Mapping[str, Any], payload: bytes, signer: Signer, *, alg: str | None = None) -> str:
+    """Create a compact JWS; ``alg`` is the signer's unless given (a name of its key, e.g. ``Ed25519``)."""
+    full = {"alg": alg or signer.algorithm, "kid": signer.key_id, **header}
+    if full["alg"] not in algorithm_names(signer.algorithm):
         raise JwsAlgorithmError(f"header alg {full['alg']!r} does not match the signer ({signer.algorithm})")
     return encode_compact(full, payload, signer.sign, error=JoseError)
 
@@ -144,18 +155,26 @@ class JoseVerification:
     format: str
 
 
-def issue_vc_jwt(credential: Mapping[str, Any], signer: Signer, *, typ: str = "vc+jwt") -> str:
-    """Secure a credential as ``application/vc+jwt`` (the credential is the JWT payload; its iss/sub must fit)."""
+def issue_vc_jwt(credential: Mapping[str, Any], signer: Signer, *, typ: str = "vc+jwt", alg: str | None = None) -> str:
+    """Secure a credential as ``application/vc+jwt`` (the credential is the JWT payload; its iss/sub must fit).
+
+    ``alg`` picks the header name (default the signer's, ``EdDSA`` for Ed25519; ``Ed25519`` per RFC 9864).
+    """
     check_claim_mapping({}, credential, validate_credential(credential))
-    return sign_compact({"typ": typ, "cty": "vc"}, compact_json(credential), signer)
+    return sign_compact({"typ": typ, "cty": "vc"}, compact_json(credential), signer, alg=alg)
 
 
 def issue_jwt_vc_json(
-    credential: Mapping[str, Any], signer: Signer, *, subject: str | None = None, now: datetime | None = None
+    credential: Mapping[str, Any],
+    signer: Signer,
+    *,
+    subject: str | None = None,
+    now: datetime | None = None,
+    alg: str | None = None,
 ) -> str:
     """Secure a credential in the OID4VCI ``jwt_vc_json`` form (claims iss/sub/nbf/exp/jti/iat + ``vc``).
 
-    ``subject`` becomes ``sub`` and must be the ``id`` of a credential subject.
+    ``subject`` becomes ``sub`` and must be the ``id`` of a credential subject; ``alg`` as for ``issue_vc_jwt``.
     """
     parsed = validate_credential(credential)
     issued = now or datetime.now(UTC)
@@ -168,7 +187,7 @@ def issue_jwt_vc_json(
     if subject is not None:
         claims["sub"] = subject
     check_claim_mapping({}, claims, parsed)
-    return sign_compact({"typ": "JWT"}, compact_json(claims), signer)
+    return sign_compact({"typ": "JWT"}, compact_json(claims), signer, alg=alg)
 
 
 def _issuer_key(jws: CompactJws, issuer: str, keys: KeyResolver) -> tuple[str, PublicKey]:

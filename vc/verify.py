@@ -333,8 +333,9 @@ def issue_status_list_token(
     issuer: str | None = None,
     ttl: timedelta | None = timedelta(hours=1),
     now: datetime | None = None,
+    alg: str | None = None,
 ) -> str:
-    """Sign a status list token (``statuslist+jwt``) published at ``uri``."""
+    """Sign a status list token (``statuslist+jwt``) published at ``uri`` (``alg`` as for ``vc.jose.sign_compact``)."""
     issued = int((now or datetime.now(UTC)).timestamp())
     claims: dict[str, Any] = {"sub": uri, "iat": issued, "status_list": status_list.to_json()}
     if issuer is not None:
@@ -342,7 +343,7 @@ def issue_status_list_token(
     if ttl is not None:
         claims["exp"] = issued + int(ttl.total_seconds())
         claims["ttl"] = int(ttl.total_seconds())
-    return sign_compact({"typ": STATUS_LIST_JWT_TYP}, compact_json(claims), signer)
+    return sign_compact({"typ": STATUS_LIST_JWT_TYP}, compact_json(claims), signer, alg=alg)
 
 
 def verify_status_list_token(

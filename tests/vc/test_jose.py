@@ -15,6 +15,7 @@ from joserfc.jwk import ECKey, OKPKey
 
 from did import KeyType, PublicKey, Resolver, SoftwareSigner, did_key
 from foundation.b64 import b64url_decode, b64url_encode
+from foundation.jws import encode_compact
 from vc.errors import VcError
 from vc.jose import (
     CompactJws,
@@ -157,10 +158,10 @@ def _joserfc_key(signer: SoftwareSigner) -> OKPKey | ECKey:
                                                      (KeyType.P256, "ES256")])  # fmt: skip
 def test_independent_cross_check_with_joserfc(key_type: KeyType, algorithm: str) -> None:
     signer, did = issuer(key_type)
-    if algorithm == key_type.algorithm:
-        ours = issue_vc_jwt(credential(did), signer)
-        theirs_view = joserfc_jws.deserialize_compact(ours, _joserfc_key(signer), algorithms=[algorithm])
-        assert json.loads(theirs_view.payload)["issuer"] == did
+    ours = issue_vc_jwt(credential(did), signer, alg=algorithm)
+    theirs_view = joserfc_jws.deserialize_compact(ours, _joserfc_key(signer), algorithms=[algorithm])
+    assert theirs_view.headers()["alg"] == algorithm
+    assert json.loads(theirs_view.payload)["issuer"] == did
     header = {"alg": algorithm, "kid": signer.key_id, "typ": "vc+jwt"}
     theirs = joserfc_jws.serialize_compact(
         header, json.dumps(credential(did)), _joserfc_key(signer), algorithms=[algorithm]
@@ -179,8 +180,10 @@ def _tamper(token: str, part: int) -> str:
 def test_tampering_and_wrong_keys_fail_closed() -> None:
     signer, did = issuer()
     token = issue_vc_jwt(credential(did), signer)
-    with pytest.raises(VcError):
-        verify_vc_jwt(_tamper(token, 1), keys, now=NOW)  # flipped bit in the payload
+    header, _, signature = token.split(".")
+    changed = b64url_encode(compact_json(credential(did, credentialSubject={"id": "did:example:holder", "sex": 1})))
+    with pytest.raises(JwsSignatureError):  # a changed claim in a payload that still parses
+        verify_vc_jwt(f"{header}.{changed}.{signature}", keys, now=NOW)
     with pytest.raises(JwsSignatureError):
         verify_vc_jwt(_tamper(token, 2), keys, now=NOW)  # flipped bit in the signature
     other, _other_did = issuer()
@@ -195,6 +198,51 @@ def test_tampering_and_wrong_keys_fail_closed() -> None:
     body = token.split(".")[1]
     with pytest.raises(JwsAlgorithmError):  # an ES256 header over an Ed25519 key
         verify_vc_jwt(f"{header}.{body}.{b64url_encode(p256.sign(f'{header}.{body}'.encode()))}", keys, now=NOW)
+
+
+# A header alg of another key type than the key that really signed the token (which also verifies it): only the
+# alg/key match refuses these (RFC 9864 §2.2: Ed25519 names the curve; RFC 7518 §3.4: ES256 is P-256 only).
+WRONG_KEY_FOR_ALG = [
+    (KeyType.P256, "Ed25519"),
+    (KeyType.P256, "EdDSA"),
+    (KeyType.P256, "ES384"),
+    (KeyType.P384, "ES256"),
+    (KeyType.ED25519, "ES256"),
+    (KeyType.SECP256K1, "ES256"),
+]
+
+
+@pytest.mark.parametrize(("key_type", "alg"), WRONG_KEY_FOR_ALG)
+def test_alg_of_another_key_type_is_refused(key_type: KeyType, alg: str) -> None:
+    signer, did = issuer(key_type)
+    header = {"alg": alg, "kid": signer.key_id, "typ": "vc+jwt"}
+    relabeled = encode_compact(header, compact_json(credential(did)), signer.sign)
+    with pytest.raises(JwsAlgorithmError, match=f"algorithm '{alg}' does not match"):
+        verify_vc_jwt(relabeled, keys, now=NOW)
+    with pytest.raises(JwsAlgorithmError, match="does not match the signer"):
+        issue_vc_jwt(credential(did), signer, alg=alg)
+
+
+@pytest.mark.parametrize("alg", ["ESP256", "ESP384", "ESP512", "Ed448", "ES512", "ed25519"])
+def test_cose_only_and_unsupported_alg_names_are_refused(alg: str) -> None:
+    """RFC 9864 defines ESP256/ESP384/ESP512 for COSE only: in JOSE, ES256/ES384/ES512 already name the curve."""
+    signer, did = issuer(KeyType.P256)
+    header = {"alg": alg, "kid": signer.key_id, "typ": "vc+jwt"}
+    token = encode_compact(header, compact_json(credential(did)), signer.sign)
+    with pytest.raises(JwsAlgorithmError, match=f"algorithm '{alg}' is not allowed"):
+        verify_vc_jwt(token, keys, now=NOW)
+
+
+@pytest.mark.parametrize("typ", ["vc+jwt", "JWT"])
+def test_fully_specified_ed25519_is_issued_on_request_and_verified(typ: str) -> None:
+    signer, did = issuer()
+    token = (issue_vc_jwt(credential(did), signer, alg="Ed25519") if typ == "vc+jwt"
+             else issue_jwt_vc_json(credential(did), signer, now=NOW, alg="Ed25519"))  # fmt: skip
+    assert json.loads(b64url_decode(token.split(".")[0]))["alg"] == "Ed25519"
+    assert verify_vc_jwt(token, keys, now=NOW).algorithm == "Ed25519"
+    assert json.loads(b64url_decode(issue_vc_jwt(credential(did), signer).split(".")[0]))["alg"] == "EdDSA"
+    with pytest.raises(JwsSignatureError):
+        verify_vc_jwt(_tamper(token, 2), keys, now=NOW)
 
 
 def _unsigned(header: dict[str, Any], payload: dict[str, Any], signature: bytes = b"") -> str:
