@@ -133,6 +133,12 @@ PUBLIC_API: dict[str, list[str]] = {
         "document_loader",
         "to_quads",
     ],
+    "vc.jsonld_shape_cache": [
+        "MAX_SHAPES",
+        "ShapeCache",
+        "XSD_DOUBLE",
+        "collect_terms",
+    ],
     "vc.rdfc": [
         "CanonicalizationError",
         "CanonicalizationLimitError",
