@@ -216,8 +216,7 @@ def test_status_list_round_trip_revokes(keys: tuple[Path, Path, str], tmp_path: 
 
 
 def test_sd_jwt_status_from_a_status_list_token_file(keys: tuple[Path, Path, str], tmp_path: Path) -> None:
-    from vc.status_list import TokenStatusList
-    from vc.verify import issue_status_list_token
+    from vc.status_list import TokenStatusList, issue_status_list_token
 
     issuer, holder, _ = keys
     url = "https://issuer.example.jp/status/token/1"

@@ -16,14 +16,13 @@ from vc.errors import VcError
 from vc.jose import issue_vc_jwt
 from vc.model import CredentialExpiredError, CredentialNotYetValidError
 from vc.sd_jwt import SD, SdJwtError, issue, present
-from vc.status_list import BitstringStatusList, StatusListCache, TokenStatusList
+from vc.status_list import BitstringStatusList, StatusListCache, TokenStatusList, issue_status_list_token
 from vc.verify import (
     CredentialRevokedError,
     CredentialStatusError,
     CredentialSuspendedError,
     CredentialVerifier,
     detect_format,
-    issue_status_list_token,
 )
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
