@@ -1,8 +1,9 @@
 """Compact JWS on the did package's signers and keys, and VC-JOSE: ``vc+jwt`` (VC-JOSE-COSE) and OID4VCI
 ``jwt_vc_json``.
 
-Written on ``did`` rather than a JOSE library because verification is on the hot path (DESIGN §7: plain
-cryptography + base64 is 2-3x faster than the usual libraries) and because the checks must be strict: exactly
+Written on ``did`` rather than a JOSE library (docs/decisions.md §11) because verification is on the hot path
+(``make bench`` holds ``verify_vc_jwt`` within 2x the raw signature, bench/bench_vc_jose.py, next to joserfc's bare
+JWS verification for reference) and because the checks must be strict: exactly
 three parts, canonical base64url, header and payload JSON objects without duplicate keys, ``NaN``/``Infinity`` or
 numbers that overflow to infinity, ``alg`` from an allow-list that must match the key (never ``none``, never HMAC),
 unknown ``crit`` refused, ``typ`` checked, ``exp``/``nbf``/``iat`` finite NumericDates, size limits. Errors::
