@@ -70,8 +70,10 @@ class KeyType(enum.Enum):
     @property
     def algorithms(self) -> tuple[str, ...]:
         """Every JOSE ``alg`` name for this key type: the usual one first, then RFC 9864's fully-specified one."""
-        alg = self.algorithm
-        return (alg, *_FULLY_SPECIFIED.get(alg, ()))
+        names = _ALGORITHMS.get(self)
+        if names is None:
+            raise UnsupportedAlgorithmError(f"{self.value} keys are for key agreement and cannot sign")
+        return names
 
     @classmethod
     def parse(cls, name: str) -> KeyType:
@@ -110,6 +112,9 @@ _FULLY_SPECIFIED: Final[dict[str, tuple[str, ...]]] = {"EdDSA": ("Ed25519",)}
 """RFC 9864 §2.2 replaces the polymorphic JOSE ``EdDSA`` by ``Ed25519`` (and ``Ed448``, not supported here). JOSE's
 ES256/ES384/ES512/ES256K already name their curve (RFC 7518 §3.4, RFC 8812); RFC 9864's ESP256/ESP384/ESP512 are
 COSE algorithm identifiers only, so no JOSE alias exists for them."""
+_ALGORITHMS: Final = {
+    kt: (spec.alg, *_FULLY_SPECIFIED.get(spec.alg, ())) for kt, spec in _SPECS.items() if spec.alg is not None
+}
 _BY_MULTICODEC: Final = {spec.multicodec: kt for kt, spec in _SPECS.items()}
 _BY_CRV: Final = {spec.crv: kt for kt, spec in _SPECS.items()}
 _UNSUPPORTED_CODECS: Final = {

@@ -99,12 +99,12 @@ def compact_json(value: Any) -> bytes:
     return _compact_json(value, error=JoseError)
 
 
+_NAMES: Final = {name: kt.algorithms for kt in KeyType if kt.spec.alg is not None for name in kt.algorithms}
+
+
 def algorithm_names(algorithm: str) -> tuple[str, ...]:
     """The JOSE ``alg`` names a signer of ``algorithm`` may write: e.g. ``EdDSA`` and RFC 9864's ``Ed25519``."""
-    for key_type in KeyType:
-        if key_type.spec.alg is not None and algorithm in key_type.algorithms:
-            return key_type.algorithms
-    return (algorithm,)
+    return _NAMES.get(algorithm, (algorithm,))
 
 
 def sign_compact(header: Mapping[str, Any], payload: bytes, signer: Signer, *, alg: str | None = None) -> str:

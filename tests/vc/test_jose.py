@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from joserfc import jws as joserfc_jws
 from joserfc.jwk import ECKey, OKPKey
 
-from did import KeyType, PublicKey, Resolver, SoftwareSigner, did_key
+from did import DidError, KeyType, PublicKey, Resolver, SoftwareSigner, did_key
 from foundation.b64 import b64url_decode, b64url_encode
 from foundation.jws import encode_compact
 from vc.errors import VcError
@@ -324,3 +324,12 @@ def test_compact_json_matches_the_standard_library_and_refuses_what_json_cannot_
     for bad in (float("nan"), float("inf"), {1, 2}):
         with pytest.raises(JoseError, match="cannot be written as JSON"):
             compact_json({"x": bad})
+
+
+def test_each_key_type_has_its_jose_names_and_x25519_none() -> None:
+    assert KeyType.ED25519.algorithms == ("EdDSA", "Ed25519")
+    assert [KeyType.P256.algorithms, KeyType.P384.algorithms, KeyType.SECP256K1.algorithms] == [
+        ("ES256",), ("ES384",), ("ES256K",)
+    ]  # fmt: skip
+    with pytest.raises(DidError, match="key agreement"):
+        KeyType.X25519.algorithms  # noqa: B018
