@@ -139,8 +139,8 @@ def test_bad_encoded_lists() -> None:
     with pytest.raises(StatusListTooLargeError):
         BitstringStatusList.decode(bomb)
     truncated = "u" + b64url_encode(gzip.compress(bytes(MIN_ENTRIES // 8))[:-12])
-    with pytest.raises(StatusListError):
-        BitstringStatusList.decode(truncated)
+    with pytest.raises(StatusListError, match="truncated"):  # minimum=1: the short list itself would be accepted
+        BitstringStatusList.decode(truncated, minimum=1)
     with pytest.raises(StatusListError, match="hides its holder"):
         BitstringStatusList(1000)
 
@@ -180,9 +180,10 @@ def test_token_status_errors() -> None:
         TokenStatusList.from_json({"bits": 1, "lst": b64url_encode(zlib.compress(bytes(20 * 1024 * 1024)))})
     reference = TokenStatusReference.parse({"status_list": {"idx": 7, "uri": "https://issuer.example.jp/sl/1"}})
     assert reference.to_json() == {"status_list": {"idx": 7, "uri": "https://issuer.example.jp/sl/1"}}
-    for bad in [{}, {"status_list": {"idx": -1, "uri": "https://x"}}, {"status_list": {"idx": 1, "uri": "http://x"}},
-                {"status_list": {"idx": True, "uri": "https://x"}}]:  # fmt: skip
-        with pytest.raises(StatusListError):
+    for bad, reason in [({}, "lacks status_list"), ({"status_list": {"idx": -1, "uri": "https://x"}}, "idx"),
+                        ({"status_list": {"idx": 1, "uri": "http://x"}}, "https URL"),
+                        ({"status_list": {"idx": True, "uri": "https://x"}}, "idx")]:  # fmt: skip
+        with pytest.raises(StatusListError, match=reason):
             TokenStatusReference.parse(bad)
 
 

@@ -241,11 +241,14 @@ def test_token_status_valid_is_reported() -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "error"), [(1, CredentialRevokedError), (2, CredentialSuspendedError), (3, CredentialStatusError)]
-)
-def test_token_status_values(value: int, error: type[Exception]) -> None:
-    with pytest.raises(error):
+    ("value", "error", "reason"),
+    [(1, CredentialRevokedError, "revoked"), (2, CredentialSuspendedError, "suspended"),
+     (3, CredentialStatusError, "0x3 .* is not understood")],
+)  # fmt: skip
+def test_token_status_values(value: int, error: type[Exception], reason: str) -> None:
+    with pytest.raises(error, match=reason) as caught:
         verify_token_status(token_list(9, value))
+    assert type(caught.value) is error  # a subclass (revoked, suspended) would be another verdict
 
 
 @pytest.mark.parametrize(
