@@ -43,6 +43,18 @@ def _verify() -> Callable[[], object]:
     return lambda: verify_vc_jwt(token, keys, now=now)
 
 
+@bench("vc", "joserfc JWS verify only (no VC checks), 1.5 KB, Ed25519", floor="raw Ed25519 verify (cryptography)")
+def _verify_joserfc() -> Callable[[], object]:
+    """The same token through an independent JOSE library, signature and JSON only: the reference for the row above."""
+    from joserfc import jws
+    from joserfc.jwk import OKPKey
+
+    signer, credential, _ = _setup()
+    token = issue_vc_jwt(credential, signer, alg="Ed25519")  # joserfc warns on the deprecated "EdDSA" (RFC 9864)
+    key = OKPKey.import_key(dict(signer.public_jwk))
+    return lambda: jws.deserialize_compact(token, key, algorithms=["Ed25519"])
+
+
 def _sd_setup() -> tuple[SoftwareSigner, dict[str, Any]]:
     from vc.sd_jwt import SD
 

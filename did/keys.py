@@ -67,6 +67,14 @@ class KeyType(enum.Enum):
             raise UnsupportedAlgorithmError(f"{self.value} keys are for key agreement and cannot sign")
         return alg
 
+    @property
+    def algorithms(self) -> tuple[str, ...]:
+        """Every JOSE ``alg`` name for this key type: the usual one first, then RFC 9864's fully-specified one."""
+        names = _ALGORITHMS.get(self)
+        if names is None:
+            raise UnsupportedAlgorithmError(f"{self.value} keys are for key agreement and cannot sign")
+        return names
+
     @classmethod
     def parse(cls, name: str) -> KeyType:
         """Look a key type up by JWK curve name or by the CLI spelling (ed25519, p256, secp256k1, ...)."""
@@ -99,6 +107,13 @@ _SPECS: Final[dict[KeyType, _Spec]] = {
         ec.SECP256K1(),
         hashes.SHA256(),
     ),
+}
+_FULLY_SPECIFIED: Final[dict[str, tuple[str, ...]]] = {"EdDSA": ("Ed25519",)}
+"""RFC 9864 §2.2 replaces the polymorphic JOSE ``EdDSA`` by ``Ed25519`` (and ``Ed448``, not supported here). JOSE's
+ES256/ES384/ES512/ES256K already name their curve (RFC 7518 §3.4, RFC 8812); RFC 9864's ESP256/ESP384/ESP512 are
+COSE algorithm identifiers only, so no JOSE alias exists for them."""
+_ALGORITHMS: Final = {
+    kt: (spec.alg, *_FULLY_SPECIFIED.get(spec.alg, ())) for kt, spec in _SPECS.items() if spec.alg is not None
 }
 _BY_MULTICODEC: Final = {spec.multicodec: kt for kt, spec in _SPECS.items()}
 _BY_CRV: Final = {spec.crv: kt for kt, spec in _SPECS.items()}
@@ -305,11 +320,11 @@ class PublicKey:
     def verify(self, signature: bytes, data: bytes, algorithm: str | None = None) -> None:
         """Verify a JOSE-form signature (raw r||s for ECDSA) over data; raise InvalidSignatureError on failure.
 
-        ``algorithm`` must be this key's JOSE algorithm (RFC 9864's fully-specified ``Ed25519`` is accepted for
-        Ed25519 keys as well as ``EdDSA``).
+        ``algorithm``, when given, must be one of this key type's JOSE names (``KeyType.algorithms``: RFC 9864's
+        fully-specified ``Ed25519`` as well as ``EdDSA`` for Ed25519 keys), else UnsupportedAlgorithmError.
         """
         alg = self.algorithm
-        if algorithm is not None and algorithm != alg and not (algorithm == "Ed25519" and alg == "EdDSA"):
+        if algorithm is not None and algorithm not in self.key_type.algorithms:
             raise UnsupportedAlgorithmError(f"algorithm {algorithm!r} does not match {self.key_type.value} key")
         spec = self.key_type.spec
         try:

@@ -1,8 +1,9 @@
 """Compact JWS on the did package's signers and keys, and VC-JOSE: ``vc+jwt`` (VC-JOSE-COSE) and OID4VCI
 ``jwt_vc_json``.
 
-Written on ``did`` rather than a JOSE library because verification is on the hot path (DESIGN §7: plain
-cryptography + base64 is 2-3x faster than the usual libraries) and because the checks must be strict: exactly
+Written on ``did`` rather than a JOSE library (docs/decisions.md §11) because verification is on the hot path
+(``make bench`` holds ``verify_vc_jwt`` within 2x the raw signature, bench/bench_vc_jose.py, next to joserfc's bare
+JWS verification for reference) and because the checks must be strict: exactly
 three parts, canonical base64url, header and payload JSON objects without duplicate keys, ``NaN``/``Infinity`` or
 numbers that overflow to infinity, ``alg`` from an allow-list that must match the key (never ``none``, never HMAC),
 unknown ``crit`` refused, ``typ`` checked, ``exp``/``nbf``/``iat`` finite NumericDates, size limits. Errors::
@@ -11,7 +12,7 @@ unknown ``crit`` refused, ``typ`` checked, ``exp``/``nbf``/``iat`` finite Numeri
     └── JoseError                   invalidJws          (malformed token or header)
         ├── JwsAlgorithmError       unsupportedAlgorithm
         ├── JwsSignatureError       invalidJwsSignature
-        └── JwtClaimsError          invalidClaims       (typ, iss, nbf/exp, kid/issuer mismatch)
+        └── JwtClaimsError          invalidClaims       (typ, iss/sub mismatch, nbf/exp, kid/issuer mismatch)
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeGuard
 
-from did import DidError, PublicKey, Signer, parse_did_url
+from did import DidError, KeyType, PublicKey, Signer, parse_did_url
 from foundation.jws import MAX_TOKEN_SIZE, encode_compact, parse_compact
 from foundation.strict_json import MAX_JSON_DEPTH
 from foundation.strict_json import compact_json as _compact_json
@@ -42,6 +43,8 @@ __all__ = [
     "JwsSignatureError",
     "JwtClaimsError",
     "KeyResolver",
+    "algorithm_names",
+    "check_claim_mapping",
     "check_times",
     "compact_json",
     "is_numeric_date",
@@ -53,6 +56,8 @@ __all__ = [
 ]
 
 ALLOWED_ALGORITHMS: Final = frozenset({"EdDSA", "Ed25519", "ES256", "ES384", "ES256K"})
+"""JWS ``alg`` values verified: ``Ed25519`` is RFC 9864's fully-specified name for ``EdDSA`` over Ed25519. Each
+must also fit the key (``KeyType.algorithms``): ``Ed25519``/``EdDSA`` only with Ed25519 keys, ``ES256`` only P-256."""
 DEFAULT_LEEWAY: Final = timedelta(seconds=60)
 
 
@@ -94,10 +99,18 @@ def compact_json(value: Any) -> bytes:
     return _compact_json(value, error=JoseError)
 
 
-def sign_compact(header: Mapping[str, Any], payload: bytes, signer: Signer) -> str:
-    """Create a compact JWS; ``alg`` is the signer's, ``kid`` the signer's key id unless given."""
-    full = {"alg": signer.algorithm, "kid": signer.key_id, **header}
-    if full["alg"] != signer.algorithm:
+_NAMES: Final = {name: kt.algorithms for kt in KeyType if kt.spec.alg is not None for name in kt.algorithms}
+
+
+def algorithm_names(algorithm: str) -> tuple[str, ...]:
+    """The JOSE ``alg`` names a signer of ``algorithm`` may write: e.g. ``EdDSA`` and RFC 9864's ``Ed25519``."""
+    return _NAMES.get(algorithm, (algorithm,))
+
+
+def sign_compact(header: Mapping[str, Any], payload: bytes, signer: Signer, *, alg: str | None = None) -> str:
+    """Create a compact JWS; ``alg`` is the signer's unless given (a name of its key, e.g. ``Ed25519``)."""
+    full = {"alg": alg or signer.algorithm, "kid": signer.key_id, **header}
+    if full["alg"] not in algorithm_names(signer.algorithm):
         raise JwsAlgorithmError(f"header alg {full['alg']!r} does not match the signer ({signer.algorithm})")
     return encode_compact(full, payload, signer.sign, error=JoseError)
 
@@ -143,16 +156,27 @@ class JoseVerification:
     format: str
 
 
-def issue_vc_jwt(credential: Mapping[str, Any], signer: Signer, *, typ: str = "vc+jwt") -> str:
-    """Secure a credential as ``application/vc+jwt`` (the credential is the JWT payload)."""
-    validate_credential(credential)
-    return sign_compact({"typ": typ, "cty": "vc"}, compact_json(credential), signer)
+def issue_vc_jwt(credential: Mapping[str, Any], signer: Signer, *, typ: str = "vc+jwt", alg: str | None = None) -> str:
+    """Secure a credential as ``application/vc+jwt`` (the credential is the JWT payload; its iss/sub must fit).
+
+    ``alg`` picks the header name (default the signer's, ``EdDSA`` for Ed25519; ``Ed25519`` per RFC 9864).
+    """
+    check_claim_mapping({}, credential, validate_credential(credential))
+    return sign_compact({"typ": typ, "cty": "vc"}, compact_json(credential), signer, alg=alg)
 
 
 def issue_jwt_vc_json(
-    credential: Mapping[str, Any], signer: Signer, *, subject: str | None = None, now: datetime | None = None
+    credential: Mapping[str, Any],
+    signer: Signer,
+    *,
+    subject: str | None = None,
+    now: datetime | None = None,
+    alg: str | None = None,
 ) -> str:
-    """Secure a credential in the OID4VCI ``jwt_vc_json`` form (claims iss/sub/nbf/exp/jti/iat + ``vc``)."""
+    """Secure a credential in the OID4VCI ``jwt_vc_json`` form (claims iss/sub/nbf/exp/jti/iat + ``vc``).
+
+    ``subject`` becomes ``sub`` and must be the ``id`` of a credential subject; ``alg`` as for ``issue_vc_jwt``.
+    """
     parsed = validate_credential(credential)
     issued = now or datetime.now(UTC)
     claims: dict[str, Any] = {"iss": parsed.issuer, "iat": int(issued.timestamp()), "vc": dict(credential)}
@@ -163,7 +187,8 @@ def issue_jwt_vc_json(
         claims["jti"] = credential["id"]
     if subject is not None:
         claims["sub"] = subject
-    return sign_compact({"typ": "JWT"}, compact_json(claims), signer)
+    check_claim_mapping({}, claims, parsed)
+    return sign_compact({"typ": "JWT"}, compact_json(claims), signer, alg=alg)
 
 
 def _issuer_key(jws: CompactJws, issuer: str, keys: KeyResolver) -> tuple[str, PublicKey]:
@@ -199,10 +224,11 @@ def verify_vc_jwt(
     moment = now or datetime.now(UTC)
     if typ == "JWT":
         credential = validate_credential(payload.get("vc"))
-        if payload.get("iss") != credential.issuer:
-            raise JwtClaimsError("iss does not equal the credential's issuer")
+        if "iss" not in payload:
+            raise JwtClaimsError("a jwt_vc_json token needs an iss claim naming the credential's issuer")
     else:
         credential = validate_credential(payload)
+    check_claim_mapping(jws.header, payload, credential)
     check_times(payload, moment, leeway)  # vc+jwt too: RFC 7519 exp/nbf, when present, must be honoured
     kid, key = _issuer_key(jws, credential.issuer, keys)
     jws.verify(key)
@@ -210,6 +236,28 @@ def verify_vc_jwt(
     return JoseVerification(
         credential, kid, credential.issuer, jws.header["alg"], "jwt_vc_json" if typ == "JWT" else "vc+jwt"
     )
+
+
+def check_claim_mapping(header: Mapping[str, Any], claims: Mapping[str, Any], credential: Credential) -> None:
+    """Refuse JWT ``iss``/``sub`` that name another party than the credential's ``issuer``/``credentialSubject``.
+
+    ``iss`` (a claim, or replicated in the JOSE header, RFC 7519 §5.3) must equal the issuer (``issuer`` or
+    ``issuer.id``; VC-JOSE-COSE #iss). ``sub`` must equal the ``id`` of a credential subject: of the subject when
+    there is one, of one of them when there are several; a ``sub`` beside subjects without ``id`` is refused, since
+    a reader of ``sub`` would bind the claims to a party the credential does not name (VC-JOSE-COSE
+    #jose-header-parameters-jwt-claims, VC Data Model 1.1 §6.3.1 for ``jwt_vc_json``).
+    """
+    for where, source in (("the JWT claims", claims), ("the JOSE header", header)):
+        if "iss" in source and source["iss"] != credential.issuer:
+            raise JwtClaimsError(f"iss in {where} names {source['iss']!r:.80}, not the issuer {credential.issuer!r}")
+    for where, source in (("the JWT claims", claims), ("the JOSE header", header)):
+        if "sub" not in source:
+            continue
+        subjects = credential.data.get("credentialSubject")
+        ids = [s.get("id") for s in (subjects if isinstance(subjects, list) else [subjects]) if isinstance(s, Mapping)]
+        if not isinstance(source["sub"], str) or source["sub"] not in ids:
+            named = ", ".join(repr(i) for i in ids if i is not None) or "no subject id"
+            raise JwtClaimsError(f"sub in {where} names {source['sub']!r:.80}, not a credential subject ({named})")
 
 
 def is_numeric_date(value: object) -> TypeGuard[int | float]:

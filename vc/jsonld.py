@@ -19,6 +19,9 @@ error instead.
 Before any JSON-LD processing a document passes ``check_document``, one iterative walk that bounds the work:
 pyld's node map de-duplicates the values of a property with a linear scan, so expansion is quadratic in the values
 one property of one node collects, and pyld and the shape cache recurse once per nesting level.
+
+``to_quads`` takes most credentials from the shape cache (``vc.jsonld_shape_cache``): one expansion per kind of
+credential, whose quads are then a template for every credential of that kind.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ from pyld import jsonld as pyld
 from pyld.context_resolver import ContextResolver
 
 from vc.errors import VcError
-from vc.rdfc import XSD_STRING, CanonicalizationError, Quad, Term, canonicalize_quads
+from vc.jsonld_shape_cache import ShapeCache, collect_terms
+from vc.rdfc import XSD_STRING, Quad, Term
 
 __all__ = [
     "MAX_DEPTH",
@@ -194,7 +198,6 @@ def _on_dropped(expanded: str | None) -> None:
 # An absolute IRI as N-Quads can carry it and pyld keeps it: a scheme, then no control or IRIREF-excluded character
 # and no whitespace of any kind (pyld drops triples whose IRIs contain Unicode whitespace such as U+00A0).
 _ABSOLUTE_IRI: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s\x00-\x20\x7f<>\"{}|^`\\]*")
-XSD_DOUBLE: Final = "http://www.w3.org/2001/XMLSchema#double"
 
 
 def _check_iri(value: Any, what: str) -> None:
@@ -319,157 +322,22 @@ def _to_quads_direct(document: dict[str, Any]) -> list[Quad]:
     return quads
 
 
-# -- shape cache ------------------------------------------------------------------------------------------------
-#
-# Expanding JSON-LD is the expensive part of a Data Integrity proof, and credentials of one kind share their
-# structure: only the values differ. A document's *shape* is the document with every string value replaced by a
-# placeholder (equal strings share one, and an IRI's scheme is kept), except values that could change how the
-# document expands: types, values under JSON-LD keywords, values that are a term or whose scheme is a term in any
-# context in play (e.g. types such as "VerifiableCredential"), and blank node identifiers. The shape is expanded
-# once; if every placeholder came out verbatim as a whole literal value or a whole IRI (and nowhere else), the
-# resulting quads are a template into which any document of that shape substitutes its values. Otherwise the
-# shape is marked uncacheable and its documents always take the direct path. On the first use the template is
-# also checked against the direct result (compared after canonicalization).
-
-_PLACEHOLDER: Final = "xid-ph-"
-_SCHEME: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
-_SHAPES: Final[OrderedDict[str, list[Quad] | None]] = OrderedDict()
-_MAX_SHAPES: Final = 512
-
-
 @cache
 def _bundled_terms() -> frozenset[str]:
     terms: set[str] = set()
     for name in _index().values():
-        _collect_terms(json.loads(resources.files("vc").joinpath(f"contexts/{name}").read_text("utf-8")), terms)
+        collect_terms(json.loads(resources.files("vc").joinpath(f"contexts/{name}").read_text("utf-8")), terms)
     return frozenset(terms)
 
 
-def _collect_terms(value: Any, terms: set[str]) -> None:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            terms.add(key)
-            _collect_terms(item, terms)
-    elif isinstance(value, list):
-        for item in value:
-            _collect_terms(item, terms)
-
-
-class _UncacheableError(Exception):
-    """The document cannot use the shape cache; take the direct path."""
-
-
-def _shape(document: dict[str, Any]) -> tuple[Any, dict[str, str]]:
-    """The document's shape and the placeholder → value map."""
-    inline: set[str] = set()
-    _collect_inline_terms(document, inline)
-    terms = _bundled_terms() | inline if inline else _bundled_terms()
-    values: dict[str, str] = {}
-    placeholders: dict[str, str] = {}
-
-    def placeholder(text: str) -> str:
-        if _PLACEHOLDER in text:
-            raise _UncacheableError
-        if text in terms or text.startswith("_:"):
-            return text
-        match = _SCHEME.match(text)
-        if match and match.group(1) in terms:
-            return text
-        found = placeholders.get(text)
-        if found is None:
-            found = f"{match.group(1)}:" if match else ""
-            found += f"{_PLACEHOLDER}{len(placeholders)}"
-            placeholders[text] = found
-            values[found] = text
-        return found
-
-    def walk(value: Any, key: str | None) -> Any:
-        if isinstance(value, dict):
-            return {k: (v if k == "@context" else walk(v, k)) for k, v in value.items()}
-        if isinstance(value, list):
-            return [walk(v, key) for v in value]
-        if (
-            isinstance(value, str)
-            and key not in ("type", "@type")
-            and (key is None or not key.startswith("@") or key in ("@id", "@value"))
-        ):
-            return placeholder(value)
-        return value
-
-    return walk(document, None), values
-
-
-def _collect_inline_terms(value: Any, terms: set[str]) -> None:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key == "@context":
-                _collect_terms(item, terms)
-            else:
-                _collect_inline_terms(item, terms)
-    elif isinstance(value, list):
-        for item in value:
-            _collect_inline_terms(item, terms)
-
-
-def _template(quads: list[Quad], placeholders: set[str]) -> list[Quad] | None:
-    """The quads as a template, or None when a placeholder came out anywhere but as a whole value."""
-    for quad in quads:
-        for term in quad:
-            if term[0] == "literal" and term[2] == XSD_DOUBLE and _PLACEHOLDER in term[1]:
-                return None  # pyld rewrites numeric strings typed xsd:double (1.5 -> 1.5E0); keep them direct
-            for position, text in enumerate(term[1:], start=1):
-                if _PLACEHOLDER in text and not (position == 1 and text in placeholders and term[0] != "bnode"):
-                    return None
-    return quads
-
-
-def _fill(template: list[Quad], values: dict[str, str]) -> list[Quad]:
-    def term(t: Term) -> Term:
-        if len(t) > 1 and t[0] != "bnode":
-            value = values.get(t[1])
-            if value is not None:
-                if t[0] == "iri":
-                    _check_iri(value, "IRI")
-                return (t[0], value, *t[2:])
-        return t
-
-    return [(term(s), term(p), term(o), term(g)) for s, p, o, g in template]
-
-
-def _same_graph(a: list[Quad], b: list[Quad]) -> bool:
-    try:
-        return canonicalize_quads(a).nquads == canonicalize_quads(b).nquads
-    except CanonicalizationError:  # e.g. a poison graph: no template; canonicalizing it later reports the error
-        return False
+# Templates by document shape (vc/jsonld_shape_cache.py); pyld runs under the same lock.
+_SHAPES: Final = ShapeCache(_to_quads_direct, _bundled_terms, _check_iri, expand_error=JsonLdError, lock=_LOCK)
 
 
 def to_quads(document: dict[str, Any]) -> list[Quad]:
     """The RDF quads of a JSON-LD document, using only bundled contexts (within the ``check_document`` limits)."""
     check_document(document)
-    try:
-        shape, values = _shape(document)
-    except _UncacheableError:
-        return _to_quads_direct(document)
-    key = json.dumps(shape, sort_keys=True, separators=(",", ":"))
-    with _LOCK:
-        known = key in _SHAPES
-        template = _SHAPES.get(key)
-        if known:
-            _SHAPES.move_to_end(key)
-    if known:
-        return _to_quads_direct(document) if template is None else _fill(template, values)
-    direct = _to_quads_direct(document)
-    try:
-        template = _template(_to_quads_direct(shape), set(values))
-    except JsonLdError:
-        template = None
-    if template is not None and not _same_graph(_fill(template, values), direct):
-        template = None
-    with _LOCK:
-        _SHAPES[key] = template
-        while len(_SHAPES) > _MAX_SHAPES:
-            _SHAPES.popitem(last=False)
-    return direct
+    return _SHAPES.quads(document)
 
 
 def _translate(exc: BaseException) -> JsonLdError:

@@ -181,8 +181,12 @@ def issue(
     holder_jwk: Mapping[str, str] | None = None,
     typ: str = SD_JWT_VC_TYP,
     decoys: int = 2,
+    alg: str | None = None,
 ) -> str:
-    """Issue an SD-JWT (``<issuer JWT>~<disclosure>~...~``); ``SD(...)`` marks disclosable claims."""
+    """Issue an SD-JWT (``<issuer JWT>~<disclosure>~...~``); ``SD(...)`` marks disclosable claims.
+
+    ``alg`` picks the JWS ``alg`` name (default the signer's; ``Ed25519`` for RFC 9864's name of ``EdDSA``).
+    """
     refused = sorted(name for name in NEVER_DISCLOSABLE if isinstance(claims.get(name), SD))
     if refused and typ in _VC_TYPES:
         raise NonDisclosableClaimError(
@@ -194,7 +198,7 @@ def issue(
     payload["_sd_alg"] = "sha-256"
     if holder_jwk is not None:
         payload["cnf"] = {"jwk": dict(holder_jwk)}
-    jwt = sign_compact({"typ": typ}, compact_json(payload), signer)
+    jwt = sign_compact({"typ": typ}, compact_json(payload), signer, alg=alg)
     return "~".join([jwt, *issuer.disclosures]) + "~"
 
 
@@ -375,8 +379,12 @@ def present(
     audience: str | None = None,
     nonce: str | None = None,
     now: datetime | None = None,
+    alg: str | None = None,
 ) -> str:
-    """Build a presentation disclosing the claims at ``disclose`` (and their parents), with a KB-JWT if ``holder``."""
+    """Build a presentation disclosing the claims at ``disclose`` (and their parents), with a KB-JWT if ``holder``.
+
+    ``alg`` picks the KB-JWT's ``alg`` name, as for ``issue``.
+    """
     parsed = _split(sd_jwt)
     jws = CompactJws.parse(parsed.jwt)
     resolver = _Resolver(parsed.disclosures)
@@ -394,7 +402,7 @@ def present(
         raise KeyBindingError("a key-bound presentation needs an audience and a nonce")
     issued = int((now or datetime.now(UTC)).timestamp())
     claims = {"iat": issued, "aud": audience, "nonce": nonce, "sd_hash": sd_hash(body)}
-    return body + sign_compact({"typ": KB_JWT_TYP}, compact_json(claims), holder)
+    return body + sign_compact({"typ": KB_JWT_TYP}, compact_json(claims), holder, alg=alg)
 
 
 def verify(

@@ -22,18 +22,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any
 
-from did import DidError, PublicKey, Resolver, Signer, parse_did_url
+from did import PublicKey, Resolver, parse_did_url
 from vc.data_integrity import DataIntegrityError, verify_proof
 from vc.errors import VcError
 from vc.jose import (
-    CompactJws,
     JoseError,
-    JwtClaimsError,
-    compact_json,
-    is_numeric_date,
-    sign_compact,
     strict_json,
     verify_vc_jwt,
 )
@@ -46,13 +41,12 @@ from vc.status_list import (
     BitstringStatusEntry,
     StatusListCache,
     StatusListError,
-    TokenStatusList,
     TokenStatusReference,
     check_bitstring_status,
+    verify_status_list_token,
 )
 
 __all__ = [
-    "STATUS_LIST_JWT_TYP",
     "CredentialInputError",
     "CredentialRevokedError",
     "CredentialStatusError",
@@ -62,11 +56,7 @@ __all__ = [
     "StatusSource",
     "VerificationResult",
     "detect_format",
-    "issue_status_list_token",
-    "verify_status_list_token",
 ]
-
-STATUS_LIST_JWT_TYP: Final = "statuslist+jwt"
 
 StatusSource = Callable[[str], "Mapping[str, Any] | str"]
 """Returns what is published at a status list URL: a secured status list credential or a status list token."""
@@ -299,10 +289,10 @@ class CredentialVerifier:
         published = self._fetch(reference.uri)
         if not isinstance(published, str):
             raise CredentialStatusError(f"{reference.uri} did not return a status list token")
-        token_list = verify_status_list_token(published, self._key, reference.uri, result.issuer, moment)
         try:
+            token_list = verify_status_list_token(published, self._key, reference.uri, result.issuer, moment)
             value = token_list.get(reference.index)
-        except StatusListError as exc:
+        except StatusListError as exc:  # the token does not verify, or its list is malformed or too short
             raise CredentialStatusError(exc.message) from exc
         if value == INVALID:
             raise CredentialRevokedError(f"the credential is revoked (list {reference.uri}, {reference.index})")
@@ -320,55 +310,3 @@ def _json_object(secured: str | Mapping[str, Any]) -> Mapping[str, Any]:
         return strict_json(secured, "the credential")
     except JoseError as exc:
         raise CredentialInputError(exc.message) from exc
-
-
-# -- status list tokens (IETF Token Status List, for SD-JWT VC) ---------------------------------------------------
-
-
-def issue_status_list_token(
-    status_list: TokenStatusList,
-    uri: str,
-    signer: Signer,
-    *,
-    issuer: str | None = None,
-    ttl: timedelta | None = timedelta(hours=1),
-    now: datetime | None = None,
-) -> str:
-    """Sign a status list token (``statuslist+jwt``) published at ``uri``."""
-    issued = int((now or datetime.now(UTC)).timestamp())
-    claims: dict[str, Any] = {"sub": uri, "iat": issued, "status_list": status_list.to_json()}
-    if issuer is not None:
-        claims["iss"] = issuer
-    if ttl is not None:
-        claims["exp"] = issued + int(ttl.total_seconds())
-        claims["ttl"] = int(ttl.total_seconds())
-    return sign_compact({"typ": STATUS_LIST_JWT_TYP}, compact_json(claims), signer)
-
-
-def verify_status_list_token(
-    token: str, keys: Callable[[str], PublicKey], uri: str, issuer: str, now: datetime
-) -> TokenStatusList:
-    """Verify a status list token for ``uri`` signed by a key of ``issuer``; return the list."""
-    try:
-        jws = CompactJws.parse(token)
-        if jws.header.get("typ") != STATUS_LIST_JWT_TYP:
-            raise JwtClaimsError(f"the status list token must have typ {STATUS_LIST_JWT_TYP}")
-        kid = jws.header.get("kid")
-        if not isinstance(kid, str) or str(parse_did_url(kid).did) != issuer:
-            raise JwtClaimsError(f"the status list token is not signed by a key of {issuer}")
-        jws.verify(keys(kid))
-        claims = strict_json(jws.payload, "the status list token")
-    except (JoseError, DidError) as exc:
-        raise CredentialStatusError(f"the status list token {uri} does not verify: {exc.message}") from exc
-    if claims.get("sub") != uri:
-        raise CredentialStatusError(f"the status list token is for {claims.get('sub')!r}, not {uri}")
-    expires = claims.get("exp")
-    if expires is not None:
-        if not is_numeric_date(expires):
-            raise CredentialStatusError(f"the status list token {uri} has an exp that is not a finite number")
-        if now.timestamp() > expires:
-            raise CredentialStatusError(f"the status list token {uri} has expired")
-    try:
-        return TokenStatusList.from_json(claims.get("status_list"))
-    except StatusListError as exc:
-        raise CredentialStatusError(exc.message) from exc

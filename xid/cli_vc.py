@@ -109,9 +109,12 @@ def vc() -> None:
 @click.option("--sd", "sd_paths", multiple=True, metavar="PATH",
               help="sd-jwt: a selectively disclosable claim (dotted path, e.g. address.region or nationalities.0); "
               "default: every top-level claim except iss, vct, iat, exp, nbf, sub, cnf, status.")  # fmt: skip
+@click.option("--jose-alg", help="jwt, jwt-vc-json, sd-jwt: the JWS alg to write, a name of the key's algorithm "
+              "(default EdDSA for Ed25519 keys; Ed25519 is RFC 9864's fully-specified name).")  # fmt: skip
 def issue_command(
-    credential: Path, fmt: str, key_file: Path, holder_key: Path | None, sd_paths: tuple[str, ...]
-) -> None:
+    credential: Path, fmt: str, key_file: Path, holder_key: Path | None, sd_paths: tuple[str, ...],
+    jose_alg: str | None,
+) -> None:  # fmt: skip
     """Secure CREDENTIAL (a JSON file) and print the token or the secured JSON."""
     signer = SoftwareSigner.load(key_file)
     issuer_did = str(parse_did_url(signer.key_id).did)
@@ -121,17 +124,19 @@ def issue_command(
     if "proof" in data:
         raise click.BadParameter(f"{credential} already carries a proof; issue secures an unsecured credential")
     if fmt in DI_FORMATS:
+        if jose_alg is not None:
+            raise click.BadParameter("applies to JOSE formats, not Data Integrity", param_hint="--jose-alg")
         validate_credential(data)
         secured = add_proof(data, signer, cryptosuite=DI_FORMATS[fmt])
         click.echo(json.dumps(secured, indent=2, ensure_ascii=False))
     elif fmt == "jwt":
-        click.echo(issue_vc_jwt(data, signer))
+        click.echo(issue_vc_jwt(data, signer, alg=jose_alg))
     elif fmt == "jwt-vc-json":
-        click.echo(issue_jwt_vc_json(data, signer))
+        click.echo(issue_jwt_vc_json(data, signer, alg=jose_alg))
     else:
         claims = {"iss": issuer_did, "iat": int(datetime.now(UTC).timestamp()), **data}
         holder = SoftwareSigner.load(holder_key).public_jwk if holder_key else None
-        click.echo(issue(_mark(claims, [_path(p) for p in sd_paths]), signer, holder_jwk=holder))
+        click.echo(issue(_mark(claims, [_path(p) for p in sd_paths]), signer, holder_jwk=holder, alg=jose_alg))
 
 
 def _status_files(paths: tuple[Path, ...]) -> dict[str, Any]:

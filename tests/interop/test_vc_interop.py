@@ -18,7 +18,7 @@ from did.multibase import encode_multicodec
 from foundation.b64 import b64url_decode, b64url_encode
 from tests.conftest import require_component
 from vc.data_integrity import ProofSignatureError, add_proof, verify_proof
-from vc.jose import issue_vc_jwt
+from vc.jose import JwsAlgorithmError, issue_vc_jwt, verify_vc_jwt
 from vc.sd_jwt import SD, DisclosureError, issue, present, verify
 
 PEERS = Path(__file__).parent / "vc"
@@ -192,7 +192,7 @@ def test_our_sd_jwt_vc_presentation_verifies_in_sd_jwt_js(issuer_type: KeyType, 
     assert node("sdjwt.mjs", "verify", {**request, "aud": "https://other.example"})["verified"] is False
 
 
-def js_sd_jwt_presentation(issuer: SoftwareSigner, holder: SoftwareSigner) -> str:
+def js_sd_jwt_presentation(issuer: SoftwareSigner, holder: SoftwareSigner, alg: str | None = None) -> str:
     """An SD-JWT VC issued and then presented (with a KB-JWT) by @sd-jwt/sd-jwt-vc."""
     issued = node(
         "sdjwt.mjs",
@@ -214,11 +214,12 @@ def js_sd_jwt_presentation(issuer: SoftwareSigner, holder: SoftwareSigner) -> st
             "holderPublicJwk": holder.public_jwk,
             "vct": "https://xid.example/credentials/basic4",
             "iss": "did:web:issuer.example.jp",
+            **({"alg": alg} if alg else {}),
         },
     )
     frame = {"given_name": True, "address": {"region": True}, "nationalities": {"1": True}}
     request = {"sdJwt": issued["sdJwt"], "presentationFrame": frame, "holderPrivateJwk": holder.to_private_jwk()}
-    presented = node("sdjwt.mjs", "present", {**request, "nonce": NONCE, "aud": AUD})
+    presented = node("sdjwt.mjs", "present", {**request, "nonce": NONCE, "aud": AUD, **({"alg": alg} if alg else {})})
     assert isinstance(presented["presentation"], str)
     return presented["presentation"]
 
@@ -247,22 +248,69 @@ def test_sd_jwt_js_presentation_verifies_with_ours() -> None:
         verify("~".join([jwt, forged, *disclosures[1:], kb_jwt]), issuer_key, audience=AUD, nonce=NONCE)
 
 
+def test_fully_specified_ed25519_sd_jwt_vc_both_ways() -> None:
+    """Issuer JWT and KB-JWT under RFC 9864's alg name Ed25519: ours verify in @sd-jwt/sd-jwt-vc, theirs with ours."""
+    issuer = SoftwareSigner.generate(KeyType.ED25519).with_key_id("did:web:issuer.example.jp#key-1")
+    holder = SoftwareSigner.generate(KeyType.ED25519)
+    sd_jwt = issue(sd_claims(), issuer, holder_jwk=holder.public_jwk, alg="Ed25519")
+    disclose = [("given_name",), ("address", "region"), ("nationalities", 1)]
+    presentation = present(sd_jwt, disclose, holder, audience=AUD, nonce=NONCE, alg="Ed25519")
+    request = {"presentation": presentation, "issuerJwk": issuer.public_jwk, "nonce": NONCE, "aud": AUD}
+    result = node("sdjwt.mjs", "verify", request)
+    assert result["verified"] is True, result.get("error")
+    assert (result["header"]["alg"], result["kb"]["header"]["alg"]) == ("Ed25519", "Ed25519")
+    assert {k: v for k, v in result["claims"].items() if k != "cnf"} == DISCLOSED
+
+    theirs = js_sd_jwt_presentation(issuer, holder, alg="Ed25519")
+    jwt, *_, kb_jwt = theirs.split("~")
+    assert json.loads(b64url_decode(jwt.split(".")[0]))["alg"] == "Ed25519"
+    assert json.loads(b64url_decode(kb_jwt.split(".")[0]))["alg"] == "Ed25519"
+    ours = verify(theirs, lambda header, payload: issuer.public_key, audience=AUD, nonce=NONCE)
+    assert (ours.issuer_header["alg"], ours.key_bound) == ("Ed25519", True)
+    p256 = SoftwareSigner.generate(KeyType.P256)  # the same token checked against a key of another type
+    with pytest.raises(JwsAlgorithmError, match="'Ed25519' does not match P-256"):
+        verify(theirs, lambda header, payload: p256.public_key, audience=AUD, nonce=NONCE)
+
+
 # -- VC-JOSE: panva jose -----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key_type", [KeyType.ED25519, KeyType.P256])
-def test_our_vc_jwt_verifies_in_jose(key_type: KeyType) -> None:
+# Each JWS alg name the pinned jose (6.2.18) verifies, for the key types xid signs VC-JOSE with: EdDSA and its
+# RFC 9864 fully-specified name Ed25519 (jose lists both), ES256. jose has no ESP256 (a COSE-only name).
+JOSE_ALGS = [(KeyType.ED25519, "EdDSA"), (KeyType.ED25519, "Ed25519"), (KeyType.P256, "ES256")]
+
+
+@pytest.mark.parametrize(("key_type", "alg"), JOSE_ALGS)
+def test_our_vc_jwt_verifies_in_jose(key_type: KeyType, alg: str) -> None:
     """Our vc+jwt verifies with jose (payload = the credential); a flipped signature bit or another typ fails."""
     signer, did = did_key_signer(key_type)
     credential = alumni_credential(did)
-    token = issue_vc_jwt(credential, signer)
-    request = {"jwt": token, "jwk": signer.public_jwk, "typ": "vc+jwt"}
+    token = issue_vc_jwt(credential, signer, alg=None if alg == key_type.algorithm else alg)
+    request = {"jwt": token, "jwk": signer.public_jwk, "typ": "vc+jwt", "alg": alg}
     result = node("jose.mjs", "verify", request)
     assert result["verified"] is True, result.get("error")
     assert result["payload"] == credential
-    assert result["header"] == {"alg": key_type.algorithm, "kid": signer.key_id, "typ": "vc+jwt", "cty": "vc"}
+    assert result["header"] == {"alg": alg, "kid": signer.key_id, "typ": "vc+jwt", "cty": "vc"}
     header, payload, signature = token.split(".")
     flipped = node("jose.mjs", "verify", {**request, "jwt": f"{header}.{payload}.{flip_bit(signature)}"})
     assert flipped["verified"] is False
     assert "ERR_JWS_SIGNATURE_VERIFICATION_FAILED" in flipped["error"]
     assert node("jose.mjs", "verify", {**request, "typ": "dc+sd-jwt"})["verified"] is False
+
+
+@pytest.mark.parametrize(("key_type", "alg"), JOSE_ALGS)
+def test_jose_vc_jwt_verifies_with_ours(key_type: KeyType, alg: str) -> None:
+    """A vc+jwt signed by jose under either Ed25519 alg name (or ES256) verifies with ours; relabelled, it fails."""
+    signer, did = did_key_signer(key_type)
+    credential = alumni_credential(did)
+    private = {**signer.to_private_jwk(), "kid": signer.key_id}
+    signed = node("jose.mjs", "sign", {"payload": credential, "privateJwk": private, "alg": alg, "typ": "vc+jwt"})
+    token = signed["jwt"]
+    assert json.loads(b64url_decode(token.split(".")[0]))["alg"] == alg
+    result = verify_vc_jwt(token, lambda kid: RESOLVER.dereference(kid, "assertionMethod").public_key)
+    assert (result.issuer, result.algorithm, result.credential.data) == (did, alg, credential)
+    other = "ES256" if key_type is KeyType.ED25519 else "Ed25519"
+    header, payload, signature = token.split(".")
+    relabelled = b64url_encode(json.dumps({**json.loads(b64url_decode(header)), "alg": other}).encode())
+    with pytest.raises(JwsAlgorithmError, match="does not match"):
+        verify_vc_jwt(f"{relabelled}.{payload}.{signature}", lambda kid: signer.public_key)

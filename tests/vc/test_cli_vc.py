@@ -57,6 +57,30 @@ def test_vc_jwt_issue_and_verify(keys: tuple[Path, Path, str], tmp_path: Path) -
         assert bad.stdout == ""
 
 
+def test_issue_with_the_fully_specified_jose_alg(keys: tuple[Path, Path, str], tmp_path: Path) -> None:
+    issuer, _, did = keys
+    credential = tmp_path / "vc.json"
+    credential.write_text(json.dumps({"@context": ["https://www.w3.org/ns/credentials/v2"],
+                                      "type": ["VerifiableCredential"], "issuer": did,
+                                      "credentialSubject": {"id": "did:example:holder"}}))  # fmt: skip
+    for fmt in ("jwt", "jwt-vc-json"):
+        default = run("issue", "--format", fmt, "--key", str(issuer), str(credential))
+        assert json.loads(b64url_decode(default.stdout.split(".")[0]))["alg"] == "EdDSA"
+        issued = run("issue", "--format", fmt, "--key", str(issuer), "--jose-alg", "Ed25519", str(credential))
+        assert issued.exit_code == 0, issued.output
+        assert json.loads(b64url_decode(issued.stdout.split(".")[0]))["alg"] == "Ed25519"
+        (tmp_path / "token.txt").write_text(issued.stdout)
+        verified = run("verify", str(tmp_path / "token.txt"))
+        assert verified.exit_code == 0, verified.output
+        assert json.loads(verified.stdout)["algorithm"] == "Ed25519"
+    wrong = run("issue", "--format", "jwt", "--key", str(issuer), "--jose-alg", "ES256", str(credential))
+    assert (wrong.exit_code, wrong.stdout) == (1, "")
+    assert wrong.stderr.startswith("error [unsupportedAlgorithm]")
+    di = run("issue", "--format", "di-eddsa-rdfc", "--key", str(issuer), "--jose-alg", "Ed25519", str(credential))
+    assert di.exit_code == 2
+    assert "--jose-alg" in di.output
+
+
 def test_sd_jwt_issue_present_verify(keys: tuple[Path, Path, str], tmp_path: Path) -> None:
     issuer, holder, did = keys
     claims = tmp_path / "claims.json"
@@ -192,8 +216,7 @@ def test_status_list_round_trip_revokes(keys: tuple[Path, Path, str], tmp_path: 
 
 
 def test_sd_jwt_status_from_a_status_list_token_file(keys: tuple[Path, Path, str], tmp_path: Path) -> None:
-    from vc.status_list import TokenStatusList
-    from vc.verify import issue_status_list_token
+    from vc.status_list import TokenStatusList, issue_status_list_token
 
     issuer, holder, _ = keys
     url = "https://issuer.example.jp/status/token/1"

@@ -175,7 +175,7 @@ def test_add_proof_reproduces_the_signed_vector(case: Case) -> None:
         assert {k: v for k, v in signed["proof"].items() if k != "proofValue"} == {
             k: v for k, v in expected["proof"].items() if k != "proofValue"
         }
-        verify_proof(signed, RESOLVER.dereference)
+        assert verify_proof(signed, RESOLVER.dereference).cryptosuite == case.suite
 
 
 # Proof sets and chains ------------------------------------------------------------------------------------------

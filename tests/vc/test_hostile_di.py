@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -19,6 +18,7 @@ from vc.data_integrity import (
     SUITES,
     DataIntegrityError,
     JcsError,
+    ProofSignatureError,
     add_proof,
     verify_proof,
     verify_proofs,
@@ -88,10 +88,8 @@ def _nested(depth: int) -> Any:
 
 def test_a_long_array_is_refused_before_json_ld_processing() -> None:
     document = _with_subject(_secured(), {"id": "did:example:holder", "alumniOf": [f"x{i}" for i in range(4000)]})
-    started = time.monotonic()
-    with pytest.raises(DocumentLimitError, match="MAX_PROPERTY_VALUES") as caught:
+    with pytest.raises(DocumentLimitError, match="MAX_PROPERTY_VALUES") as caught:  # timed in bench/bench_vc_di.py
         _verify(document)
-    assert time.monotonic() - started < 0.5  # it took 13 s when pyld de-duplicated the values
     assert caught.value.code == "documentLimitExceeded"
 
 
@@ -143,16 +141,15 @@ def test_an_inline_context_makes_the_whole_document_one_property() -> None:
     to_quads({**document, "@graph": document["@graph"][:10]})
 
 
-def test_the_worst_document_within_the_limits_is_fast() -> None:
+def test_the_worst_document_within_the_limits_reaches_the_signature_check() -> None:
+    """Within the limits a document is processed to the end (its time is measured in bench/bench_vc_di.py)."""
     per = MAX_PROPERTY_VALUES
     properties = (MAX_VALUES - 40) // (per + 1)
     subject = {"id": "did:example:holder", **{f"p{j}": [f"x{j}_{i}" for i in range(per)] for j in range(properties)}}
     document = _with_subject(_secured(), subject)
     check_document(document)
-    started = time.monotonic()
-    with pytest.raises(DataIntegrityError):  # the claims changed, so the signature cannot match
+    with pytest.raises(ProofSignatureError):  # the claims changed, so the signature cannot match
         _verify(document)
-    assert time.monotonic() - started < 1.0  # ~50 ms measured on 2 cores, with a cold shape cache
 
 
 def _all_json(folder: str) -> list[Any]:
@@ -168,6 +165,7 @@ def test_real_credentials_are_well_within_the_limits() -> None:
     documents.append(
         BitstringStatusList(status_size=8).credential(LIST_URL, "did:example:i", "message", "2026-01-01T00:00:00Z")
     )
+    assert len(documents) > 20  # the vector folders are present (an empty loop would check nothing)
     for document in documents:
         values, arrays, depth = _measure(document)
         assert values <= MAX_VALUES // 4

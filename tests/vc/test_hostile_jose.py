@@ -43,13 +43,12 @@ from vc.sd_jwt import (
     sd_hash,
     verify,
 )
-from vc.status_list import TokenStatusList
+from vc.status_list import TokenStatusList, issue_status_list_token
 from vc.verify import (
     CredentialInputError,
     CredentialStatusError,
     CredentialVerifier,
     detect_format,
-    issue_status_list_token,
 )
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from joserfc import jws as joserfc_jws
 from joserfc.jwk import ECKey, OKPKey
 
-from did import KeyType, PublicKey, Resolver, SoftwareSigner, did_key
+from did import DidError, KeyType, PublicKey, Resolver, SoftwareSigner, did_key
 from foundation.b64 import b64url_decode, b64url_encode
+from foundation.jws import encode_compact
 from vc.errors import VcError
 from vc.jose import (
     CompactJws,
@@ -25,6 +26,7 @@ from vc.jose import (
     compact_json,
     issue_jwt_vc_json,
     issue_vc_jwt,
+    sign_compact,
     verify_vc_jwt,
 )
 from vc.model import CredentialExpiredError, CredentialModelError, CredentialNotYetValidError
@@ -83,6 +85,69 @@ def test_jwt_vc_json_round_trip_and_times() -> None:
         verify_vc_jwt(token, keys, now=datetime(2025, 1, 1, tzinfo=UTC))
 
 
+def _vc_jwt(payload: dict[str, Any], signer: SoftwareSigner, **header: Any) -> str:
+    return sign_compact({"typ": "vc+jwt", **header}, compact_json(payload), signer)
+
+
+def test_vc_jwt_iss_naming_another_party_is_refused() -> None:
+    signer, did = issuer()
+    _other_signer, other = issuer()
+    assert verify_vc_jwt(_vc_jwt({**credential(did), "iss": did}, signer), keys, now=NOW).issuer == did
+    with pytest.raises(JwtClaimsError, match=r"iss in the JWT claims names .*did:key.*not the issuer"):
+        verify_vc_jwt(_vc_jwt({**credential(did), "iss": other}, signer), keys, now=NOW)
+    with pytest.raises(JwtClaimsError, match="iss in the JWT claims"):  # not a string: it cannot match
+        verify_vc_jwt(_vc_jwt({**credential(did), "iss": [did]}, signer), keys, now=NOW)
+    with pytest.raises(JwtClaimsError, match="iss in the JOSE header"):  # replicated as a header (RFC 7519 §5.3)
+        verify_vc_jwt(_vc_jwt(credential(did), signer, iss=other), keys, now=NOW)
+    # An issuer object: iss must match issuer.id.
+    named = credential(did, issuer={"id": did, "name": "Example University"})
+    assert verify_vc_jwt(_vc_jwt({**named, "iss": did}, signer), keys, now=NOW).issuer == did
+    with pytest.raises(JwtClaimsError, match="iss in the JWT claims"):
+        verify_vc_jwt(_vc_jwt({**named, "iss": other}, signer), keys, now=NOW)
+
+
+def test_vc_jwt_sub_must_name_a_credential_subject() -> None:
+    signer, did = issuer()
+    holder = "did:example:holder"
+    assert verify_vc_jwt(_vc_jwt({**credential(did), "sub": holder}, signer), keys, now=NOW).issuer == did
+    for wrong in ("did:example:someone-else", None, 7, [holder]):
+        with pytest.raises(JwtClaimsError, match="sub in the JWT claims names"):
+            verify_vc_jwt(_vc_jwt({**credential(did), "sub": wrong}, signer), keys, now=NOW)
+    with pytest.raises(JwtClaimsError, match="sub in the JOSE header"):
+        verify_vc_jwt(_vc_jwt(credential(did), signer, sub="did:example:someone-else"), keys, now=NOW)
+    # Several subjects: sub must be the id of one of them.
+    pair = credential(did, credentialSubject=[{"id": holder, "name": "a"}, {"id": "did:example:spouse", "name": "b"}])
+    assert verify_vc_jwt(_vc_jwt({**pair, "sub": "did:example:spouse"}, signer), keys, now=NOW).issuer == did
+    with pytest.raises(JwtClaimsError, match="not a credential subject"):
+        verify_vc_jwt(_vc_jwt({**pair, "sub": "did:example:someone-else"}, signer), keys, now=NOW)
+    # A subject without id: no sub can match it (a bearer credential has no sub), null included.
+    bearer = credential(did, credentialSubject={"name": "a"})
+    assert verify_vc_jwt(_vc_jwt(bearer, signer), keys, now=NOW).issuer == did
+    for wrong in (holder, None):
+        with pytest.raises(JwtClaimsError, match="no subject id"):
+            verify_vc_jwt(_vc_jwt({**bearer, "sub": wrong}, signer), keys, now=NOW)
+
+
+def test_jwt_vc_json_iss_and_sub_must_match_the_credential() -> None:
+    signer, did = issuer()
+    _other_signer, other = issuer()
+    vc = credential(did)
+    base = {"iss": did, "nbf": int(NOW.timestamp()) - 10, "vc": vc}
+    assert verify_vc_jwt(sign_compact({"typ": "JWT"}, compact_json(base), signer), keys, now=NOW).issuer == did
+    no_iss = {k: v for k, v in base.items() if k != "iss"}
+    for claims, reason in [
+        ({**base, "iss": other}, "iss in the JWT claims"),
+        (no_iss, "needs an iss claim"),
+        ({**base, "sub": "did:example:someone-else"}, "sub in the JWT claims"),
+    ]:
+        with pytest.raises(JwtClaimsError, match=reason):
+            verify_vc_jwt(sign_compact({"typ": "JWT"}, compact_json(claims), signer), keys, now=NOW)
+    with pytest.raises(JwtClaimsError, match="sub in the JWT claims"):  # and xid does not issue such a token
+        issue_jwt_vc_json(vc, signer, subject="did:example:someone-else", now=NOW)
+    with pytest.raises(JwtClaimsError, match="iss in the JWT claims"):
+        issue_vc_jwt({**vc, "iss": other}, signer)
+
+
 def _joserfc_key(signer: SoftwareSigner) -> OKPKey | ECKey:
     jwk: dict[str, str | list[str]] = dict(signer.to_private_jwk())
     return OKPKey.import_key(jwk) if jwk["kty"] == "OKP" else ECKey.import_key(jwk)
@@ -93,10 +158,10 @@ def _joserfc_key(signer: SoftwareSigner) -> OKPKey | ECKey:
                                                      (KeyType.P256, "ES256")])  # fmt: skip
 def test_independent_cross_check_with_joserfc(key_type: KeyType, algorithm: str) -> None:
     signer, did = issuer(key_type)
-    if algorithm == key_type.algorithm:
-        ours = issue_vc_jwt(credential(did), signer)
-        theirs_view = joserfc_jws.deserialize_compact(ours, _joserfc_key(signer), algorithms=[algorithm])
-        assert json.loads(theirs_view.payload)["issuer"] == did
+    ours = issue_vc_jwt(credential(did), signer, alg=algorithm)
+    theirs_view = joserfc_jws.deserialize_compact(ours, _joserfc_key(signer), algorithms=[algorithm])
+    assert theirs_view.headers()["alg"] == algorithm
+    assert json.loads(theirs_view.payload)["issuer"] == did
     header = {"alg": algorithm, "kid": signer.key_id, "typ": "vc+jwt"}
     theirs = joserfc_jws.serialize_compact(
         header, json.dumps(credential(did)), _joserfc_key(signer), algorithms=[algorithm]
@@ -115,8 +180,10 @@ def _tamper(token: str, part: int) -> str:
 def test_tampering_and_wrong_keys_fail_closed() -> None:
     signer, did = issuer()
     token = issue_vc_jwt(credential(did), signer)
-    with pytest.raises(VcError):
-        verify_vc_jwt(_tamper(token, 1), keys, now=NOW)  # flipped bit in the payload
+    header, _, signature = token.split(".")
+    changed = b64url_encode(compact_json(credential(did, credentialSubject={"id": "did:example:holder", "sex": 1})))
+    with pytest.raises(JwsSignatureError):  # a changed claim in a payload that still parses
+        verify_vc_jwt(f"{header}.{changed}.{signature}", keys, now=NOW)
     with pytest.raises(JwsSignatureError):
         verify_vc_jwt(_tamper(token, 2), keys, now=NOW)  # flipped bit in the signature
     other, _other_did = issuer()
@@ -131,6 +198,51 @@ def test_tampering_and_wrong_keys_fail_closed() -> None:
     body = token.split(".")[1]
     with pytest.raises(JwsAlgorithmError):  # an ES256 header over an Ed25519 key
         verify_vc_jwt(f"{header}.{body}.{b64url_encode(p256.sign(f'{header}.{body}'.encode()))}", keys, now=NOW)
+
+
+# A header alg of another key type than the key that really signed the token (which also verifies it): only the
+# alg/key match refuses these (RFC 9864 §2.2: Ed25519 names the curve; RFC 7518 §3.4: ES256 is P-256 only).
+WRONG_KEY_FOR_ALG = [
+    (KeyType.P256, "Ed25519"),
+    (KeyType.P256, "EdDSA"),
+    (KeyType.P256, "ES384"),
+    (KeyType.P384, "ES256"),
+    (KeyType.ED25519, "ES256"),
+    (KeyType.SECP256K1, "ES256"),
+]
+
+
+@pytest.mark.parametrize(("key_type", "alg"), WRONG_KEY_FOR_ALG)
+def test_alg_of_another_key_type_is_refused(key_type: KeyType, alg: str) -> None:
+    signer, did = issuer(key_type)
+    header = {"alg": alg, "kid": signer.key_id, "typ": "vc+jwt"}
+    relabeled = encode_compact(header, compact_json(credential(did)), signer.sign)
+    with pytest.raises(JwsAlgorithmError, match=f"algorithm '{alg}' does not match"):
+        verify_vc_jwt(relabeled, keys, now=NOW)
+    with pytest.raises(JwsAlgorithmError, match="does not match the signer"):
+        issue_vc_jwt(credential(did), signer, alg=alg)
+
+
+@pytest.mark.parametrize("alg", ["ESP256", "ESP384", "ESP512", "Ed448", "ES512", "ed25519"])
+def test_cose_only_and_unsupported_alg_names_are_refused(alg: str) -> None:
+    """RFC 9864 defines ESP256/ESP384/ESP512 for COSE only: in JOSE, ES256/ES384/ES512 already name the curve."""
+    signer, did = issuer(KeyType.P256)
+    header = {"alg": alg, "kid": signer.key_id, "typ": "vc+jwt"}
+    token = encode_compact(header, compact_json(credential(did)), signer.sign)
+    with pytest.raises(JwsAlgorithmError, match=f"algorithm '{alg}' is not allowed"):
+        verify_vc_jwt(token, keys, now=NOW)
+
+
+@pytest.mark.parametrize("typ", ["vc+jwt", "JWT"])
+def test_fully_specified_ed25519_is_issued_on_request_and_verified(typ: str) -> None:
+    signer, did = issuer()
+    token = (issue_vc_jwt(credential(did), signer, alg="Ed25519") if typ == "vc+jwt"
+             else issue_jwt_vc_json(credential(did), signer, now=NOW, alg="Ed25519"))  # fmt: skip
+    assert json.loads(b64url_decode(token.split(".")[0]))["alg"] == "Ed25519"
+    assert verify_vc_jwt(token, keys, now=NOW).algorithm == "Ed25519"
+    assert json.loads(b64url_decode(issue_vc_jwt(credential(did), signer).split(".")[0]))["alg"] == "EdDSA"
+    with pytest.raises(JwsSignatureError):
+        verify_vc_jwt(_tamper(token, 2), keys, now=NOW)
 
 
 def _unsigned(header: dict[str, Any], payload: dict[str, Any], signature: bytes = b"") -> str:
@@ -212,3 +324,12 @@ def test_compact_json_matches_the_standard_library_and_refuses_what_json_cannot_
     for bad in (float("nan"), float("inf"), {1, 2}):
         with pytest.raises(JoseError, match="cannot be written as JSON"):
             compact_json({"x": bad})
+
+
+def test_each_key_type_has_its_jose_names_and_x25519_none() -> None:
+    assert KeyType.ED25519.algorithms == ("EdDSA", "Ed25519")
+    assert [KeyType.P256.algorithms, KeyType.P384.algorithms, KeyType.SECP256K1.algorithms] == [
+        ("ES256",), ("ES384",), ("ES256K",)
+    ]  # fmt: skip
+    with pytest.raises(DidError, match="key agreement"):
+        KeyType.X25519.algorithms  # noqa: B018

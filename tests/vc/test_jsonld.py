@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from tests.conftest import VECTORS, load_vector
 from vc import jsonld
-from vc.jsonld import UnknownContextError, bundled_context, document_loader, to_quads
-from vc.rdfc import canonicalize_quads
+from vc.jsonld import JsonLdError, UnknownContextError, bundled_context, document_loader, to_quads
+from vc.jsonld_shape_cache import MAX_SHAPES, ShapeCache
+from vc.rdfc import Quad, canonicalize_quads
 
 EXAMPLES = [
     "di-eddsa/TestVectors/unsigned.json",
@@ -118,9 +119,27 @@ def test_equal_ids_still_merge_nodes() -> None:
 
 def test_shape_cache_is_bounded() -> None:
     document = load_vector("di-eddsa/TestVectors/unsigned.json")
-    for i in range(jsonld._MAX_SHAPES + 10):
+    for i in range(jsonld._SHAPES.size + 10):  # as many new shapes (the property name differs)
         to_quads({**document, "credentialSubject": {"id": "did:example:abc", "alumniOf": "x" * (i % 3), f"n{i}": i}})
-    assert len(jsonld._SHAPES) <= jsonld._MAX_SHAPES
+    assert len(jsonld._SHAPES) == jsonld._SHAPES.size == MAX_SHAPES  # full, and no fuller
+
+
+def test_shape_cache_fills_a_template_equal_to_the_direct_expansion() -> None:
+    document = load_vector("di-eddsa/TestVectors/unsigned.json")
+    first = {**document, "credentialSubject": {"id": "did:example:abc", "alumniOf": "First University"}}
+    second = {**document, "credentialSubject": {"id": "did:example:xyz", "alumniOf": "Second University"}}
+    expanded: list[dict[str, Any]] = []
+
+    def counting(doc: dict[str, Any]) -> list[Quad]:
+        expanded.append(doc)
+        return jsonld._to_quads_direct(doc)
+
+    cache = ShapeCache(counting, jsonld._bundled_terms, jsonld._check_iri, expand_error=JsonLdError, size=2)
+    assert canonical(cache.quads(first)) == direct(first)
+    assert len(expanded) == 2  # the document and its shape
+    assert canonical(cache.quads(second)) == direct(second)
+    assert len(expanded) == 2  # the second came from the template
+    assert len(cache) == 1
 
 
 @pytest.mark.parametrize(

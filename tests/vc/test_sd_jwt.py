@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from did import KeyType, PublicKey, SoftwareSigner
 from foundation.b64 import b64url_decode, b64url_encode
+from foundation.jws import encode_compact
 from vc.errors import VcError
 from vc.jose import JwsAlgorithmError, JwsSignatureError, sign_compact
 from vc.sd_jwt import SD, DisclosureError, KeyBindingError, SdJwtError, issue, present, sd_hash, verify
@@ -92,8 +93,12 @@ def test_tampering_is_rejected() -> None:
         check("~".join([f"{header}.{_flip(payload)}.{signature}", *rest]))
     with pytest.raises(JwsSignatureError):
         check("~".join([f"{header}.{payload}.{_flip(signature)}", *rest]))
-    with pytest.raises(VcError):  # a flipped bit in a disclosure: no digest references it (or it no longer parses)
-        check("~".join([jwt, _flip(rest[0]), *rest[1:]]))
+    salt, *named = json.loads(b64url_decode(rest[0]))
+    resalted = b64url_encode(json.dumps([salt[:-1] + ("A" if salt[-1] != "A" else "B"), *named]).encode())
+    with pytest.raises(DisclosureError, match="not referenced by any digest"):  # well-formed, but never issued
+        check("~".join([jwt, resalted, *rest[1:]]))
+    with pytest.raises(DisclosureError, match="not base64url-encoded JSON"):
+        check("~".join([jwt, b64url_encode(b'["salt", "name", '), *rest[1:]]))
     other = SoftwareSigner.generate(KeyType.P256).with_key_id(ISSUER.key_id)
     forged = issue(claims(), other, holder_jwk=HOLDER.public_jwk)
     with pytest.raises(JwsSignatureError):
@@ -182,10 +187,54 @@ def test_typ_vct_and_time_checks() -> None:
         check(f"{jwt}~", require_key_binding=False)
 
 
-def test_algorithm_must_match_the_issuer_key() -> None:
-    p256_token = issued()
-    with pytest.raises((JwsAlgorithmError, JwsSignatureError)):
-        verify(presented(p256_token), lambda h, p: HOLDER.public_key, audience=AUD, nonce=NONCE, now=NOW)
+def _relabel(jwt: str, alg: str, signer: SoftwareSigner) -> str:
+    """The same JWT with another header alg, validly re-signed by ``signer`` (sign_compact would refuse)."""
+    header, payload, _ = jwt.split(".")
+    return encode_compact({**json.loads(b64url_decode(header)), "alg": alg}, b64url_decode(payload), signer.sign)
+
+
+# Each header names an algorithm of another key type than the key that really signed (and verifies) the JWT:
+# without the alg/key match the signature would verify, so only that check refuses these.
+WRONG_KEY_FOR_ALG = [
+    (KeyType.P256, "Ed25519"),
+    (KeyType.P256, "EdDSA"),
+    (KeyType.P256, "ES384"),
+    (KeyType.P384, "ES256"),
+    (KeyType.ED25519, "ES256"),
+    (KeyType.SECP256K1, "ES256"),
+]
+
+
+@pytest.mark.parametrize(("key_type", "alg"), WRONG_KEY_FOR_ALG)
+def test_issuer_jwt_alg_must_match_the_issuer_key(key_type: KeyType, alg: str) -> None:
+    signer = SoftwareSigner.generate(key_type).with_key_id(ISSUER.key_id)
+    jwt, *rest = issue(claims(), signer, holder_jwk=HOLDER.public_jwk).split("~")
+    relabeled = "~".join([_relabel(jwt, alg, signer), *rest])
+    with pytest.raises(JwsAlgorithmError, match=f"algorithm '{alg}' does not match"):
+        verify(relabeled, lambda h, p: signer.public_key, audience=AUD, nonce=NONCE, now=NOW, require_key_binding=False)
+
+
+@pytest.mark.parametrize(("key_type", "alg"), WRONG_KEY_FOR_ALG)
+def test_kb_jwt_alg_must_match_the_holder_key(key_type: KeyType, alg: str) -> None:
+    holder = SoftwareSigner.generate(key_type)
+    sd_jwt = issue(claims(), ISSUER, holder_jwk=holder.public_jwk)
+    presentation = present(sd_jwt, [("given_name",)], holder, audience=AUD, nonce=NONCE, now=NOW)
+    body, kb_jwt = presentation.rsplit("~", 1)
+    assert check(presentation).key_bound
+    with pytest.raises(KeyBindingError, match=f"algorithm '{alg}' does not match"):
+        check(f"{body}~{_relabel(kb_jwt, alg, holder)}")
+
+
+def test_fully_specified_ed25519_alg_for_issuer_and_key_binding() -> None:
+    issuer = SoftwareSigner.generate(KeyType.ED25519).with_key_id(ISSUER.key_id)
+    sd_jwt = issue(claims(), issuer, holder_jwk=HOLDER.public_jwk, alg="Ed25519")
+    presentation = present(sd_jwt, [("given_name",)], HOLDER, audience=AUD, nonce=NONCE, now=NOW, alg="Ed25519")
+    result = verify(presentation, lambda h, p: issuer.public_key, audience=AUD, nonce=NONCE, now=NOW)
+    assert (result.issuer_header["alg"], result.key_bound) == ("Ed25519", True)
+    kb_header = json.loads(b64url_decode(presentation.rsplit("~", 1)[1].split(".")[0]))
+    assert kb_header["alg"] == "Ed25519"
+    with pytest.raises(JwsAlgorithmError, match="does not match the signer"):  # xid does not mislabel either
+        issue(claims(), ISSUER, alg="Ed25519")
 
 
 @given(st.text(max_size=200))

@@ -1,7 +1,8 @@
 // SD-JWT VC with @sd-jwt/sd-jwt-vc (hashing and salts from @sd-jwt/crypto-nodejs, signatures with node:crypto):
 // `verify` {presentation, issuerJwk, nonce, aud} -> {verified, claims, error?};
-// `issue` {claims, disclosureFrame, issuerPrivateJwk, holderPublicJwk, vct, iss} -> {sdJwt};
-// `present` {sdJwt, presentationFrame, holderPrivateJwk, nonce, aud} -> {presentation}.
+// `issue` {claims, disclosureFrame, issuerPrivateJwk, holderPublicJwk, vct, iss, alg?} -> {sdJwt};
+// `present` {sdJwt, presentationFrame, holderPrivateJwk, nonce, aud, alg?} -> {presentation}.
+// `alg` names the JWS alg to write (e.g. RFC 9864's 'Ed25519'); by default the curve's usual name ('EdDSA').
 import {createPrivateKey, createPublicKey, sign, verify as verifySignature} from 'node:crypto';
 import {digest, generateSalt} from '@sd-jwt/crypto-nodejs';
 import {SDJwtVcInstance} from '@sd-jwt/sd-jwt-vc';
@@ -18,8 +19,9 @@ function algorithm(jwk) {
 }
 
 // The library's Signer: (signing input) -> base64url signature (raw r||s for ECDSA).
-function signerFor(privateJwk) {
-  const [alg, hash] = algorithm(privateJwk);
+function signerFor(privateJwk, requested) {
+  const [usual, hash] = algorithm(privateJwk);
+  const alg = requested ?? usual;
   const key = createPrivateKey({key: privateJwk, format: 'jwk'});
   const signer = async data => sign(hash, Buffer.from(data), {key, dsaEncoding: 'ieee-p1363'}).toString('base64url');
   return [signer, alg];
@@ -56,16 +58,16 @@ async function verify({presentation, issuerJwk, nonce, aud}) {
   }
 }
 
-async function issue({claims, disclosureFrame, issuerPrivateJwk, holderPublicJwk, vct, iss}) {
-  const [signer, signAlg] = signerFor(issuerPrivateJwk);
+async function issue({claims, disclosureFrame, issuerPrivateJwk, holderPublicJwk, vct, iss, alg}) {
+  const [signer, signAlg] = signerFor(issuerPrivateJwk, alg);
   const sdjwt = new SDJwtVcInstance({hasher: digest, saltGenerator: generateSalt, signer, signAlg});
   const payload = {...claims, iss, vct, iat: Math.floor(Date.now() / 1000), cnf: {jwk: holderPublicJwk}};
   const header = issuerPrivateJwk.kid ? {kid: issuerPrivateJwk.kid} : {};
   return {sdJwt: await sdjwt.issue(payload, disclosureFrame, {header})};
 }
 
-async function present({sdJwt, presentationFrame, holderPrivateJwk, nonce, aud}) {
-  const [kbSigner, kbSignAlg] = signerFor(holderPrivateJwk);
+async function present({sdJwt, presentationFrame, holderPrivateJwk, nonce, aud, alg}) {
+  const [kbSigner, kbSignAlg] = signerFor(holderPrivateJwk, alg);
   const sdjwt = new SDJwtVcInstance({hasher: digest, kbSigner, kbSignAlg});
   const kb = {payload: {iat: Math.floor(Date.now() / 1000), aud, nonce}};
   return {presentation: await sdjwt.present(sdJwt, presentationFrame, {kb})};
