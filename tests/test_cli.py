@@ -31,7 +31,7 @@ def test_help(runner: CliRunner, args: list[str]) -> None:
 
 @pytest.mark.parametrize(("method", "key_type"), [("key", "ed25519"), ("key", "p256"), ("jwk", "secp256k1")])
 def test_create_then_resolve(runner: CliRunner, tmp_path: Path, method: str, key_type: str) -> None:
-    created = runner.invoke(main, ["did", "create", "--method", method, "--type", key_type])
+    created = runner.invoke(main, ["did", "create", "--method", method, "--type", key_type, "--json"])
     assert created.exit_code == 0, created.output
     info = json.loads(created.output)
     assert info["did"].startswith(f"did:{method}:")
@@ -106,8 +106,8 @@ def test_web_document(runner: CliRunner, tmp_path: Path) -> None:
     assert '"d"' not in out.read_text()
 
     missing = runner.invoke(main, ["did", "web-document", did, "--key", str(tmp_path / "none.jwk")])
-    assert missing.exit_code == 1
-    assert "cannot read key file" in missing.stderr
+    assert missing.exit_code == 2
+    assert missing.stderr.startswith("error [usageError]: Invalid value for --key: cannot read ")
     not_web = runner.invoke(main, ["did", "web-document", "did:key:z6Mk", "--key", str(first)])
     assert not_web.exit_code == 1
     assert not_web.stderr.startswith("error [invalidDid]")

@@ -1,5 +1,5 @@
 """Files given on the command line that are not UTF-8, not JSON, nested too deeply or hold a huge number: one-line
-errors with exit status 1 or 2, never a traceback."""
+usage errors with exit status 2, never a traceback; a JSON file that is not a valid key is a domain error (1)."""
 
 from __future__ import annotations
 
@@ -65,8 +65,13 @@ def test_vc_commands_refuse_unreadable_files(files: dict[str, Path], tmp_path: P
         assert "--status-list" in listed.output
     one_line_error(run(vc, "verify", files["binary"]), 2)
     bad_key = run(vc, "issue", "--format", "jwt", "--key", files["binary"], files["broken"])
-    one_line_error(bad_key, 1)
-    assert bad_key.stderr.startswith("error [invalidJwk]: key file")
+    one_line_error(bad_key, 2)
+    assert bad_key.stderr.startswith("error [usageError]: Invalid value for --key: ")
+    not_a_key = tmp_path / "not-a-key.json"
+    not_a_key.write_text('{"kty": "OKP"}')
+    invalid = run(vc, "issue", "--format", "jwt", "--key", not_a_key, files["broken"])
+    one_line_error(invalid, 1)
+    assert invalid.stderr.startswith("error [invalidJwk]: ")
 
 
 def test_a_non_ascii_digit_in_a_claim_path_is_a_name_not_an_index(tmp_path: Path) -> None:
@@ -80,10 +85,10 @@ def test_a_non_ascii_digit_in_a_claim_path_is_a_name_not_an_index(tmp_path: Path
 
 
 def test_status_list_check_refuses_unreadable_files(files: dict[str, Path]) -> None:
-    for name, needle in (("binary", "is not UTF-8 text"), ("deep", "is not JSON"), ("huge", "is not JSON")):
+    for name, needle in (("binary", "is not UTF-8 text"), ("deep", "nested too deeply"), ("huge", "too long")):
         checked = run(status_list, "check", files[name], "0")
-        one_line_error(checked, 1)
-        assert checked.stderr.startswith("error [")
+        one_line_error(checked, 2)
+        assert checked.stderr.startswith("error [usageError]: Invalid value for FILE: ")
         assert needle in checked.stderr
 
 
