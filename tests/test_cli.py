@@ -134,3 +134,15 @@ def test_demo_tells_the_story(runner: CliRunner) -> None:
     for marker in markers:
         assert marker in result.output
     assert "from cache" in result.output
+
+
+def test_create_prints_a_report_for_people_by_default(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "k.jwk"
+    result = runner.invoke(main, ["did", "create", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    did = SoftwareSigner.load(out).key_id.partition("#")[0]
+    assert lines[0] == f"did:                 {did}"
+    assert lines[2] == f"key file:            {out} (private key, mode 0600)"
+    assert (out.stat().st_mode & 0o777) == 0o600
+    assert json.loads(out.read_text())["d"] not in result.output

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from xid.cli_group import XidGroup, echo_json, json_option
-from xid.files import read_bytes, read_text, write_file
+from xid.files import CannotWriteError, read_bytes, read_text, write_file
 from xid.settings import Settings
 
 if TYPE_CHECKING:
@@ -202,7 +202,10 @@ def emulate_command(person_file: Path, vpcd: bool, port: int) -> None:
         raise click.BadParameter(f"{person_file} is not TOML: {exc}", param_hint="--person") from None
     person = Person.from_mapping(mapping, source=str(person_file))
     store = EmulatedCard(_card_dir())
-    identity = store.create(person)
+    try:
+        identity = store.create(person)
+    except OSError as exc:  # the TEST CA's own files (jpki_bridge.testca writes them)
+        raise CannotWriteError(f"cannot write the emulated card under {store.directory}: {exc.strerror}") from None
     click.echo(f"TEST card issued: signature certificate serial {identity.sign_cert.serial_number:x}", err=True)
     click.echo(f"stored in {store.directory}", err=True)
     if not vpcd:

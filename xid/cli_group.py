@@ -65,7 +65,10 @@ class UsageFailed(CommandFailed):
 
 def _usage_failure(exc: click.UsageError) -> UsageFailed:
     ctx = exc.ctx
-    hint = f" (see '{ctx.command_path} {ctx.help_option_names[0]}')" if ctx is not None else ""
+    if ctx is None:
+        return UsageFailed("usageError", exc.format_message())
+    names = ctx.help_option_names
+    hint = f" (see '{ctx.command_path} {'--help' if '--help' in names else names[0]}')"
     return UsageFailed("usageError", exc.format_message() + hint)
 
 

@@ -108,6 +108,11 @@ def write_file(
     try:
         if parents:
             path.parent.mkdir(mode=0o700 if secret else 0o777, parents=True, exist_ok=True)
+    except FileExistsError:  # the parent, or a directory above it, is a file
+        raise CannotWriteError(f"cannot write {path}: {path.parent} is not a directory") from None
+    except OSError as exc:
+        raise _cannot(path, exc) from None
+    try:
         if not overwrite and path.exists():
             raise OutputExistsError(f"{path} already exists; refusing to overwrite it")
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mode 0600
