@@ -15,6 +15,7 @@ import errno
 import json
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,6 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
-import xid.files
 from did import KeyType, did_key
 from tests.jpki.conftest import PERSONS
 from xid.cli import COMMAND_GROUPS, main
@@ -250,7 +250,7 @@ def test_every_subcommand_reports_bad_files_as_one_error_line(
     args = [arg.format(**world) for arg in spec.args]
     env = {"XID_HOME": world["home"], **{k: v.format(**world) for k, v in spec.env.items()}}
     if spec.read_only:
-        monkeypatch.setattr(xid.files.tempfile, "mkstemp", _read_only)
+        monkeypatch.setattr(tempfile, "mkstemp", _read_only)
     result = CliRunner().invoke(main, args, env=env, input=spec.input)
     assert isinstance(result.exception, SystemExit), repr(result.exception)
     assert result.exit_code == spec.status, result.output
@@ -265,7 +265,7 @@ def test_the_status_list_file_is_untouched_when_it_cannot_be_written(
     world: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = Path(world["status"]).read_bytes()
-    monkeypatch.setattr(xid.files.tempfile, "mkstemp", _read_only)
+    monkeypatch.setattr(tempfile, "mkstemp", _read_only)
     result = CliRunner().invoke(main, ["status-list", "set", world["status"], "7"], env={"XID_HOME": world["home"]})
     assert result.exit_code == 1
     assert Path(world["status"]).read_bytes() == before
