@@ -321,6 +321,43 @@ def test_every_group_help_lists_all_its_subcommands_and_every_help_works() -> No
         assert result.output.startswith(f"Usage: xid {' '.join(path)} ")
 
 
+# What each subcommand prints on stdout, by the output rule: reports take --json, documents and files do not.
+REPORT, DOCUMENT, FILE = "report", "document", "file"
+OUTPUT: dict[tuple[str, ...], str] = {
+    ("card", "emulate"): FILE,
+    ("card", "read"): REPORT,
+    ("card", "sign"): REPORT,
+    ("card", "status"): REPORT,
+    ("demo",): DOCUMENT,  # the story itself
+    ("did", "create"): REPORT,
+    ("did", "resolve"): DOCUMENT,
+    ("did", "web-document"): DOCUMENT,
+    ("ledger", "append"): REPORT,
+    ("ledger", "checkpoint"): DOCUMENT,
+    ("ledger", "export"): REPORT,
+    ("ledger", "init"): REPORT,
+    ("ledger", "prove"): DOCUMENT,
+    ("ledger", "verify"): REPORT,
+    ("ledger", "verify-receipt"): REPORT,
+    ("status-list", "check"): REPORT,
+    ("status-list", "create"): FILE,
+    ("status-list", "set"): FILE,
+    ("vc", "issue"): DOCUMENT,
+    ("vc", "present"): DOCUMENT,
+    ("vc", "verify"): REPORT,
+}
+
+
+def test_reports_and_only_reports_take_json() -> None:
+    commands = dict(leaf_commands(main))
+    assert set(OUTPUT) == set(commands)
+    for path, kind in OUTPUT.items():
+        flags = {opt for param in commands[path].params for opt in getattr(param, "opts", [])}
+        json_flags = [p for p in commands[path].params if "--json" in getattr(p, "opts", [])]
+        assert ("--json" in flags) == (kind == REPORT), path
+        assert all(isinstance(p, click.Option) and p.is_flag for p in json_flags), path
+
+
 def test_the_root_help_states_the_contract() -> None:
     result = CliRunner().invoke(main, ["--help"])
     assert "Exit status: 0 done; 1 the command failed" in result.output

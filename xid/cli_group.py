@@ -31,7 +31,8 @@ Output: stdout carries the result, stderr progress and errors.
   A command whose result is a document or token (a DID document, a
   credential, a receipt, a checkpoint) prints it as is. A command whose
   result is a report prints text for people; with --json it prints one
-  JSON value instead (ledger append: one JSON object per line).
+  JSON value instead (ledger append: one JSON object per line). A
+  command whose result is a file it writes names the file on stderr.
 Exit status: 0 done; 1 the command failed (an xid error, a failed
   verification, an output file that cannot be written); 2 the command
   line is wrong (an option, or an input file that is missing,
