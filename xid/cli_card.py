@@ -292,6 +292,11 @@ def read_command(
     from jpki_bridge.jpki import JpkiCard
     from jpki_bridge.profile import parse_signature_certificate
 
+    if out_dir is not None:  # fail before the card spends a PIN verification
+        try:
+            out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CannotWriteError(f"cannot write into {out_dir}: {exc.strerror}") from None
     with _transport(reader, emulated, wait) as (transport, _):
         jpki = JpkiCard(transport)
         jpki.select()
@@ -373,6 +378,8 @@ def sign_command(
     from jpki_bridge.trust import verify_card_signature
 
     data = read_bytes(file, "FILE")
+    if out is not None and not out.parent.is_dir():  # fail before the card spends a PIN verification
+        raise CannotWriteError(f"cannot write {out}: {out.parent} is not a directory")
     with _transport(reader, emulated, wait) as (transport, _):
         jpki = JpkiCard(transport)
         jpki.select()

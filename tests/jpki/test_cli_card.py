@@ -246,3 +246,15 @@ def test_sex_as_a_word() -> None:
         ("female", "2"),
         ("unknown", "3"),
     ]
+
+
+def test_an_unwritable_output_fails_before_the_pin_is_asked(cli: Cli, tmp_path: Path) -> None:
+    document = tmp_path / "contract.txt"
+    document.write_text("I agree.")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    for args in (["sign", str(document), "--out", str(blocker / "sig")], ["read", "--out-dir", str(blocker / "d")]):
+        result = cli(*args, "--emulated", "--pin-stdin", input="WRONG99\n")
+        assert result.exit_code == 1, result.output
+        assert result.stderr.startswith("error [cannotWrite]: ")
+    assert json.loads(cli("status", "--emulated", "--json").stdout)["triesLeft"]["sign"] == 5  # no try spent
