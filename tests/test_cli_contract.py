@@ -26,7 +26,9 @@ from click.testing import CliRunner, Result
 
 from did import KeyType, did_key
 from tests.jpki.conftest import PERSONS
+from vc.errors import VcError
 from xid.cli import COMMAND_GROUPS, main
+from xid.cli_group import XidGroup
 
 URL = "https://issuer.example.jp/status/1"
 PIN = "TEST1234\n"
@@ -373,3 +375,30 @@ def test_usage_errors_at_every_level_are_one_line() -> None:
         assert result.stderr.startswith("error [usageError]: ")
         assert len(result.stderr.splitlines()) == 1
         assert result.stderr.rstrip().endswith("--help')")
+
+
+def test_the_group_maps_errors_it_did_not_see_before_and_leaves_a_closed_pipe_to_click() -> None:
+    @click.group(cls=XidGroup)
+    def probe() -> None:
+        """A group with commands that fail in each way."""
+
+    @probe.command()
+    def xid_error() -> None:
+        raise VcError("a message")
+
+    @probe.command()
+    def os_error() -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", "/some/file")
+
+    @probe.command()
+    def closed_pipe() -> None:
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    runner = CliRunner()
+    xid_failed = runner.invoke(probe, ["xid-error"])
+    assert (xid_failed.exit_code, xid_failed.stderr) == (1, "error [vcError]: a message\n")
+    os_failed = runner.invoke(probe, ["os-error"])
+    assert (os_failed.exit_code, os_failed.stderr) == (1, "error [ioError]: /some/file: Permission denied\n")
+    piped = runner.invoke(probe, ["closed-pipe"])
+    assert piped.exit_code == 1
+    assert "error [" not in piped.stderr

@@ -15,6 +15,7 @@ Commands that fail for a reason of their own (a verification that failed) raise 
 
 from __future__ import annotations
 
+import errno
 import importlib
 import json
 from collections.abc import Callable, Mapping
@@ -139,6 +140,8 @@ class XidGroup(click.Group):
         except click.UsageError as exc:
             raise _usage_failure(exc) from None
         except OSError as exc:
+            if exc.errno == errno.EPIPE:  # stdout closed early (xid ... | head): click exits quietly
+                raise
             raise _os_failure(exc) from None
 
 
