@@ -179,6 +179,31 @@ class Era(enum.IntEnum):
     HEISEI = 4
     REIWA = 5
 
+    @property
+    def kanji(self) -> str | None:
+        """The era's name as written in Japanese (平成), or None for the unknown era."""
+        return _ERA_KANJI.get(self)
+
+    @property
+    def first_year(self) -> int | None:
+        """The Gregorian year of the era's first year (元年), or None for the unknown era."""
+        return _ERA_FIRST_YEAR.get(self)
+
+
+_ERA_KANJI: dict[Era, str] = {
+    Era.MEIJI: "明治",
+    Era.TAISHO: "大正",
+    Era.SHOWA: "昭和",
+    Era.HEISEI: "平成",
+    Era.REIWA: "令和",
+}
+_ERA_FIRST_YEAR: dict[Era, int] = {
+    Era.MEIJI: 1868,
+    Era.TAISHO: 1912,
+    Era.SHOWA: 1926,
+    Era.HEISEI: 1989,
+    Era.REIWA: 2019,
+}
 
 # Inclusive Gregorian ranges per era; the first day of Taisho and Showa was also the last day of the era before.
 _ERA_RANGES: dict[Era, tuple[dt.date, dt.date]] = {
@@ -197,6 +222,11 @@ class Sex(enum.Enum):
     MALE = "1"
     FEMALE = "2"
     UNKNOWN = "3"
+
+    @property
+    def label(self) -> str:
+        """The sex as a word for people: male, female or unknown."""
+        return self.name.lower()
 
     @classmethod
     def parse(cls, text: str) -> Sex:
@@ -268,6 +298,34 @@ class DateOfBirth:
         if self.year is None or self.month is None or self.day is None:
             return None
         return dt.date(self.year, self.month, self.day)
+
+    @property
+    def iso(self) -> str | None:
+        """ISO 8601 at the precision known: ``1990-01-02``, ``1990-01`` or ``1990``; None when the year is unknown."""
+        if self.year is None:
+            return None
+        if self.month is None:
+            return f"{self.year:04d}"
+        if self.day is None:
+            return f"{self.year:04d}-{self.month:02d}"
+        return f"{self.year:04d}-{self.month:02d}-{self.day:02d}"
+
+    @property
+    def era_year(self) -> str | None:
+        """The year in the era the card names, as people write it (``平成2年``, ``令和元年``); None if unknown."""
+        first = self.era.first_year
+        if first is None or self.year is None:
+            return None
+        number = self.year - first + 1
+        return f"{self.era.kanji}{'元' if number == 1 else number}年"
+
+    def display(self) -> str:
+        """The date for people: ``1990-01-02 (平成2年)``; partial dates say what is unknown."""
+        if self.year is None:
+            return "unknown" + (f" ({self.era.kanji})" if self.era.kanji else "")
+        unknown = "" if self.month is not None and self.day is not None else "day" if self.month else "month and day"
+        notes = [part for part in (self.era_year, f"{unknown} unknown" if unknown else "") if part]
+        return f"{self.iso} ({'; '.join(notes)})" if notes else str(self.iso)
 
 
 @dataclass(frozen=True)

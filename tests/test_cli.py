@@ -31,7 +31,7 @@ def test_help(runner: CliRunner, args: list[str]) -> None:
 
 @pytest.mark.parametrize(("method", "key_type"), [("key", "ed25519"), ("key", "p256"), ("jwk", "secp256k1")])
 def test_create_then_resolve(runner: CliRunner, tmp_path: Path, method: str, key_type: str) -> None:
-    created = runner.invoke(main, ["did", "create", "--method", method, "--type", key_type])
+    created = runner.invoke(main, ["did", "create", "--method", method, "--type", key_type, "--json"])
     assert created.exit_code == 0, created.output
     info = json.loads(created.output)
     assert info["did"].startswith(f"did:{method}:")
@@ -106,8 +106,8 @@ def test_web_document(runner: CliRunner, tmp_path: Path) -> None:
     assert '"d"' not in out.read_text()
 
     missing = runner.invoke(main, ["did", "web-document", did, "--key", str(tmp_path / "none.jwk")])
-    assert missing.exit_code == 1
-    assert "cannot read key file" in missing.stderr
+    assert missing.exit_code == 2
+    assert missing.stderr.startswith("error [usageError]: Invalid value for --key: cannot read ")
     not_web = runner.invoke(main, ["did", "web-document", "did:key:z6Mk", "--key", str(first)])
     assert not_web.exit_code == 1
     assert not_web.stderr.startswith("error [invalidDid]")
@@ -134,3 +134,15 @@ def test_demo_tells_the_story(runner: CliRunner) -> None:
     for marker in markers:
         assert marker in result.output
     assert "from cache" in result.output
+
+
+def test_create_prints_a_report_for_people_by_default(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "k.jwk"
+    result = runner.invoke(main, ["did", "create", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    did = SoftwareSigner.load(out).key_id.partition("#")[0]
+    assert lines[0] == f"did:                 {did}"
+    assert lines[2] == f"key file:            {out} (private key, mode 0600)"
+    assert (out.stat().st_mode & 0o777) == 0o600
+    assert json.loads(out.read_text())["d"] not in result.output

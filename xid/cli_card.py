@@ -15,40 +15,31 @@ import os
 import signal
 import sys
 import threading
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from cryptography import x509
 
-from jpki_bridge.apdu import CardError, LastTryError
-from jpki_bridge.errors import JpkiError
-from jpki_bridge.input_assist import InputAssistCard
-from jpki_bridge.jpki import JpkiCard, PinName
-from jpki_bridge.profile import parse_signature_certificate
-from jpki_bridge.softcard import FaceData, SoftCard
-from jpki_bridge.testca import CardIdentity, Person, TestCA
-from jpki_bridge.transport import InMemoryTransport, Transport
-from jpki_bridge.trust import verify_card_signature
+from xid.cli_group import XidGroup, echo_json, json_option
+from xid.files import CannotWriteError, read_bytes, read_text, write_file
 from xid.settings import Settings
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from jpki_bridge.jpki import JpkiCard, PinName
+    from jpki_bridge.softcard import SoftCard
+    from jpki_bridge.testca import CardIdentity, Person
+    from jpki_bridge.transport import Transport
+
+__all__ = ["PIN_ENV", "TEST_PINS", "EmulatedCard", "card"]
 
 # PINs of the emulated TEST card (environment variables, never arguments); documented in docs/card.md.
 PIN_ENV = {"sign": "XID_CARD_SIGN_PASSWORD", "auth": "XID_CARD_AUTH_PIN", "input": "XID_CARD_INPUT_PIN"}
 TEST_PINS = {"sign": "TEST1234", "auth": "1234", "input": "1234"}
-
-
-class _Group(click.Group):
-    """Reports card errors as one line ``error [code]: message`` with exit status 1."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        """Run the command, turning JpkiError into a clear message."""
-        try:
-            return super().invoke(ctx)
-        except JpkiError as exc:
-            click.echo(f"error [{exc.code}]: {exc.message}", err=True)
-            sys.exit(1)
 
 
 def _card_dir() -> Path:
@@ -68,24 +59,28 @@ class EmulatedCard:
 
     def create(self, person: Person) -> CardIdentity:
         """Issue a card for the person from the TEST CA (created on first use) and store it."""
+        from jpki_bridge.testca import TestCA
+
         ca_dir = self.directory / "testca"
         ca = TestCA.load(ca_dir) if (ca_dir / "testca.json").exists() else TestCA.create()
         ca.save(ca_dir)
         identity = ca.issue(person)
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         pins = {name: os.environ.get(env, TEST_PINS[name]) for name, env in PIN_ENV.items()}
         for path, text in [
             (self.directory / "identity.json", identity.to_json()),
             (self.directory / "person.toml", person.to_toml()),
             (self.directory / "pins.json", json.dumps(pins)),
         ]:
-            path.write_text(text, encoding="utf-8")
-            path.chmod(0o600)
+            write_file(path, text, secret=True, parents=True)
         (self.directory / "state.json").unlink(missing_ok=True)
         return identity
 
     def load(self) -> SoftCard:
         """The software card, with retry counters persisted in state.json."""
+        from jpki_bridge.apdu import CardError
+        from jpki_bridge.softcard import FaceData, SoftCard
+        from jpki_bridge.testca import CardIdentity, Person
+
         if not self.exists:
             raise CardError(f"no emulated card in {self.directory}: run 'xid card emulate --person FILE' first")
         identity = CardIdentity.from_json((self.directory / "identity.json").read_text(encoding="utf-8"))
@@ -103,6 +98,8 @@ class EmulatedCard:
 
 @contextlib.contextmanager
 def _transport(reader: str | None, emulated: bool, wait: float) -> Iterator[tuple[Transport, str]]:
+    from jpki_bridge.transport import InMemoryTransport
+
     if emulated:
         transport: Transport = InMemoryTransport(EmulatedCard(_card_dir()).load())
         name = "emulated TEST card (in-process)"
@@ -127,6 +124,8 @@ def _ask(prompt: str, pin_stdin: bool) -> str:
 
 
 def _verify(card: JpkiCard, pin: PinName, pin_stdin: bool, confirm_last_try: bool) -> None:
+    from jpki_bridge.apdu import LastTryError
+
     status = card.pin_status(pin)
     label = "signature password (6-16 letters/digits)" if pin == "sign" else "4-digit authentication PIN"
     if status.tries_left == 1 and not confirm_last_try:
@@ -150,7 +149,7 @@ def _cert_summary(cert: x509.Certificate) -> dict[str, Any]:
 
 def _output(data: dict[str, Any], as_json: bool, lines: list[str]) -> None:
     if as_json:
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        echo_json(data)
     else:
         for line in lines:
             click.echo(line)
@@ -160,7 +159,6 @@ reader_option = click.option("--reader", help="Reader name (or prefix); default:
 emulated_option = click.option(
     "--emulated", is_flag=True, help="Use the emulated TEST card in-process (made by 'xid card emulate')."
 )
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 wait_option = click.option("--wait", type=float, default=0.0, show_default=True, help="Seconds to wait for a card.")
 pin_stdin_option = click.option(
     "--pin-stdin", is_flag=True, help="Read the password or PIN from standard input (one line) instead of asking."
@@ -170,7 +168,7 @@ confirm_option = click.option(
 )
 
 
-@click.group("card", cls=_Group)
+@click.group("card", cls=XidGroup)
 def card() -> None:
     """The My Number card: emulate a TEST card, show status, read certificates and the basic 4 info, sign.
 
@@ -196,9 +194,18 @@ def emulate_command(person_file: Path, vpcd: bool, port: int) -> None:
     TEST1234, 1234, 1234). With --vpcd the card is inserted into the 'Virtual PCD 00 00' reader (pcscd with
     vsmartcard-vpcd must be running) until interrupted; without it, use the card with --emulated.
     """
-    person = Person.from_toml(person_file)
+    from jpki_bridge.testca import Person
+
+    try:
+        mapping = tomllib.loads(read_text(person_file, "--person"))
+    except tomllib.TOMLDecodeError as exc:
+        raise click.BadParameter(f"{person_file} is not TOML: {exc}", param_hint="--person") from None
+    person = Person.from_mapping(mapping, source=str(person_file))
     store = EmulatedCard(_card_dir())
-    identity = store.create(person)
+    try:
+        identity = store.create(person)
+    except OSError as exc:  # the TEST CA's own files (jpki_bridge.testca writes them)
+        raise CannotWriteError(f"cannot write the emulated card under {store.directory}: {exc.strerror}") from None
     click.echo(f"TEST card issued: signature certificate serial {identity.sign_cert.serial_number:x}", err=True)
     click.echo(f"stored in {store.directory}", err=True)
     if not vpcd:
@@ -223,6 +230,9 @@ def emulate_command(person_file: Path, vpcd: bool, port: int) -> None:
 @json_option
 def status_command(reader: str | None, emulated: bool, wait: float, as_json: bool) -> None:
     """Show the reader, the card type and the tries left for each PIN (spends no try)."""
+    from jpki_bridge.input_assist import InputAssistCard
+    from jpki_bridge.jpki import JpkiCard
+
     with _transport(reader, emulated, wait) as (transport, name):
         jpki = JpkiCard(transport)
         jpki.select()
@@ -256,10 +266,37 @@ def status_command(reader: str | None, emulated: bool, wait: float, as_json: boo
 @json_option
 @pin_stdin_option
 @confirm_option
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write the two certificates here as PEM files (signature.pem, authentication.pem; mode 0600, "
+    "the signature certificate holds the basic 4 info), e.g. for 'openssl x509 -text -in signature.pem'.",
+)
 def read_command(
-    reader: str | None, emulated: bool, wait: float, as_json: bool, pin_stdin: bool, confirm_last_try: bool
+    reader: str | None,
+    emulated: bool,
+    wait: float,
+    as_json: bool,
+    pin_stdin: bool,
+    confirm_last_try: bool,
+    out_dir: Path | None,
 ) -> None:
-    """Read the certificates and the basic 4 info (asks for the signature password)."""
+    """Read the certificates and the basic 4 info (asks for the signature password).
+
+    The basic 4 info is shown as the card stores it and as people read it: the date of birth as an ISO date with
+    its Japanese era year (partial dates say what is unknown), the sex as a word. --json adds these as sexLabel,
+    dateOfBirthIso and dateOfBirthEra next to the stored sex and dateOfBirth.
+    """
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from jpki_bridge.jpki import JpkiCard
+    from jpki_bridge.profile import parse_signature_certificate
+
+    if out_dir is not None:  # fail before the card spends a PIN verification
+        try:
+            out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CannotWriteError(f"cannot write into {out_dir}: {exc.strerror}") from None
     with _transport(reader, emulated, wait) as (transport, _):
         jpki = JpkiCard(transport)
         jpki.select()
@@ -267,15 +304,32 @@ def read_command(
         sign_cert = jpki.read_sign_certificate()
         auth_cert = jpki.read_auth_certificate()
     info = parse_signature_certificate(sign_cert)
+    dob = info.date_of_birth
     basic4 = {
         "name": info.name,
         "sex": info.sex.value,
-        "dateOfBirth": info.date_of_birth.text,
+        "sexLabel": info.sex.label,
+        "dateOfBirth": dob.text,
+        "dateOfBirthIso": dob.iso,
+        "dateOfBirthEra": dob.era_year,
         "address": info.address,
         "nameSubstitution": info.name_substitution,
         "addressSubstitution": info.address_substitution,
     }
-    data = {"signCertificate": _cert_summary(sign_cert), "authCertificate": _cert_summary(auth_cert), "basic4": basic4}
+    data: dict[str, Any] = {
+        "signCertificate": _cert_summary(sign_cert),
+        "authCertificate": _cert_summary(auth_cert),
+        "basic4": basic4,
+    }
+    if out_dir is not None:
+        files = {"signature.pem": sign_cert, "authentication.pem": auth_cert}
+        for name, cert in files.items():
+            write_file(out_dir / name, cert.public_bytes(Encoding.PEM), secret=True, parents=True)
+            click.echo(f"wrote {out_dir / name}", err=True)
+        data["files"] = {
+            "signCertificate": str(out_dir / "signature.pem"),
+            "authCertificate": str(out_dir / "authentication.pem"),
+        }
     _output(
         data,
         as_json,
@@ -284,8 +338,8 @@ def read_command(
             f"                            valid until {sign_cert.not_valid_after_utc:%Y-%m-%d}",
             f"authentication certificate: {data['authCertificate']['subject']}",
             f"name:          {info.name}",
-            f"sex:           {info.sex.name.lower()} ({info.sex.value})",
-            f"date of birth: {info.date_of_birth.text}",
+            f"sex:           {info.sex.label} (code {info.sex.value})",
+            f"date of birth: {dob.display()} (stored as {dob.text})",
             f"address:       {info.address}",
         ],
     )
@@ -294,7 +348,7 @@ def read_command(
 @card.command("sign")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
-    "--key",
+    "--which",
     "key_name",
     type=click.Choice(["sign", "auth"]),
     default="sign",
@@ -320,7 +374,12 @@ def sign_command(
     confirm_last_try: bool,
 ) -> None:
     """Sign a file (RSASSA-PKCS1-v1_5 over SHA-256) with a card key; the signature is checked before printing."""
-    data = file.read_bytes()
+    from jpki_bridge.jpki import JpkiCard
+    from jpki_bridge.trust import verify_card_signature
+
+    data = read_bytes(file, "FILE")
+    if out is not None and not out.parent.is_dir():  # fail before the card spends a PIN verification
+        raise CannotWriteError(f"cannot write {out}: {out.parent} is not a directory")
     with _transport(reader, emulated, wait) as (transport, _):
         jpki = JpkiCard(transport)
         jpki.select()
@@ -329,7 +388,8 @@ def sign_command(
         cert = jpki.read_sign_certificate() if key_name == "sign" else jpki.read_auth_certificate()
     verify_card_signature(cert, data, signature)
     if out is not None:
-        out.write_bytes(signature)
+        write_file(out, signature)
+        click.echo(f"wrote {out}", err=True)
     result = {
         "file": str(file),
         "sha256": hashlib.sha256(data).hexdigest(),

@@ -10,39 +10,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-from sqlalchemy import create_engine
-from sqlalchemy import exc as sa_exc
 
-from did import DidError, KeyType, PublicKey, SoftwareSigner
-from ledger.anchors import Anchor, NullAnchor, audit_verifier
-from ledger.audit import AnchorVerifier, audit
-from ledger.checkpoint import CosignatureVerifier
-from ledger.errors import LedgerError
-from ledger.log import Log, export_tiles
-from ledger.note import Ed25519NoteVerifier, vkey
-from ledger.receipt import Receipt, verify_receipt
-from ledger.records import Record
-from ledger.store import Store, sqlite_engine
-from xid.files import parse_json, read_text
+from xid.cli_group import CommandFailed, XidGroup, echo_json, json_option
+from xid.files import parse_json, read_bytes, read_text, write_file
 from xid.settings import Settings
+
+if TYPE_CHECKING:
+    from did.signer import SoftwareSigner
+    from ledger.anchors import Anchor
+    from ledger.note import Ed25519NoteVerifier
+    from ledger.store import Store
+
+__all__ = ["DEFAULT_ORIGIN", "ledger"]
 
 DEFAULT_ORIGIN = "xid.localhost/ledger/v1"
 _MAX_INT = (1 << 63) - 1  # indexes and sizes beyond this fit no database column
-
-
-class _Group(click.Group):
-    """Reports ledger and key errors as one line ``error [code]: message`` with exit status 1."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        """Run the command, turning LedgerError and DidError into a clear message."""
-        try:
-            return super().invoke(ctx)
-        except (LedgerError, DidError) as exc:
-            click.echo(f"error [{exc.code}]: {exc.message}", err=True)
-            sys.exit(1)
 
 
 @dataclass(frozen=True)
@@ -52,6 +37,11 @@ class _Config:
 
     @contextmanager
     def store(self) -> Iterator[Store]:
+        from sqlalchemy import create_engine
+        from sqlalchemy import exc as sa_exc
+
+        from ledger.store import Store, sqlite_engine
+
         if self.database is None:
             home = Settings.from_env().home
             try:
@@ -82,7 +72,9 @@ class _Config:
 
 def _log_key(path: Path) -> SoftwareSigner:
     """The log's signing key from its file, or a usage error when it is not Ed25519 (checkpoints use Ed25519 only)."""
-    signer = SoftwareSigner.load(path)
+    from xid.files import load_signer
+
+    signer = load_signer(path, "--key")
     if signer.algorithm != "EdDSA":
         message = f"the log key must be an Ed25519 key; {path} holds a {signer.algorithm} key"
         raise click.BadParameter(message, param_hint="--key")
@@ -92,14 +84,6 @@ def _log_key(path: Path) -> SoftwareSigner:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
-
-
-def _write(path: Path, data: bytes) -> None:
-    """Write a file named on the command line; one clear error line when that fails."""
-    try:
-        path.write_bytes(data)
-    except OSError as exc:
-        _fail("cannotWrite", f"cannot write {path}: {exc.strerror or _first_line(exc)}")
 
 
 def _anchor_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -165,11 +149,10 @@ def _anchors(evm_rpc: str | None, evm_sender: str | None, evm_key: Path | None, 
 
 
 def _fail(code: str, message: str) -> NoReturn:
-    click.echo(f"error [{code}]: {message}", err=True)
-    sys.exit(1)
+    raise CommandFailed(code, message)
 
 
-@click.group("ledger", cls=_Group)
+@click.group("ledger", cls=XidGroup)
 @click.option(
     "--database",
     envvar="XID_LEDGER_DATABASE_URL",
@@ -189,14 +172,20 @@ def ledger(ctx: click.Context, database: str | None, key: Path | None) -> None:
 
 @ledger.command("init")
 @click.option("--origin", default=DEFAULT_ORIGIN, show_default=True, help="The log's origin line (never changes).")
+@json_option
 @click.pass_obj
-def init_command(config: _Config, origin: str) -> None:
+def init_command(config: _Config, origin: str, as_json: bool) -> None:
     """Create the signing key (if missing) and the log tables; print the origin and verifier key."""
+    from did.keys import KeyType, PublicKey
+    from did.signer import SoftwareSigner
+    from ledger.note import vkey
+
     if config.key.exists():
         signer = _log_key(config.key)
     else:
         signer = SoftwareSigner.generate(KeyType.ED25519)
-        signer.save(config.key)
+        key_text = json.dumps(signer.to_private_jwk(), indent=2) + "\n"
+        write_file(config.key, key_text, secret=True, overwrite=False, parents=True)
     with config.store() as store:
         try:
             state = store.initialize(origin)
@@ -204,7 +193,13 @@ def init_command(config: _Config, origin: str) -> None:
             raise click.BadParameter(str(exc), param_hint="--origin") from None
     public = PublicKey.from_jwk(signer.public_jwk)
     out = {"origin": state.origin, "size": state.size, "vkey": vkey(state.origin, public.raw), "key": str(config.key)}
-    click.echo(json.dumps(out, indent=2))
+    if as_json:
+        echo_json(out)
+    else:
+        click.echo(f"origin:       {out['origin']}")
+        click.echo(f"size:         {out['size']}")
+        click.echo(f"verifier key: {out['vkey']}")
+        click.echo(f"signing key:  {out['key']}")
 
 
 _HASH_OPTIONS = ("subject", "object", "credential", "evidence", "transaction", "previous")
@@ -217,14 +212,14 @@ def _records_from_file(path: str) -> list[dict[str, Any]]:
         try:
             text = sys.stdin.buffer.read().decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise click.BadParameter(f"stdin is not UTF-8 text (byte {exc.start})", param_hint="--json") from None
+            raise click.BadParameter(f"stdin is not UTF-8 text (byte {exc.start})", param_hint="--records") from None
     else:
-        text = read_text(Path(path), "--json")
+        text = read_text(Path(path), "--records")
     if text.strip().startswith("["):
-        docs = parse_json(text, where, "--json")  # a JSON text starting with '[' is an array or an error
+        docs = parse_json(text, where, "--records")  # a JSON text starting with '[' is an array or an error
     else:
         lines = enumerate(text.splitlines(), start=1)
-        docs = [parse_json(line, f"{where} line {number}", "--json") for number, line in lines if line.strip()]
+        docs = [parse_json(line, f"{where} line {number}", "--records") for number, line in lines if line.strip()]
     records: list[dict[str, Any]] = []
     for number, doc in enumerate(docs, start=1):
         if not isinstance(doc, dict):
@@ -250,25 +245,29 @@ def _json_kind(value: object) -> str:
 @click.option("--previous", help="Hash of a related earlier entry (64 hex).")
 @click.option("--outcome", type=click.Choice(["success", "failure"]), help="Outcome of the operation.")
 @click.option(
-    "--json",
-    "json_file",
+    "--records",
+    "records_file",
     metavar="FILE",
     help="Read records from FILE instead ('-' for stdin): a JSON array, or one JSON object per line.",
 )
 @click.option("--checkpoint", "sign", is_flag=True, help="Sign a checkpoint right after appending.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per record (index, leafHash).")
 @click.pass_obj
-def append_command(config: _Config, /, json_file: str | None, sign: bool, **fields: Any) -> None:
-    """Append records; prints one JSON line per record with its index and leaf hash.
+def append_command(config: _Config, /, records_file: str | None, sign: bool, as_json: bool, **fields: Any) -> None:
+    """Append records; prints each record's index and leaf hash.
 
     Records hold only hashes, commitments, enums and times: anything that looks like personal data is refused.
     """
-    if json_file is not None:
+    from ledger.log import Log
+    from ledger.records import Record
+
+    if records_file is not None:
         if any(v is not None for v in fields.values()):
-            raise click.UsageError("give either --json or the record options, not both")
-        records = [Record.from_json(doc) for doc in _records_from_file(json_file)]
+            raise click.UsageError("give either --records or the record options, not both")
+        records = [Record.from_json(doc) for doc in _records_from_file(records_file)]
     else:
         if fields["event_type"] is None:
-            raise click.UsageError("--type is required (or --json)")
+            raise click.UsageError("--type is required (or --records)")
         doc: dict[str, Any] = {"type": fields.pop("event_type"), "time": fields.pop("event_time")}
         doc["object"] = fields.pop("object_hash")
         doc.update(fields)
@@ -278,7 +277,10 @@ def append_command(config: _Config, /, json_file: str | None, sign: bool, **fiel
     signer = config.signer()
     with config.store() as store, Log(store, signer) as log:
         for pending in log.append_many(records):
-            click.echo(json.dumps({"index": pending.index, "leafHash": pending.leaf_hash.hex()}))
+            if as_json:
+                click.echo(json.dumps({"index": pending.index, "leafHash": pending.leaf_hash.hex()}))
+            else:
+                click.echo(f"appended index {pending.index}, leaf hash {pending.leaf_hash.hex()}")
         if sign:
             log.checkpoint()
 
@@ -288,6 +290,8 @@ def append_command(config: _Config, /, json_file: str | None, sign: bool, **fiel
 @click.pass_obj
 def checkpoint_command(config: _Config, /, **anchor_options: Any) -> None:
     """Sign a checkpoint if the log grew, anchor it with the back ends given, and print it (a C2SP signed note)."""
+    from ledger.log import Log
+
     signer = config.signer()
     anchors = _anchors(**anchor_options)
     if anchor_options["tsa_roots"] and not anchor_options["tsa_url"]:
@@ -296,10 +300,10 @@ def checkpoint_command(config: _Config, /, **anchor_options: Any) -> None:
         made = log.checkpoint()
         latest = store.latest_checkpoint()
         errors = list(log.anchor_errors)
-    for error in errors:
+    for error in errors[:-1]:
         click.echo(f"error [{error.code}]: {error.message}", err=True)
     if errors:
-        sys.exit(1)
+        raise CommandFailed(errors[-1].code, errors[-1].message)
     if made is None:
         click.echo("the log has not grown since the last checkpoint", err=True)
     if latest is not None:
@@ -316,21 +320,27 @@ def checkpoint_command(config: _Config, /, **anchor_options: Any) -> None:
 @click.pass_obj
 def prove_command(config: _Config, index: int, size: int | None, out: Path | None, entry_out: Path | None) -> None:
     """Print a receipt (c2sp.org/tlog-proof@v1) proving the entry at INDEX is in the log."""
+    from ledger.log import Log
+
     signer = config.signer()
     with config.store() as store, Log(store, signer) as log:
         receipt = log.prove(index, size=size)
         with store.transaction() as txn:
             entry, _ = txn.entry(index)
     if entry_out is not None:
-        _write(entry_out, entry)
+        write_file(entry_out, entry)
+        click.echo(f"wrote {entry_out}", err=True)
     if out is None:
         click.echo(receipt.format(), nl=False)
     else:
-        _write(out, receipt.format().encode("utf-8"))
+        write_file(out, receipt.format())
         click.echo(f"wrote {out}", err=True)
 
 
 def _verifier(config: _Config, vkeys: tuple[str, ...], origin: str | None) -> Ed25519NoteVerifier:
+    from did.keys import PublicKey
+    from ledger.note import Ed25519NoteVerifier, vkey
+
     if vkeys:
         return Ed25519NoteVerifier.from_vkey(vkeys[0])
     if not config.key.exists():
@@ -346,16 +356,28 @@ def _verifier(config: _Config, vkeys: tuple[str, ...], origin: str | None) -> Ed
     "--quorum", type=click.IntRange(0, _MAX_INT), default=0, show_default=True, help="Witness signatures needed."
 )
 @_anchor_options
+@json_option
 @click.pass_obj
 def verify_command(
-    config: _Config, /, vkeys: tuple[str, ...], witnesses: tuple[str, ...], quorum: int, **anchor_options: Any
+    config: _Config,
+    /,
+    vkeys: tuple[str, ...],
+    witnesses: tuple[str, ...],
+    quorum: int,
+    as_json: bool,
+    **anchor_options: Any,
 ) -> None:
     """Audit the whole log: every leaf, tile, root, checkpoint signature, consistency and anchor.
 
     Anchor receipts are checked for the back ends given by the anchor options ('none' receipts always);
     receipts of other back ends are reported as not checked. Exit status 0 when nothing is wrong; otherwise
-    each problem is printed and the status is 1.
+    each problem is printed and the status is 1. --json prints the report as one object (ok, size, counts,
+    notes, findings).
     """
+    from ledger.anchors import NullAnchor, audit_verifier
+    from ledger.audit import AnchorVerifier, audit
+    from ledger.checkpoint import CosignatureVerifier
+
     if quorum > len(witnesses):
         message = f"a quorum of {quorum} needs at least {quorum} --witness keys; {len(witnesses)} given"
         raise click.BadParameter(message, param_hint="--quorum")
@@ -370,45 +392,71 @@ def verify_command(
             report = audit(
                 store, verifier, witnesses=witness_verifiers, quorum=quorum, anchors=anchors, progress=bar.update
             )
-    click.echo(
-        f"checked {report.entries_checked} entries, {report.tiles_checked} tiles, "
-        f"{report.checkpoints_checked} checkpoints, {report.anchors_checked} anchors (log size {report.size})"
-    )
-    for note in report.notes:
-        click.echo(f"note: {note}")
-    for finding in report.findings:
-        click.echo(f"FINDING [{finding.code}] {finding.message}")
-    for code, count in report.suppressed.items():
-        click.echo(f"FINDING [{code}] ... and {count} more")
+    if as_json:
+        echo_json(
+            {
+                "ok": report.ok,
+                "size": report.size,
+                "entriesChecked": report.entries_checked,
+                "tilesChecked": report.tiles_checked,
+                "checkpointsChecked": report.checkpoints_checked,
+                "anchorsChecked": report.anchors_checked,
+                "notes": list(report.notes),
+                "findings": [{"code": f.code, "message": f.message} for f in report.findings],
+                "suppressed": dict(report.suppressed),
+            }
+        )
+    else:
+        click.echo(
+            f"checked {report.entries_checked} entries, {report.tiles_checked} tiles, "
+            f"{report.checkpoints_checked} checkpoints, {report.anchors_checked} anchors (log size {report.size})"
+        )
+        for note in report.notes:
+            click.echo(f"note: {note}")
+        for finding in report.findings:
+            click.echo(f"FINDING [{finding.code}] {finding.message}")
+        for code, count in report.suppressed.items():
+            click.echo(f"FINDING [{code}] ... and {count} more")
     if not report.ok:
         _fail("auditFailed", f"{len(report.findings)} problem(s) found in the log")
-    click.echo("ok: the log is intact")
+    if not as_json:
+        click.echo("ok: the log is intact")
 
 
 @ledger.command("verify-receipt")
 @click.argument("receipt_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("entry_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--vkey", "log_vkey", required=True, help="The log's verifier key.")
-def verify_receipt_command(receipt_file: Path, entry_file: Path, log_vkey: str) -> None:
+@json_option
+def verify_receipt_command(receipt_file: Path, entry_file: Path, log_vkey: str, as_json: bool) -> None:
     """Check a receipt offline: the entry is in the log whose key signed the receipt's checkpoint."""
+    from ledger.note import Ed25519NoteVerifier
+    from ledger.receipt import Receipt, verify_receipt
+
     receipt = Receipt.parse(read_text(receipt_file, "RECEIPT_FILE"))
-    try:
-        entry = entry_file.read_bytes()
-    except OSError as exc:
-        raise click.BadParameter(f"cannot read {entry_file}: {exc.strerror}", param_hint="ENTRY_FILE") from None
+    entry = read_bytes(entry_file, "ENTRY_FILE")
     checkpoint = verify_receipt(receipt, entry, Ed25519NoteVerifier.from_vkey(log_vkey))
-    click.echo(f"ok: entry {receipt.index} is in {checkpoint.origin} at size {checkpoint.size}")
+    if as_json:
+        echo_json({"ok": True, "index": receipt.index, "origin": checkpoint.origin, "size": checkpoint.size})
+    else:
+        click.echo(f"ok: entry {receipt.index} is in {checkpoint.origin} at size {checkpoint.size}")
 
 
 @ledger.command("export")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@json_option
 @click.pass_obj
-def export_command(config: _Config, directory: Path) -> None:
+def export_command(config: _Config, directory: Path, as_json: bool) -> None:
     """Write the latest checkpoint, tiles and entry bundles as files (C2SP tlog-tiles layout) under DIRECTORY."""
+    from ledger.log import export_tiles
+
     with config.store() as store:
         try:
             count, size = export_tiles(store, directory)
         except OSError as exc:
             where = exc.filename or directory
             _fail("cannotWrite", f"cannot write the export under {directory}: {where}: {exc.strerror or exc}")
-    click.echo(f"wrote {count} files for tree size {size} under {directory}{os.sep}")
+    if as_json:
+        echo_json({"directory": str(directory), "files": count, "size": size})
+    else:
+        click.echo(f"wrote {count} files for tree size {size} under {directory}{os.sep}")

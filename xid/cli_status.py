@@ -3,40 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from vc.errors import VcError
 from vc.status_list import MIN_ENTRIES, PURPOSES, BitstringStatusList, StatusListError
+from xid.cli_group import XidGroup, echo_json, json_option
+from xid.files import read_json, write_file
 
-
-class _Group(click.Group):
-    """Reports vc errors as one line ``error [code]: message`` with exit status 1."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        """Run the command, turning VcError into a clear message."""
-        try:
-            return super().invoke(ctx)
-        except VcError as exc:
-            click.echo(f"error [{exc.code}]: {exc.message}", err=True)
-            sys.exit(1)
+__all__ = ["status_list"]
 
 
 def _read(path: Path, status_size: str | None) -> tuple[dict[str, Any], BitstringStatusList]:
-    try:
-        credential = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise StatusListError(f"cannot read {path}: {exc.strerror}") from exc
-    except UnicodeDecodeError:
-        raise StatusListError(f"{path} is not UTF-8 text") from None
-    except (ValueError, RecursionError):  # not JSON, a number too long to read, or nesting too deep
-        raise StatusListError(f"{path} is not JSON") from None
+    credential: dict[str, Any] = read_json(path, "FILE")
     subject = credential.get("credentialSubject") if isinstance(credential, dict) else None
     if not isinstance(subject, dict) or subject.get("type") != "BitstringStatusList":
         raise StatusListError(f"{path} is not a BitstringStatusListCredential")
@@ -47,16 +28,12 @@ def _read(path: Path, status_size: str | None) -> tuple[dict[str, Any], Bitstrin
     return credential, BitstringStatusList.decode(subject.get("encodedList", ""), size)
 
 
-def _write(path: Path, credential: dict[str, Any]) -> None:
+def _write(path: Path, credential: dict[str, Any], *, overwrite: bool = True) -> None:
     """Replace the file atomically: a reader never sees half a status list."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(credential, fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, path)
+    write_file(path, json.dumps(credential, indent=2) + "\n", overwrite=overwrite)
 
 
-@click.group("status-list", cls=_Group)
+@click.group("status-list", cls=XidGroup)
 def status_list() -> None:
     """Bitstring Status Lists: revoke or suspend credentials by flipping a bit in a published list.
 
@@ -74,11 +51,9 @@ def status_list() -> None:
 @click.option("--status-size", type=click.Choice(["1", "2", "4", "8"]), default="1", show_default=True)
 def create_command(out: Path, list_id: str, issuer: str, purpose: str, entries: int, status_size: str) -> None:
     """Create an empty status list credential in OUT (refuses to overwrite)."""
-    if out.exists():
-        raise StatusListError(f"{out} already exists; refusing to overwrite it")
     status = BitstringStatusList(entries, int(status_size))
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    _write(out, status.credential(list_id, issuer, purpose, now))
+    _write(out, status.credential(list_id, issuer, purpose, now), overwrite=False)
     click.echo(f"created {out}: {len(status)} entries for {purpose}", err=True)
     if status_size != "1":
         click.echo(f"entries must say statusSize {status_size}; pass --status-size {status_size} to set and check",
@@ -110,8 +85,13 @@ def set_command(file: Path, index: int, value: int, status_size: str | None) -> 
 @click.argument("index", type=click.IntRange(min=0))
 @click.option("--status-size", type=click.Choice(["1", "2", "4", "8"]),
               help="Bits per entry, as given to create (default 1); the list does not record it.")  # fmt: skip
-def check_command(file: Path, index: int, status_size: str | None) -> None:
-    """Print the status value at INDEX as JSON."""
+@json_option
+def check_command(file: Path, index: int, status_size: str | None, as_json: bool) -> None:
+    """Print the status value at INDEX (with --json: index, purpose and status)."""
     credential, status = _read(file, status_size)
     purpose = credential["credentialSubject"].get("statusPurpose")
-    click.echo(json.dumps({"index": index, "purpose": purpose, "status": status.get(index)}))
+    value = status.get(index)
+    if as_json:
+        echo_json({"index": index, "purpose": purpose, "status": value}, indent=None)
+    else:
+        click.echo(f"index {index}: status {value} ({purpose})")

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import json
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from did import DidError, DidWebResolver, Resolver, SoftwareSigner, parse_did_url
-from vc.data_integrity import add_proof
-from vc.errors import VcError
-from vc.jose import CompactJws, issue_jwt_vc_json, issue_vc_jwt, strict_json
-from vc.model import validate_credential
-from vc.sd_jwt import SD, issue, present
-from vc.verify import CredentialStatusError, CredentialVerifier
-from xid.files import parse_json, read_json, read_text
+from xid.cli_group import XidGroup, echo_json, json_option
+from xid.files import load_signer, parse_json, read_json, read_text
+
+__all__ = ["vc"]
 
 DI_FORMATS = {
     "di-eddsa-rdfc": "eddsa-rdfc-2022",
@@ -29,24 +24,14 @@ DI_FORMATS = {
 RESERVED = {"iss", "vct", "iat", "exp", "nbf", "cnf", "status", "sub"}
 
 
-class _Group(click.Group):
-    """Reports credential and DID errors as one line ``error [code]: message`` with exit status 1."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        """Run the command, turning VcError and DidError into a clear message."""
-        try:
-            return super().invoke(ctx)
-        except (VcError, DidError) as exc:
-            click.echo(f"error [{exc.code}]: {exc.message}", err=True)
-            sys.exit(1)
-
-
 def _path(text: str) -> tuple[str | int, ...]:
     return tuple(int(p) if p.isascii() and p.isdigit() else p for p in text.split("."))
 
 
 def _mark(claims: dict[str, Any], paths: list[tuple[str | int, ...]]) -> dict[str, Any]:
     """Wrap the values at the given paths (or every non-reserved top-level claim) in SD(...)."""
+    from vc.sd_jwt import SD
+
     if not paths:
         return {k: (v if k in RESERVED else SD(v)) for k, v in claims.items()}
 
@@ -81,12 +66,7 @@ def _exists(claims: Any, path: tuple[str | int, ...]) -> bool:
     return True
 
 
-def _resolver(allow_loopback: bool) -> tuple[Resolver, DidWebResolver]:
-    web = DidWebResolver(allow_loopback=allow_loopback)
-    return Resolver.standard(web), web
-
-
-@click.group("vc", cls=_Group)
+@click.group("vc", cls=XidGroup)
 def vc() -> None:
     """Verifiable Credentials: issue (VC-JOSE, SD-JWT VC, Data Integrity), verify, and present a subset of claims."""
 
@@ -116,7 +96,9 @@ def issue_command(
     jose_alg: str | None,
 ) -> None:  # fmt: skip
     """Secure CREDENTIAL (a JSON file) and print the token or the secured JSON."""
-    signer = SoftwareSigner.load(key_file)
+    from did.syntax import parse_did_url
+
+    signer = load_signer(key_file, "--key")
     issuer_did = str(parse_did_url(signer.key_id).did)
     data = read_json(credential, "CREDENTIAL")
     if not isinstance(data, dict):
@@ -126,21 +108,32 @@ def issue_command(
     if fmt in DI_FORMATS:
         if jose_alg is not None:
             raise click.BadParameter("applies to JOSE formats, not Data Integrity", param_hint="--jose-alg")
+        from vc.data_integrity import add_proof
+        from vc.model import validate_credential
+
         validate_credential(data)
-        secured = add_proof(data, signer, cryptosuite=DI_FORMATS[fmt])
-        click.echo(json.dumps(secured, indent=2, ensure_ascii=False))
+        echo_json(add_proof(data, signer, cryptosuite=DI_FORMATS[fmt]))
     elif fmt == "jwt":
+        from vc.jose import issue_vc_jwt
+
         click.echo(issue_vc_jwt(data, signer, alg=jose_alg))
     elif fmt == "jwt-vc-json":
+        from vc.jose import issue_jwt_vc_json
+
         click.echo(issue_jwt_vc_json(data, signer, alg=jose_alg))
     else:
+        from vc.sd_jwt import issue
+
         claims = {"iss": issuer_did, "iat": int(datetime.now(UTC).timestamp()), **data}
-        holder = SoftwareSigner.load(holder_key).public_jwk if holder_key else None
+        holder = load_signer(holder_key, "--holder-key").public_jwk if holder_key else None
         click.echo(issue(_mark(claims, [_path(p) for p in sd_paths]), signer, holder_jwk=holder, alg=jose_alg))
 
 
 def _status_files(paths: tuple[Path, ...]) -> dict[str, Any]:
     """Published status lists from files, keyed by the URL they are published at (credential id or token sub)."""
+    from vc.errors import VcError
+    from vc.jose import CompactJws, strict_json
+
     published: dict[str, Any] = {}
     for path in paths:
         text = read_text(path, "--status-list").strip()
@@ -172,6 +165,7 @@ def _status_files(paths: tuple[Path, ...]) -> dict[str, Any]:
               "credential's status refers to; repeat for several. Else status fails closed.")  # fmt: skip
 @click.option("--no-status", is_flag=True, help="Do not check status; the result then says status is unchecked.")
 @click.option("--allow-loopback", is_flag=True, help="did:web issuers on loopback hosts (development only).")
+@json_option
 def verify_command(
     token_file: Path,
     aud: str | None,
@@ -180,8 +174,17 @@ def verify_command(
     status_lists: tuple[Path, ...],
     no_status: bool,
     allow_loopback: bool,
+    as_json: bool,
 ) -> None:
-    """Verify a credential in FILE (any format) and print the result as JSON; exit status 0 only when valid."""
+    """Verify a credential in FILE (any format) and report the result; exit status 0 only when valid.
+
+    The report names the format, issuer, key, status and the verified claims; --json prints it as one object
+    (valid, format, issuer, verificationMethod, algorithm, status, keyBound, claims).
+    """
+    from did.did_web import DidWebResolver
+    from did.resolver import Resolver
+    from vc.verify import CredentialStatusError, CredentialVerifier
+
     token = read_text(token_file, "FILE").strip()
     published = _status_files(status_lists)
 
@@ -190,12 +193,26 @@ def verify_command(
             raise CredentialStatusError(f"no --status-list file is published at {url}")
         return published[url]
 
-    resolver, web = _resolver(allow_loopback)
-    with web:
-        result = CredentialVerifier(resolver, source).verify(
+    with DidWebResolver(allow_loopback=allow_loopback) as web:
+        result = CredentialVerifier(Resolver.standard(web), source).verify(
             token, audience=aud, nonce=nonce, require_key_binding=not no_key_binding, check_status=not no_status
         )
-    click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    report = result.to_json()
+    if as_json:
+        echo_json(report)
+        return
+    statuses = report["status"]
+    click.echo(f"valid: a {report['format']} credential")
+    click.echo(f"issuer:              {report['issuer']}")
+    click.echo(f"verification method: {report['verificationMethod']} ({report['algorithm']})")
+    if isinstance(statuses, str):
+        click.echo(f"status:              {statuses}")
+    for status in statuses if isinstance(statuses, list) else []:
+        where = f"{status['list_url']} index {status['index']}"
+        click.echo(f"status:              {status['purpose']} = {status['value']} ({where})")
+    click.echo(f"key bound:           {'yes' if report['keyBound'] else 'no'}")
+    click.echo("claims:")
+    click.echo(json.dumps(report["claims"], indent=2, ensure_ascii=False))
 
 
 @vc.command("present")
@@ -207,6 +224,8 @@ def verify_command(
 @click.option("--nonce", required=True, help="The verifier's nonce.")
 def present_command(sd_jwt_file: Path, paths: tuple[str, ...], holder_key: Path, aud: str, nonce: str) -> None:
     """Present an SD-JWT VC disclosing only the chosen claims, with a Key Binding JWT."""
+    from vc.sd_jwt import present
+
     token = read_text(sd_jwt_file, "FILE").strip()
-    holder = SoftwareSigner.load(holder_key)
+    holder = load_signer(holder_key, "--holder-key")
     click.echo(present(token, [_path(p) for p in paths], holder, audience=aud, nonce=nonce))

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+__all__ = ["Settings"]
+
 
 @dataclass(frozen=True)
 class Settings:

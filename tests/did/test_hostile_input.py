@@ -115,5 +115,5 @@ def test_cli_web_document_and_create_errors_are_one_line(tmp_path: Path) -> None
     blocker.write_text("")
     created = runner.invoke(main, ["did", "create", "--out", str(blocker / "k.jwk")])
     assert created.exit_code == 1
-    assert created.stderr.startswith("error [signerError]: cannot write key file")
+    assert created.stderr.startswith("error [cannotWrite]: cannot write ")
     assert isinstance(created.exception, SystemExit)

@@ -234,9 +234,9 @@ def test_cli_append_json_file_problems(cli: Cli) -> None:
         (cli.file("d.json", b'{"a": ' + b"[" * 5000 + b"\n"), "line 1 is JSON nested too deeply"),
     ]
     for path, needle in cases:
-        one_line_error(cli("append", "--json", path), 2, "--json", needle)
-    one_line_error(cli("append", "--json", "-", input=b"\xff\xfe"), 2, "stdin is not UTF-8")
-    one_line_error(cli("append", "--json", cli.file("e.json", b"[1, 2]")), 1, "record 1", "must be a JSON object")
+        one_line_error(cli("append", "--records", path), 2, "--records", needle)
+    one_line_error(cli("append", "--records", "-", input=b"\xff\xfe"), 2, "stdin is not UTF-8")
+    one_line_error(cli("append", "--records", cli.file("e.json", b"[1, 2]")), 1, "record 1", "must be a JSON object")
 
 
 def test_cli_append_rp_with_non_ascii_port(cli: Cli) -> None:
@@ -244,7 +244,7 @@ def test_cli_append_rp_with_non_ascii_port(cli: Cli) -> None:
 
 
 def test_cli_verify_receipt_not_utf8(cli: Cli) -> None:
-    vkey = json.loads(cli("init", "--origin", ORIGIN).stdout)["vkey"]
+    vkey = json.loads(cli("init", "--json", "--origin", ORIGIN).stdout)["vkey"]
     result = cli("verify-receipt", cli.file("r.txt", b"\xff"), cli.file("e.bin", b"x"), "--vkey", vkey)
     one_line_error(result, 2, "is not UTF-8")
 

@@ -20,12 +20,12 @@ def test_create_set_clear_check(tmp_path: Path) -> None:
                                        "--purpose", "suspension"])  # fmt: skip
     assert made.exit_code == 0, made.output
     assert runner.invoke(status_list, ["set", str(path), "23452"]).exit_code == 0
-    checked = runner.invoke(status_list, ["check", str(path), "23452"])
+    checked = runner.invoke(status_list, ["check", "--json", str(path), "23452"])
     assert json.loads(checked.stdout) == {"index": 23452, "purpose": "suspension", "status": 1}
     entry = BitstringStatusEntry("suspension", 23452, URL)
     assert check_bitstring_status(entry, json.loads(path.read_text())) == 1  # the file is a real list credential
     assert runner.invoke(status_list, ["set", str(path), "23452", "--value", "0"]).exit_code == 0
-    assert json.loads(runner.invoke(status_list, ["check", str(path), "23452"]).stdout)["status"] == 0
+    assert json.loads(runner.invoke(status_list, ["check", "--json", str(path), "23452"]).stdout)["status"] == 0
 
 
 def test_errors(tmp_path: Path) -> None:
@@ -36,7 +36,7 @@ def test_errors(tmp_path: Path) -> None:
     again = runner.invoke(status_list, args)
     assert again.exit_code == 1
     assert "refusing to overwrite" in again.stderr
-    out_of_range = runner.invoke(status_list, ["check", str(path), "131072"])
+    out_of_range = runner.invoke(status_list, ["check", "--json", str(path), "131072"])
     assert out_of_range.exit_code == 1
     assert out_of_range.stderr.startswith("error [statusRangeError]")
     too_small = runner.invoke(status_list, ["create", str(tmp_path / "s.json"), "--id", URL, "--issuer", "x",
@@ -62,9 +62,9 @@ def test_a_two_bit_list_round_trips_and_can_be_secured(tmp_path: Path) -> None:
     assert "pass --status-size 2 to set and check" in made.stderr
     assert "statusSize" not in json.loads(path.read_text())["credentialSubject"]  # only entries carry it
     assert runner.invoke(status_list, ["set", str(path), "5", "--value", "3", "--status-size", "2"]).exit_code == 0
-    checked = runner.invoke(status_list, ["check", str(path), "5", "--status-size", "2"])
+    checked = runner.invoke(status_list, ["check", "--json", str(path), "5", "--status-size", "2"])
     assert json.loads(checked.stdout)["status"] == 3
-    neighbour = runner.invoke(status_list, ["check", str(path), "4", "--status-size", "2"])
+    neighbour = runner.invoke(status_list, ["check", "--json", str(path), "4", "--status-size", "2"])
     assert json.loads(neighbour.stdout)["status"] == 0
     entry = BitstringStatusEntry("message", 5, URL, status_size=2)
     assert check_bitstring_status(entry, json.loads(path.read_text())) == 3
@@ -72,8 +72,8 @@ def test_a_two_bit_list_round_trips_and_can_be_secured(tmp_path: Path) -> None:
     credential = json.loads(path.read_text())
     credential["credentialSubject"]["statusSize"] = 2
     path.write_text(json.dumps(credential))
-    assert json.loads(runner.invoke(status_list, ["check", str(path), "5"]).stdout)["status"] == 3
-    wrong = runner.invoke(status_list, ["check", str(path), "5", "--status-size", "4"])
+    assert json.loads(runner.invoke(status_list, ["check", "--json", str(path), "5"]).stdout)["status"] == 3
+    wrong = runner.invoke(status_list, ["check", "--json", str(path), "5", "--status-size", "4"])
     assert wrong.exit_code == 1
     assert "states statusSize 2, not 4" in wrong.stderr
     assert runner.invoke(status_list, ["set", str(path), "5", "--value", "0"]).exit_code == 0

@@ -43,7 +43,7 @@ def test_vc_jwt_issue_and_verify(keys: tuple[Path, Path, str], tmp_path: Path) -
         assert issued.exit_code == 0, issued.output
         token = tmp_path / f"{fmt}.txt"
         token.write_text(issued.stdout)
-        verified = run("verify", str(token))
+        verified = run("verify", "--json", str(token))
         assert verified.exit_code == 0, verified.output
         result = json.loads(verified.stdout)
         assert (result["valid"], result["format"], result["issuer"]) == (True, expected, did)
@@ -51,7 +51,7 @@ def test_vc_jwt_issue_and_verify(keys: tuple[Path, Path, str], tmp_path: Path) -
         raw = bytearray(b64url_decode(sig))
         raw[len(raw) // 2] ^= 0x01  # a flipped bit, never a no-op (replacing the tail could be one)
         token.write_text(f"{head}.{body}.{b64url_encode(bytes(raw))}")
-        bad = run("verify", str(token))
+        bad = run("verify", "--json", str(token))
         assert bad.exit_code == 1
         assert bad.stderr.startswith("error [")
         assert bad.stdout == ""
@@ -96,13 +96,13 @@ def test_sd_jwt_issue_present_verify(keys: tuple[Path, Path, str], tmp_path: Pat
     assert presented.exit_code == 0, presented.output
     presentation = tmp_path / "pres.txt"
     presentation.write_text(presented.stdout)
-    verified = run("verify", str(presentation), "--aud", "https://rp.example.jp", "--nonce", "n1")
+    verified = run("verify", "--json", str(presentation), "--aud", "https://rp.example.jp", "--nonce", "n1")
     assert verified.exit_code == 0, verified.output
     result = json.loads(verified.stdout)
     assert result["issuer"] == did
     assert result["claims"]["address"] == {"region": "東京都", "locality": "千代田区"}
     assert "name" not in result["claims"]
-    replayed = run("verify", str(presentation), "--aud", "https://rp.example.jp", "--nonce", "n2")
+    replayed = run("verify", "--json", str(presentation), "--aud", "https://rp.example.jp", "--nonce", "n2")
     assert replayed.exit_code == 1
     assert replayed.stderr.startswith("error [invalidKeyBinding]")
 
@@ -126,7 +126,7 @@ def test_input_errors(keys: tuple[Path, Path, str], tmp_path: Path) -> None:
     assert result.stderr.startswith("error [invalidCredential]: @context")
     garbage = tmp_path / "garbage.txt"
     garbage.write_text("not-a-token")
-    result = run("verify", str(garbage))
+    result = run("verify", "--json", str(garbage))
     assert result.exit_code == 1
     assert "Traceback" not in result.output
 
@@ -161,13 +161,13 @@ def test_data_integrity_issue_and_verify(tmp_path: Path, fmt: str, key_type: Key
     secured = json.loads(issued.stdout)
     assert secured["proof"]["cryptosuite"] == suite
     (tmp_path / "signed.json").write_text(issued.stdout)
-    verified = run("verify", str(tmp_path / "signed.json"))
+    verified = run("verify", "--json", str(tmp_path / "signed.json"))
     assert verified.exit_code == 0, verified.output
     result = json.loads(verified.stdout)
     assert (result["format"], result["issuer"], result["algorithm"]) == ("ldp_vc", did, suite)
     secured["credentialSubject"]["alumniOf"] = "Forged University"
     (tmp_path / "tampered.json").write_text(json.dumps(secured))
-    rejected = run("verify", str(tmp_path / "tampered.json"))
+    rejected = run("verify", "--json", str(tmp_path / "tampered.json"))
     assert rejected.exit_code == 1
     assert rejected.stderr.startswith("error [invalidProofSignature]")
     again = run("issue", "--format", fmt, "--key", str(tmp_path / "issuer.jwk"), str(tmp_path / "signed.json"))
@@ -197,20 +197,20 @@ def test_status_list_round_trip_revokes(keys: tuple[Path, Path, str], tmp_path: 
         published.write_text(result.stdout)
         return published
 
-    no_list = run("verify", str(credential))
+    no_list = run("verify", "--json", str(credential))
     assert no_list.exit_code == 1
     assert no_list.stderr.startswith("error [statusError]")
-    unchecked = run("verify", str(credential), "--no-status")
+    unchecked = run("verify", "--json", str(credential), "--no-status")
     assert json.loads(unchecked.stdout)["status"] == "unchecked"
-    good = run("verify", str(credential), "--status-list", str(publish()))
+    good = run("verify", "--json", str(credential), "--status-list", str(publish()))
     assert good.exit_code == 0, good.output
     assert json.loads(good.stdout)["status"] == [{"purpose": "revocation", "list_url": url, "index": 5, "value": 0}]
     assert CliRunner().invoke(status_list, ["set", str(listing), "5"]).exit_code == 0
-    revoked = run("verify", str(credential), "--status-list", str(publish()))
+    revoked = run("verify", "--json", str(credential), "--status-list", str(publish()))
     assert revoked.exit_code == 1
     assert revoked.stderr.startswith("error [credentialRevoked]")
     (tmp_path / "junk.txt").write_text("junk")
-    junk = run("verify", str(credential), "--status-list", str(tmp_path / "junk.txt"))
+    junk = run("verify", "--json", str(credential), "--status-list", str(tmp_path / "junk.txt"))
     assert junk.exit_code == 2
     assert "neither a status list credential nor a status list token" in junk.output
 
@@ -239,7 +239,7 @@ def test_sd_jwt_status_from_a_status_list_token_file(keys: tuple[Path, Path, str
         tokens = TokenStatusList(bits=2)
         tokens.set(3, value)
         (tmp_path / "list.jwt").write_text(issue_status_list_token(tokens, url, signer))
-        result = run("verify", str(tmp_path / "pres.txt"), "--aud", "https://rp.example.jp", "--nonce", "n1",
+        result = run("verify", "--json", str(tmp_path / "pres.txt"), "--aud", "https://rp.example.jp", "--nonce", "n1",
                      "--status-list", str(tmp_path / "list.jwt"))  # fmt: skip
         assert result.exit_code == expected, result.output
         if expected:
