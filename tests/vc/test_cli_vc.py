@@ -70,7 +70,7 @@ def test_issue_with_the_fully_specified_jose_alg(keys: tuple[Path, Path, str], t
         assert issued.exit_code == 0, issued.output
         assert json.loads(b64url_decode(issued.stdout.split(".")[0]))["alg"] == "Ed25519"
         (tmp_path / "token.txt").write_text(issued.stdout)
-        verified = run("verify", str(tmp_path / "token.txt"))
+        verified = run("verify", "--json", str(tmp_path / "token.txt"))
         assert verified.exit_code == 0, verified.output
         assert json.loads(verified.stdout)["algorithm"] == "Ed25519"
     wrong = run("issue", "--format", "jwt", "--key", str(issuer), "--jose-alg", "ES256", str(credential))
