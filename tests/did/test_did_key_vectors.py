@@ -10,7 +10,7 @@ import pytest
 from did import KeyType, PublicKey, SoftwareSigner, UnsupportedPublicKeyTypeError, did_key
 from did.resolver import Resolver
 from foundation.b64 import b64url_decode
-from tests.conftest import load_vector
+from tests.helpers import load_vector
 
 
 def _legacy_key(method: dict[str, Any], key_type: KeyType) -> PublicKey:

@@ -43,7 +43,7 @@ from did import (
     web_did,
     web_document,
 )
-from tests.conftest import load_vector
+from tests.helpers import load_vector
 
 VECTORS = load_vector("did-web/did-web-examples.json")
 PAIRS = [(p["did"], p["url"]) for p in VECTORS["did_to_url"] + VECTORS["derived_by_collector_from_spec_rules"]]

@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from tests.jpki.conftest import PERSONS
+from tests.helpers import PERSONS, rsa_verify
 from tests.jpki.pcscd import pcscd  # noqa: F401 - fixture
-from tests.jpki.test_card import rsa_verify
 from xid.cli_card import card
 
 

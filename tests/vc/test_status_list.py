@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from foundation.b64 import b64url_decode, b64url_encode
-from tests.conftest import load_vector
+from tests.helpers import load_vector
 from vc.status_list import (
     MIN_ENTRIES,
     BitstringStatusEntry,
