@@ -297,7 +297,7 @@ def test_multikey_parser_raises_only_did_errors(value: str) -> None:
 
 
 @given(st.binary(max_size=80))
-@example(bytes.fromhex("3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29"))  # RFC 8032 test 1
+@example(bytes.fromhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"))  # RFC 8032 §7.1 test 1
 def test_multikey_parser_on_random_bytes(payload: bytes) -> None:
     try:
         key = PublicKey.from_multikey(encode_multicodec(Multicodec.ED25519_PUB, payload))
