@@ -4,7 +4,8 @@ The did:web names (``DidWebResolver``, ``did_to_url``, ``web_did``, ``web_docume
 HTTP client on first use, so programs that never resolve did:web (the ``xid`` command line) start fast.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
 from did.document import DidDocument, VerificationMethod
 from did.errors import (
@@ -32,13 +33,13 @@ from did.resolver import MethodResolver, ResolutionResult, Resolver
 from did.signer import Signer, SoftwareSigner
 from did.syntax import Did, DidUrl, parse_did, parse_did_url
 
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
     from did.did_web import DidWebResolver, did_to_url, web_did, web_document
 
 _LAZY = frozenset({"DidWebResolver", "did_to_url", "web_did", "web_document"})
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     """Load the did:web names on first use (importing httpx costs more than the rest of the package)."""
     if name in _LAZY:
         from did import did_web

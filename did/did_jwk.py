@@ -11,6 +11,14 @@ from did.keys import KeyType, PublicKey
 from did.syntax import Did, parse_did
 from foundation.b64 import b64url_decode, b64url_encode
 
+__all__ = [
+    "CONTEXT",
+    "METHOD",
+    "create",
+    "document",
+    "jwk_from_did",
+]
+
 METHOD = "jwk"
 CONTEXT: Final = ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/suites/jws-2020/v1"]
 

@@ -10,6 +10,15 @@ from did.keys import KeyType, PublicKey
 from did.signer import SoftwareSigner
 from did.syntax import Did, parse_did
 
+__all__ = [
+    "METHOD",
+    "create",
+    "document",
+    "generate",
+    "public_key_from_did",
+    "verification_method_id",
+]
+
 METHOD = "key"
 
 

@@ -44,6 +44,16 @@ from did.errors import (
 from did.keys import KeyType, PublicKey
 from did.syntax import Did, parse_did
 
+__all__ = [
+    "METHOD",
+    "DidWebResolver",
+    "HostResolver",
+    "did_to_url",
+    "system_resolve_host",
+    "web_did",
+    "web_document",
+]
+
 METHOD: Final = "web"
 _LABEL: Final = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 _PORT: Final = re.compile(r"[0-9]{1,5}")

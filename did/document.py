@@ -12,6 +12,18 @@ from did.errors import DidError, InvalidDidDocumentError, InvalidDidUrlError, No
 from did.keys import PublicKey
 from did.syntax import parse_did, parse_did_url
 
+__all__ = [
+    "DID_V1_1_CONTEXT",
+    "DID_V1_CONTEXT",
+    "MULTIKEY_CONTEXT",
+    "RELATIONSHIPS",
+    "SIGNING_RELATIONSHIPS",
+    "DidDocument",
+    "VerificationMethod",
+    "multikey_method",
+    "split_did_url",
+]
+
 DID_V1_1_CONTEXT: Final = "https://www.w3.org/ns/did/v1.1"
 DID_V1_CONTEXT: Final = "https://www.w3.org/ns/did/v1"
 MULTIKEY_CONTEXT: Final = "https://w3id.org/security/multikey/v1"

@@ -29,6 +29,27 @@ from __future__ import annotations
 
 from foundation.errors import XidError
 
+__all__ = [
+    "DidDocumentTooLargeError",
+    "DidError",
+    "ForbiddenHostError",
+    "InvalidDidDocumentError",
+    "InvalidDidError",
+    "InvalidDidUrlError",
+    "InvalidJwkError",
+    "InvalidMultibaseError",
+    "InvalidPublicKeyError",
+    "InvalidPublicKeyLengthError",
+    "InvalidSignatureError",
+    "MethodNotSupportedError",
+    "NotFoundError",
+    "ResolutionFailedError",
+    "ResolutionTimeoutError",
+    "SignerError",
+    "UnsupportedAlgorithmError",
+    "UnsupportedPublicKeyTypeError",
+]
+
 
 class DidError(XidError):
     """Base of every did package error (code and message come from ``XidError``)."""

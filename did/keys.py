@@ -24,6 +24,13 @@ from did.errors import (
 from did.multibase import Multicodec, decode_multicodec, encode_multicodec, require_known
 from foundation.b64 import b64url_decode, b64url_encode
 
+__all__ = [
+    "KeyType",
+    "PublicKey",
+    "PublicKeyObject",
+    "jwk_thumbprint",
+]
+
 PublicKeyObject = ed25519.Ed25519PublicKey | x25519.X25519PublicKey | ec.EllipticCurvePublicKey
 
 # Ed25519 curve constants (RFC 8032 §5.1), used only to check that a public key is a point on the curve and to

@@ -11,6 +11,18 @@ import base58
 
 from did.errors import InvalidMultibaseError, UnsupportedPublicKeyTypeError
 
+__all__ = [
+    "MAX_BASE58_LENGTH",
+    "Multicodec",
+    "decode",
+    "decode_multicodec",
+    "encode_base58btc",
+    "encode_multicodec",
+    "require_known",
+    "varint_decode",
+    "varint_encode",
+]
+
 _MAX_VARINT_BYTES = 9
 
 

@@ -28,6 +28,12 @@ from did.errors import InvalidPublicKeyError, SignerError, UnsupportedPublicKeyT
 from did.keys import KeyType, PublicKey
 from did.signer import KeyFacts
 
+__all__ = [
+    "Pkcs11Signer",
+    "generate_key",
+    "public_key_from_token",
+]
+
 # DER of the namedCurve OIDs a token reports in CKA_EC_PARAMS.
 _CURVES: Final[dict[bytes, KeyType]] = {
     bytes.fromhex("06082a8648ce3d030107"): KeyType.P256,

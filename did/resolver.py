@@ -13,6 +13,15 @@ from did.document import DidDocument, VerificationMethod, split_did_url
 from did.errors import DidError, InvalidDidUrlError, MethodNotSupportedError
 from did.syntax import Did, parse_did
 
+__all__ = [
+    "DID_JSON",
+    "MethodResolver",
+    "PureMethodResolver",
+    "ResolutionResult",
+    "Resolver",
+    "pure_methods",
+]
+
 DID_JSON = "application/did+json"
 
 

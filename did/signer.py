@@ -15,6 +15,14 @@ from did.keys import KeyType, PublicKey
 from did.multibase import decode_multicodec, require_known
 from foundation.b64 import b64url_decode, b64url_encode
 
+__all__ = [
+    "KeyFacts",
+    "PrivateKeyObject",
+    "Signer",
+    "SoftwareSigner",
+    "verify_with_jwk",
+]
+
 PrivateKeyObject = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
 
 

@@ -8,6 +8,15 @@ from typing import Final
 
 from did.errors import InvalidDidError, InvalidDidUrlError
 
+__all__ = [
+    "MAX_DID_LENGTH",
+    "MAX_DID_URL_LENGTH",
+    "Did",
+    "DidUrl",
+    "parse_did",
+    "parse_did_url",
+]
+
 MAX_DID_LENGTH: Final = 2048
 """Longest DID accepted. RSA-4096 did:keys are ~750 characters; anything near this limit is hostile."""
 

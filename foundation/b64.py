@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import binascii
 
+__all__ = [
+    "b64url_bytes",
+    "b64url_decode",
+    "b64url_encode",
+]
+
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 # The characters a canonical encoding may end with: every one when the length is a multiple of 4, else only those
 # whose unused low bits are zero (4 of them are unused after 2 characters, 2 after 3).

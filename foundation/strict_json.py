@@ -27,6 +27,7 @@ __all__ = [
     "InvalidJsonError",
     "compact_json",
     "strict_json",
+    "strict_json_value",
 ]
 
 MAX_JSON_DEPTH: Final = 128

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import pkgutil
 from pathlib import Path
 
+import bench
 from bench.harness import Benchmark, measure, run, save, table
 
 
@@ -52,6 +54,9 @@ def test_every_registered_benchmark_names_an_existing_floor() -> None:
     from bench.harness import REGISTRY
 
     load_all()
+    modules = {f"bench.{m.name}" for m in pkgutil.iter_modules(bench.__path__) if m.name.startswith("bench_")}
+    registering = {(b.external or b.setup).__module__ for b in REGISTRY}
+    assert registering == modules, "every bench/bench_*.py registers a benchmark, and only they do"
     names = [b.name for b in REGISTRY]
     assert len(names) == len(set(names)), "benchmark names must be unique"
     missing = {b.floor for b in REGISTRY if b.floor is not None} - set(names)

@@ -25,7 +25,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from did import KeyType, did_key
-from tests.jpki.conftest import PERSONS
+from tests.helpers import PERSONS
 from vc.errors import VcError
 from xid.cli import COMMAND_GROUPS, main
 from xid.cli_group import XidGroup

@@ -15,7 +15,7 @@ from pkcs11.util.ec import encode_named_curve_parameters
 from did import InvalidSignatureError, KeyType, PublicKey, Signer, SignerError, SoftwareSigner
 from did.errors import InvalidPublicKeyError
 from did.pkcs11 import Pkcs11Signer, _unwrap_octet_string, generate_key
-from tests.conftest import require_component
+from tests.helpers import require_component
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 TOKEN, PIN = "xid-test", "1234"

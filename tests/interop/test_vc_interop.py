@@ -16,7 +16,7 @@ import pytest
 from did import KeyType, PublicKey, Resolver, SoftwareSigner, did_key
 from did.multibase import encode_multicodec
 from foundation.b64 import b64url_decode, b64url_encode
-from tests.conftest import require_component
+from tests.helpers import require_component
 from vc.data_integrity import ProofSignatureError, add_proof, verify_proof
 from vc.jose import JwsAlgorithmError, issue_vc_jwt, verify_vc_jwt
 from vc.sd_jwt import SD, DisclosureError, issue, present, verify

@@ -8,9 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -35,20 +32,7 @@ from jpki_bridge.profile import parse_signature_certificate
 from jpki_bridge.softcard import ATR, FaceData, SoftCard
 from jpki_bridge.testca import CardIdentity, Person
 from jpki_bridge.transport import Channel, InMemoryTransport
-from tests.conftest import require_component
-
-SIGN_PASSWORD, AUTH_PIN, INPUT_PIN = "ABC123", "1234", "5678"
-
-
-def make_card(identity: CardIdentity, person: Person, state: Path | None = None) -> SoftCard:
-    return SoftCard(
-        identity,
-        sign_pin=SIGN_PASSWORD,
-        auth_pin=AUTH_PIN,
-        face=FaceData.of(person),
-        input_pin=INPUT_PIN,
-        state_file=state,
-    )
+from tests.helpers import AUTH_PIN, INPUT_PIN, SIGN_PASSWORD, make_card, require_component, rsa_verify
 
 
 class RecordingTransport(InMemoryTransport):
@@ -61,13 +45,6 @@ class RecordingTransport(InMemoryTransport):
     def transmit(self, apdu: bytes) -> bytes:
         self.sent.append(apdu)
         return super().transmit(apdu)
-
-
-def rsa_verify(cert: x509.Certificate, signature: bytes, message: bytes) -> None:
-    """Verify an RSASSA-PKCS1-v1_5 SHA-256 signature with cryptography (independent of the card code)."""
-    key = cert.public_key()
-    assert isinstance(key, rsa.RSAPublicKey)
-    key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
 
 
 # -- APDU layer -------------------------------------------------------------------------------------------------

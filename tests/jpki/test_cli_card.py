@@ -17,10 +17,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from jpki_bridge.profile import DateOfBirth, Sex
-from tests.conftest import require_component
-from tests.jpki.conftest import PERSONS
+from tests.helpers import PERSONS, require_component, rsa_verify
 from tests.jpki.pcscd import pcscd  # noqa: F401 - fixture
-from tests.jpki.test_card import rsa_verify
 from xid.cli_card import card
 
 OPENSSL = shutil.which("openssl")

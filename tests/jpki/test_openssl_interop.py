@@ -13,8 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from jpki_bridge.testca import CardIdentity, Person, TestCA
-from tests.conftest import require_component
-from tests.jpki.conftest import PERSON_FILES
+from tests.helpers import PERSON_FILES, require_component
 
 OPENSSL = shutil.which("openssl")
 

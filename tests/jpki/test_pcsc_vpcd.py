@@ -17,8 +17,8 @@ from jpki_bridge.profile import parse_signature_certificate
 from jpki_bridge.softcard import SoftCard
 from jpki_bridge.testca import CardIdentity, Person
 from jpki_bridge.vpcd import VpcdLink
+from tests.helpers import AUTH_PIN, SIGN_PASSWORD, make_card, rsa_verify
 from tests.jpki.pcscd import pcscd  # noqa: F401 - fixture
-from tests.jpki.test_card import AUTH_PIN, SIGN_PASSWORD, make_card, rsa_verify
 
 pytestmark = pytest.mark.pcsc
 

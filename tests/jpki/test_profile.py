@@ -32,7 +32,7 @@ from jpki_bridge.profile import (
     parse_signature_certificate,
 )
 from jpki_bridge.testca import CardIdentity, Person, TestCA
-from tests.jpki.conftest import CRYPTOGRAPHY_WARNINGS, PERSON_FILES, mutations
+from tests.helpers import CRYPTOGRAPHY_WARNINGS, PERSON_FILES, mutations
 
 # -- date of birth ---------------------------------------------------------------------------------------------------
 

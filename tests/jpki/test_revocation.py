@@ -46,7 +46,7 @@ from jpki_bridge.revocation import (
 )
 from jpki_bridge.testca import TREES, CardIdentity, Person, RootGeneration, TestCA
 from jpki_bridge.trust import validate_chain
-from tests.jpki.conftest import CRYPTOGRAPHY_WARNINGS, load_person, mutations, serve
+from tests.helpers import CRYPTOGRAPHY_WARNINGS, load_person, mutations, serve
 
 API_KEY = "test-api-key-not-a-secret"
 

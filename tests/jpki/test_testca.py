@@ -29,7 +29,7 @@ from jpki_bridge.testca import (
     check_my_number,
     fifth_birthday_after,
 )
-from tests.jpki.conftest import PERSON_FILES, load_person, serve
+from tests.helpers import PERSON_FILES, load_person, serve
 
 JST = dt.timezone(dt.timedelta(hours=9))
 

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from sqlalchemy import Engine, create_engine, text
 
 from ledger.store import sqlite_engine
-from tests.conftest import require_component
+from tests.helpers import require_component
 
 URL_ENV = "XID_TEST_DATABASE_URL"
 KINDS = ("sqlite", "postgresql")

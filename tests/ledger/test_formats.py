@@ -47,7 +47,7 @@ from ledger.tiles import (
     tile_path,
     tiles_for_size,
 )
-from tests.conftest import VECTORS, load_vector
+from tests.helpers import VECTORS, load_vector
 
 TESSERA = VECTORS / "merkle" / "tessera-posix-log"
 # The log's own 15-entry bundle; every smaller bundle, tile and checkpoint is then checked against it.

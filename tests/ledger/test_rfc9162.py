@@ -26,7 +26,7 @@ from ledger.rfc9162 import (
     verify_consistency,
     verify_inclusion,
 )
-from tests.conftest import VECTORS, load_vector
+from tests.helpers import VECTORS, load_vector
 
 MERKLE = VECTORS / "merkle"
 REFERENCE = load_vector("merkle/rfc6962-reference-tree.json")

@@ -31,7 +31,7 @@ from ledger.store import (
     StoreUnavailableError,
 )
 from ledger.tiles import build_tiles, tile_path, tiles_for_size
-from tests.conftest import VECTORS
+from tests.helpers import VECTORS
 from tests.ledger.postgres import KINDS, database_url, engine_for
 
 ORIGIN = "xid.test/ledger/v1"

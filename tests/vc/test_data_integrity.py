@@ -14,7 +14,7 @@ import rfc8785
 
 from did import KeyType, PublicKey, Resolver, SoftwareSigner, VerificationMethod
 from did.multibase import decode, encode_base58btc
-from tests.conftest import VECTORS, load_vector
+from tests.helpers import VECTORS, load_vector
 from vc.data_integrity import (
     SUITES,
     DataIntegrityError,

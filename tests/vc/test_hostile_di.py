@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from did import KeyType, Resolver, SoftwareSigner, did_key
-from tests.conftest import VECTORS, load_vector
+from tests.helpers import VECTORS, load_vector
 from vc.data_integrity import (
     MAX_PROOFS,
     SUITES,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import VECTORS, load_vector
+from tests.helpers import VECTORS, load_vector
 from vc import jsonld
 from vc.jsonld import JsonLdError, UnknownContextError, bundled_context, document_loader, to_quads
 from vc.jsonld_shape_cache import MAX_SHAPES, ShapeCache

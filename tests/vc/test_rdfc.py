@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import VECTORS, load_vector
+from tests.helpers import VECTORS, load_vector
 from vc.rdfc import CanonicalizationError, CanonicalizationLimitError, canonicalize
 
 ROOT = VECTORS / "rdf-canon"

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from did import PublicKey
-from tests.conftest import VECTORS
+from tests.helpers import VECTORS
 from vc.sd_jwt import KeyBindingError, sd_hash, verify
 
 ROOT = VECTORS / "sd-jwt"

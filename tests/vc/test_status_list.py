@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from did import KeyType, PublicKey, Resolver, SoftwareSigner, did_key
 from foundation.b64 import b64url_decode, b64url_encode
 from foundation.jws import encode_compact
-from tests.conftest import load_vector
+from tests.helpers import load_vector
 from vc.jose import compact_json, sign_compact
 from vc.status_list import (
     MIN_ENTRIES,
