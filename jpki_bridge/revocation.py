@@ -7,9 +7,15 @@ that time, and raises a ``RevocationError`` otherwise. ``UncheckedProvider`` ret
 "revocation not checked" — it is never reported as good.
 
 Freshness: a CRL or response must have a nextUpdate not before the validation time (less ``clock_skew``); an OCSP
-or platform response without nextUpdate must have a thisUpdate within ``max_age`` of it; none may claim a
+or platform response without nextUpdate must have a thisUpdate within ``max_age`` of it; an OCSP response's
+thisUpdate must also be within ``max_response_age`` of it however far away its nextUpdate is; none may claim a
 thisUpdate later than the provider's clock (plus skew). A revocation dated after the validation time does not
 count: the certificate was good then.
+
+OCSP signers: the issuing root itself, or a responder certificate it issued with the OCSPSigning EKU (RFC 6960
+§4.2.2.2). The signer and the root must be valid at the validation time *and* at the provider's clock (within
+``clock_skew``), as RFC 6960 and OpenSSL require, not merely at the response's own ``producedAt``: whoever holds an
+expired responder key could otherwise backdate ``producedAt`` and answer "good" for ever.
 
 Platform operator API (``PlatformOperatorProvider``; the reference server is in tests/jpki/test_revocation.py)::
 
@@ -39,6 +45,7 @@ Errors (all ``JpkiError``)::
     ├── RevocationSignatureError           revocationSignatureInvalid
     │   ├── CrlSignatureError              crlSignatureInvalid
     │   ├── OcspSignatureError             ocspSignatureInvalid
+    │   │   └── OcspSignerNotValidError    ocspSignerNotValid          signer or root expired (or not yet valid)
     │   └── PlatformSignatureError         platformSignatureInvalid
     └── StaleRevocationError               revocationStale
         ├── StaleCrlError                  crlStale
@@ -72,6 +79,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from jpki_bridge.errors import JpkiError
 
 __all__ = [
+    "DEFAULT_MAX_RESPONSE_AGE",
     "DEFAULT_SKEW",
     "PLATFORM_JWS_TYPE",
     "PLATFORM_STATUS_PATH",
@@ -82,6 +90,7 @@ __all__ = [
     "NonceMismatchError",
     "OcspProvider",
     "OcspSignatureError",
+    "OcspSignerNotValidError",
     "PlatformKey",
     "PlatformOperatorProvider",
     "PlatformSignatureError",
@@ -109,6 +118,9 @@ __all__ = [
 RevocationMode = Literal["crl", "ocsp", "platform", "unchecked"]
 Clock = Callable[[], dt.datetime]
 DEFAULT_SKEW = dt.timedelta(minutes=5)
+DEFAULT_MAX_RESPONSE_AGE = dt.timedelta(days=10)
+"""How old an OCSP response's thisUpdate may be: the longest validity interval the CA/Browser Forum Baseline
+Requirements (§4.9.10) allow a responder."""
 PLATFORM_STATUS_PATH = "/v1/jpki/certificate-status"
 PLATFORM_JWS_TYPE = "jpki-status+jwt"
 _MAX_CRL_BYTES = 16 * 1024 * 1024
@@ -172,6 +184,13 @@ class OcspSignatureError(RevocationSignatureError):
     """The OCSP response is not signed by the issuer or by a responder the issuer delegated."""
 
     code = "ocspSignatureInvalid"
+
+
+class OcspSignerNotValidError(OcspSignatureError):
+    """The OCSP signer (a delegated responder or the root) is expired or not yet valid at the validation time or
+    at the provider's clock."""
+
+    code = "ocspSignerNotValid"
 
 
 class PlatformSignatureError(RevocationSignatureError):
@@ -368,6 +387,7 @@ def _check_dates(
     max_age: dt.timedelta | None,
     error: type[StaleRevocationError],
     what: str,
+    max_response_age: dt.timedelta | None = None,
 ) -> None:
     if this_update > now + skew:
         raise error(f"the {what} is dated in the future (thisUpdate {this_update.isoformat()})")
@@ -380,6 +400,11 @@ def _check_dates(
         raise error(f"the {what} has no nextUpdate, so its freshness cannot be established")
     elif this_update + max_age + skew < at:
         raise error(f"the {what} from {this_update.isoformat()} is older than {max_age} at the validation time")
+    if max_response_age is not None and this_update + max_response_age + skew < at:
+        raise error(
+            f"the {what} from {this_update.isoformat()} is older than {max_response_age} at the validation time, "
+            "whatever its nextUpdate"
+        )
 
 
 def _revoked(at: dt.datetime, time: dt.datetime, reason: x509.ReasonFlags | None, source: str) -> None:
@@ -528,6 +553,7 @@ class OcspProvider:
         clock: Clock = utc_now,
         clock_skew: dt.timedelta = DEFAULT_SKEW,
         max_age: dt.timedelta = dt.timedelta(hours=24),
+        max_response_age: dt.timedelta = DEFAULT_MAX_RESPONSE_AGE,
         require_nonce: bool = True,
         nonce_source: Callable[[], bytes] = lambda: secrets.token_bytes(16),
     ) -> None:
@@ -537,6 +563,7 @@ class OcspProvider:
         self.clock = clock
         self.clock_skew = clock_skew
         self.max_age = max_age
+        self.max_response_age = max_response_age
         self.require_nonce = require_nonce
         self.nonce_source = nonce_source
 
@@ -602,8 +629,9 @@ class OcspProvider:
             raise RevocationResponseError(f"the answer from {source} is not a DER OCSP response") from None
         if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
             raise RevocationUnavailableError(f"the OCSP responder {source} refused: {response.response_status.name}")
+        now = self.clock()
         with _decoding(f"the OCSP response from {source}"):
-            self._verify_signature(response, issuer, source)
+            self._verify_signature(response, issuer, source, (at, now))
             self._verify_nonce(response, nonce, source)
             single = _matching_response(response, cert, issuer, source)
             revocation_time, revocation_reason = single.revocation_time_utc, single.revocation_reason
@@ -611,11 +639,12 @@ class OcspProvider:
             single.this_update_utc,
             single.next_update_utc,
             at,
-            self.clock(),
+            now,
             self.clock_skew,
             self.max_age,
             StaleOcspError,
             "OCSP response",
+            self.max_response_age,
         )
         if single.certificate_status == ocsp.OCSPCertStatus.UNKNOWN:
             raise RevocationStatusUnknownError(f"the OCSP responder {source} does not know the certificate")
@@ -625,7 +654,9 @@ class OcspProvider:
             _revoked(at, revocation_time, revocation_reason, f"the OCSP responder {source}")
         return RevocationOutcome("ocsp", True, source, at, single.this_update_utc, single.next_update_utc)
 
-    def _verify_signature(self, response: ocsp.OCSPResponse, issuer: x509.Certificate, source: str) -> None:
+    def _verify_signature(
+        self, response: ocsp.OCSPResponse, issuer: x509.Certificate, source: str, moments: tuple[dt.datetime, ...]
+    ) -> None:
         issuer_key_sha1 = hashlib.sha1(public_key_bits(issuer), usedforsecurity=False).digest()
         if response.responder_key_hash == issuer_key_sha1 or response.responder_name == issuer.subject:
             signer: x509.Certificate = issuer
@@ -635,6 +666,21 @@ class OcspProvider:
             _verify_with_certificate(signer, response.signature, response.tbs_response_bytes, response)
         except InvalidSignature:
             raise OcspSignatureError(f"the OCSP response from {source} does not verify under its signer") from None
+        # The signer and its chain (the root) at producedAt, at the validation time and at the clock: RFC 6960
+        # §4.2.2.2 and OpenSSL check the responder at the current time; producedAt alone is the signer's word.
+        for certificate in dict.fromkeys((signer, issuer)):
+            for moment in (response.produced_at_utc, *moments):
+                if not (
+                    certificate.not_valid_before_utc - self.clock_skew
+                    <= moment
+                    <= certificate.not_valid_after_utc + self.clock_skew
+                ):
+                    role = "root" if certificate is issuer else "delegated responder"
+                    raise OcspSignerNotValidError(
+                        f"the OCSP response from {source} is signed under a {role} certificate that is not valid at "
+                        f"{moment.isoformat()} (valid {certificate.not_valid_before_utc.isoformat()} to "
+                        f"{certificate.not_valid_after_utc.isoformat()})"
+                    )
 
     @staticmethod
     def _delegated_signer(response: ocsp.OCSPResponse, issuer: x509.Certificate, source: str) -> x509.Certificate:
@@ -651,10 +697,7 @@ class OcspProvider:
                 usage = candidate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
             except (ValueError, TypeError, InvalidSignature, x509.ExtensionNotFound):
                 break
-            produced = response.produced_at_utc
-            if ExtendedKeyUsageOID.OCSP_SIGNING in usage and (
-                candidate.not_valid_before_utc <= produced <= candidate.not_valid_after_utc
-            ):
+            if ExtendedKeyUsageOID.OCSP_SIGNING in usage:
                 return candidate
             break
         raise OcspSignatureError(

@@ -24,6 +24,7 @@ from starlette.routing import Mount, Route
 
 from jpki_bridge import profile
 from jpki_bridge.revocation import (
+    DEFAULT_MAX_RESPONSE_AGE,
     PLATFORM_STATUS_PATH,
     CertificateRevokedError,
     CrlProvider,
@@ -31,6 +32,7 @@ from jpki_bridge.revocation import (
     NonceMismatchError,
     OcspProvider,
     OcspSignatureError,
+    OcspSignerNotValidError,
     PlatformOperatorProvider,
     PlatformSignatureError,
     RevocationError,
@@ -391,6 +393,104 @@ def test_ocsp_delegated_responder(served: Served, card: CardIdentity) -> None:
 
     with pytest.raises(OcspSignatureError):
         ocsp_check(served, card, wrong)
+
+
+def long_lived_response(
+    card: CardIdentity,
+    key: rsa.RSAPrivateKey,
+    signer: x509.Certificate,
+    this_update: dt.datetime,
+    encoding: ocsp.OCSPResponderEncoding = ocsp.OCSPResponderEncoding.HASH,
+) -> bytes:
+    """A GOOD response about the card whose nextUpdate is ten years after ``this_update`` (producedAt is now)."""
+    builder = (
+        ocsp.OCSPResponseBuilder()
+        .add_response(
+            card.sign_cert,
+            card.sign_ca,
+            hashes.SHA256(),
+            ocsp.OCSPCertStatus.GOOD,
+            this_update,
+            this_update + dt.timedelta(days=3652),
+            None,
+            None,
+        )
+        .responder_id(encoding, signer)
+    )
+    if signer != card.sign_ca:
+        builder = builder.certificates([signer])
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+
+def verify_at(der: bytes, card: CardIdentity, at: dt.datetime, **kwargs: object) -> object:
+    """Verify a response offline with the provider's clock at ``at`` (validated then, by a provider living then)."""
+    provider = OcspProvider(clock=lambda: at, **kwargs)  # type: ignore[arg-type]
+    return provider.verify_response(der, card.sign_cert, card.sign_ca, at, None)
+
+
+def test_ocsp_delegated_responder_must_be_valid_at_the_validation_time(served: Served, card: CardIdentity) -> None:
+    # A responder certificate valid for 30 days from yesterday; the response is produced now (inside that window),
+    # so producedAt alone cannot tell a captured or backdated answer from a fresh one.
+    issued = now() - dt.timedelta(days=1)
+    key, responder = served.ca.ocsp_delegate("sign", "03", issued)
+    assert responder.not_valid_after_utc - responder.not_valid_before_utc <= dt.timedelta(days=30, minutes=5)
+    inside, later = issued + dt.timedelta(days=10), issued + dt.timedelta(days=90)
+
+    outcome = verify_at(long_lived_response(card, key, responder, inside - dt.timedelta(hours=1)), card, inside)
+    assert getattr(outcome, "checked", False) is True
+
+    with pytest.raises(OcspSignerNotValidError, match="delegated responder certificate that is not valid") as caught:
+        verify_at(long_lived_response(card, key, responder, later - dt.timedelta(hours=1)), card, later)
+    assert caught.value.code == "ocspSignerNotValid"
+    assert isinstance(caught.value, OcspSignatureError)
+
+
+def test_ocsp_signer_must_be_valid_at_the_clock(served: Served, card: CardIdentity) -> None:
+    # A validation time inside the responder's window does not help when the provider's clock is past it.
+    issued = now() - dt.timedelta(days=1)
+    key, responder = served.ca.ocsp_delegate("sign", "03", issued)
+    der = long_lived_response(card, key, responder, issued)
+    at = issued + dt.timedelta(days=2)
+    provider = OcspProvider(clock=lambda: issued + dt.timedelta(days=90))
+    with pytest.raises(OcspSignerNotValidError, match="not valid at"):
+        provider.verify_response(der, card.sign_cert, card.sign_ca, at, None)
+    assert OcspProvider(clock=lambda: at).verify_response(der, card.sign_cert, card.sign_ca, at, None).checked
+
+
+def test_ocsp_signed_by_an_expired_root_is_refused(served: Served) -> None:
+    root = served.ca.root("sign", "01")
+    at = now()
+    assert root.cert.not_valid_after_utc < at  # the 2015-like generation has expired
+    cert = unissued(root)
+    der = (
+        ocsp.OCSPResponseBuilder()
+        .add_response(
+            cert, root.cert, hashes.SHA256(), ocsp.OCSPCertStatus.GOOD, at, at + dt.timedelta(hours=1), None, None
+        )
+        .responder_id(ocsp.OCSPResponderEncoding.HASH, root.cert)
+        .sign(root.key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.DER)
+    )
+    with pytest.raises(OcspSignerNotValidError, match="root certificate that is not valid"):
+        OcspProvider(clock=lambda: at).verify_response(der, cert, root.cert, at, None)
+    inside = root.cert.not_valid_after_utc - dt.timedelta(days=1)
+    with pytest.raises(OcspSignerNotValidError, match="root certificate that is not valid"):  # producedAt is now
+        OcspProvider(clock=lambda: inside).verify_response(der, cert, root.cert, inside, None)
+
+
+def test_ocsp_this_update_age_is_bounded_whatever_the_next_update(served: Served, card: CardIdentity) -> None:
+    root = served.ca.root("sign", "03")
+    assert root.cert == card.sign_ca
+    at = now()
+    old = long_lived_response(card, root.key, root.cert, at - dt.timedelta(days=30))
+    with pytest.raises(StaleOcspError, match="whatever its nextUpdate") as caught:
+        verify_at(old, card, at)
+    assert caught.value.code == "ocspStale"
+    assert dt.timedelta(days=30) > DEFAULT_MAX_RESPONSE_AGE
+    # the bound is configurable, and a response inside it is accepted
+    assert getattr(verify_at(old, card, at, max_response_age=dt.timedelta(days=31)), "checked", False) is True
+    recent = long_lived_response(card, root.key, root.cert, at - DEFAULT_MAX_RESPONSE_AGE + dt.timedelta(hours=1))
+    assert getattr(verify_at(recent, card, at), "checked", False) is True
 
 
 @pytest.mark.parametrize(
