@@ -76,6 +76,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from foundation.http import Fetched, FetchError, FetchTooLargeError, fetch
 from jpki_bridge.errors import JpkiError
 
 __all__ = [
@@ -340,12 +341,6 @@ def _decoding(what: str) -> Iterator[None]:
         raise RevocationResponseError(f"{what} has a field that cannot be decoded") from None
 
 
-@dataclass(frozen=True)
-class _Answer:
-    status_code: int
-    content: bytes
-
-
 def _http(
     client: httpx.Client | None,
     timeout: float,
@@ -355,27 +350,14 @@ def _http(
     *,
     content: bytes | None = None,
     headers: Mapping[str, str] | None = None,
-) -> _Answer:
-    """Send one request (never following redirects) and read at most max_bytes of the body."""
-    if not url.startswith(("http://", "https://")):
-        raise RevocationUnavailableError(f"{url!r} is not an http(s) URL")
-
-    def send(active: httpx.Client) -> _Answer:
-        with active.stream(method, url, content=content, headers=headers, follow_redirects=False) as response:
-            body = b""
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > max_bytes:
-                    raise RevocationUnavailableError(f"the answer from {url} exceeds {max_bytes} bytes")
-            return _Answer(response.status_code, body)
-
+) -> Fetched:
+    """Send one request through the bounded fetch; any failure means revocation data is unavailable."""
     try:
-        if client is not None:
-            return send(client)
-        with httpx.Client(timeout=timeout) as owned:
-            return send(owned)
-    except httpx.HTTPError as exc:
-        raise RevocationUnavailableError(f"cannot reach {url} ({type(exc).__name__})") from None
+        return fetch(method, url, max_bytes=max_bytes, timeout=timeout, client=client, content=content, headers=headers)
+    except FetchTooLargeError:
+        raise RevocationUnavailableError(f"the answer from {url} exceeds {max_bytes} bytes") from None
+    except FetchError as exc:
+        raise RevocationUnavailableError(f"cannot reach {url}: {exc.message}") from None
 
 
 def _check_dates(
@@ -943,7 +925,7 @@ def _reason(value: object) -> x509.ReasonFlags | None:
         raise RevocationResponseError("the platform response has an unknown revocation_reason") from None
 
 
-def _error_code(response: _Answer) -> str:
+def _error_code(response: Fetched) -> str:
     try:
         body = json.loads(response.content)
     except ValueError:

@@ -45,6 +45,16 @@ PUBLIC_API: dict[str, list[str]] = {
         "web_did",
         "web_document",
     ],
+    "foundation.http": [
+        "DEFAULT_TIMEOUT",
+        "FetchConnectError",
+        "FetchEncodingError",
+        "FetchError",
+        "FetchTimeoutError",
+        "FetchTooLargeError",
+        "Fetched",
+        "fetch",
+    ],
     # vc's modules are its public surface (the package itself re-exports nothing, to keep imports light).
     "vc.errors": [
         "VcError",
