@@ -55,12 +55,9 @@ Errors (all ``JpkiError``)::
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import datetime as dt
 import hashlib
-import json
 import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -76,7 +73,10 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from foundation.b64 import b64url_encode
 from foundation.http import Fetched, FetchError, FetchTooLargeError, fetch
+from foundation.jws import encode_compact, parse_compact
+from foundation.strict_json import compact_json, strict_json
 from jpki_bridge.errors import JpkiError
 
 __all__ = [
@@ -735,16 +735,6 @@ PlatformKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
 PlatformSigningKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _b64url_decode(text: str) -> bytes:
-    if not text or any(c not in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" for c in text):
-        raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def _jws_alg(key: PlatformKey | PlatformSigningKey) -> str:
     if isinstance(key, ed25519.Ed25519PublicKey | ed25519.Ed25519PrivateKey):
         return "EdDSA"
@@ -755,52 +745,41 @@ def _jws_alg(key: PlatformKey | PlatformSigningKey) -> str:
 
 def encode_platform_response(payload: Mapping[str, object], key: PlatformSigningKey) -> str:
     """Sign a platform-operator status payload as a compact JWS (the operator side of the API above)."""
-    alg = _jws_alg(key)
-    header = _b64url(json.dumps({"alg": alg, "typ": PLATFORM_JWS_TYPE}, separators=(",", ":")).encode())
-    body = _b64url(json.dumps(dict(payload), separators=(",", ":"), sort_keys=True).encode())
-    signing_input = f"{header}.{body}".encode("ascii")
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        signature = key.sign(signing_input)
-    else:
+
+    def sign(signing_input: bytes) -> bytes:
+        if isinstance(key, ed25519.Ed25519PrivateKey):
+            return key.sign(signing_input)
         r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
-        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
-    return f"{header}.{body}.{_b64url(signature)}"
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+    header = {"alg": _jws_alg(key), "typ": PLATFORM_JWS_TYPE}
+    body = compact_json(dict(payload), error=RevocationResponseError)
+    return encode_compact(header, body, sign, error=RevocationResponseError)
 
 
 def decode_platform_response(token: str, key: PlatformKey) -> dict[str, object]:
     """Verify a compact-JWS platform response under the operator's key and return its payload."""
-    parts = token.strip().split(".")
-    if len(parts) != 3:
-        raise RevocationResponseError("the platform response is not a compact JWS")
-    try:
-        header = json.loads(_b64url_decode(parts[0]))
-        payload = json.loads(_b64url_decode(parts[1]))
-    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
-        raise RevocationResponseError("the platform response is not valid base64url JSON") from None
-    if not isinstance(header, dict) or not isinstance(payload, dict):
-        raise RevocationResponseError("the platform response header and payload must be JSON objects")
+    what = "the platform response"
+    parts = parse_compact(token.strip(), what=what, max_size=_MAX_RESPONSE_BYTES, error=RevocationResponseError)
+    header = parts.header
     if header.get("typ") != PLATFORM_JWS_TYPE:
         raise RevocationResponseError(f"the platform response typ must be {PLATFORM_JWS_TYPE}")
     if header.get("alg") != _jws_alg(key) or set(header) - {"alg", "typ", "kid"}:
         raise PlatformSignatureError("the platform response uses an algorithm other than the configured key's")
-    try:
-        signature = _b64url_decode(parts[2])
-    except (ValueError, binascii.Error):
-        raise PlatformSignatureError("the platform response carries no valid signature") from None
-    signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
+    signature = parts.signature
     try:
         if isinstance(key, ed25519.Ed25519PublicKey):
-            key.verify(signature, signing_input)
+            key.verify(signature, parts.signing_input)
         else:
             if len(signature) != 64:
                 raise InvalidSignature("wrong ES256 signature length")
             der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
-            key.verify(der, signing_input, ec.ECDSA(hashes.SHA256()))
+            key.verify(der, parts.signing_input, ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
         raise PlatformSignatureError(
             "the platform response signature does not verify under the operator's key"
         ) from None
-    return payload
+    return strict_json(parts.payload, f"{what} payload", error=RevocationResponseError)
 
 
 _END_OF_YEAR_9999 = 253_402_300_800  # the first second datetime cannot hold
@@ -854,7 +833,7 @@ class PlatformOperatorProvider:
         """Ask the operator about the certificate's serial and root, then verify the signed answer."""
         at = _aware(at)
         name_hash, key_hash = issuer_hashes(issuer, hashes.SHA256())
-        nonce = _b64url(self.nonce_source())
+        nonce = b64url_encode(self.nonce_source())
         request = {
             "serial_number": format(cert.serial_number, "x"),
             "issuer_name_hash": name_hash.hex(),
@@ -872,7 +851,7 @@ class PlatformOperatorProvider:
             "POST",
             url,
             _MAX_RESPONSE_BYTES,
-            content=json.dumps(request).encode(),
+            content=compact_json(request, error=RevocationResponseError),
             headers=headers,
         )
         if response.status_code != 200:
@@ -927,10 +906,9 @@ def _reason(value: object) -> x509.ReasonFlags | None:
 
 def _error_code(response: Fetched) -> str:
     try:
-        body = json.loads(response.content)
-    except ValueError:
+        code = strict_json(response.content, "the platform error", error=RevocationResponseError).get("error")
+    except RevocationResponseError:
         return ""
-    code = body.get("error") if isinstance(body, dict) else None
     if isinstance(code, str) and code.isascii() and code.replace("_", "").isalnum() and len(code) <= 64:
         return f" ({code})"
     return ""

@@ -22,9 +22,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
+from foundation.b64 import b64url_encode
 from jpki_bridge import profile
 from jpki_bridge.revocation import (
     DEFAULT_MAX_RESPONSE_AGE,
+    PLATFORM_JWS_TYPE,
     PLATFORM_STATUS_PATH,
     CertificateRevokedError,
     CrlProvider,
@@ -36,6 +38,7 @@ from jpki_bridge.revocation import (
     PlatformOperatorProvider,
     PlatformSignatureError,
     RevocationError,
+    RevocationOutcome,
     RevocationResponseError,
     RevocationStatusUnknownError,
     RevocationUnavailableError,
@@ -43,6 +46,7 @@ from jpki_bridge.revocation import (
     StaleOcspError,
     StalePlatformResponseError,
     UncheckedProvider,
+    decode_platform_response,
     encode_platform_response,
     issuer_hashes,
 )
@@ -636,7 +640,7 @@ def platform_mock(
     card: CardIdentity,
     mutate: Callable[[dict[str, object]], None],
     key: ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | None = None,
-) -> None:
+) -> RevocationOutcome:
     signing_key = key or served.platform_key
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -658,13 +662,62 @@ def platform_mock(
 
     public = signing_key.public_key()
     with mock_client(handler) as client:
-        PlatformOperatorProvider("http://platform.test", public, client=client).check(
+        return PlatformOperatorProvider("http://platform.test", public, client=client).check(
             card.sign_cert, card.sign_ca, now()
         )
 
 
 def test_platform_es256_key(served: Served, card: CardIdentity) -> None:
-    platform_mock(served, card, lambda payload: None, key=ec.generate_private_key(ec.SECP256R1()))
+    outcome = platform_mock(served, card, lambda payload: None, key=ec.generate_private_key(ec.SECP256R1()))
+    assert (outcome.mode, outcome.checked, outcome.status) == ("platform", True, "good")
+
+
+def hand_signed(header: str, payload: str, key: ed25519.Ed25519PrivateKey) -> str:
+    """A compact JWS over exactly these JSON texts (encode_platform_response could not write a duplicate)."""
+    signing_input = f"{b64url_encode(header.encode())}.{b64url_encode(payload.encode())}"
+    return f"{signing_input}.{b64url_encode(key.sign(signing_input.encode()))}"
+
+
+def test_platform_payload_with_a_duplicate_member_is_refused(served: Served, card: CardIdentity) -> None:
+    # Correctly signed, but "status" twice: a last-one-wins reader sees good, a first-one-wins reader revoked.
+    def handler_for(duplicate: bool) -> Callable[[httpx.Request], httpx.Response]:
+        def handler(request: httpx.Request) -> httpx.Response:
+            query = json.loads(request.content)
+            moment = int(now().timestamp())
+            fields = [f'"{name}":{json.dumps(query[name])}' for name in ("serial_number", "nonce")]
+            fields += [f'"{name}":{json.dumps(query[name])}' for name in ("issuer_name_hash", "issuer_key_hash")]
+            fields += [f'"this_update":{moment}', f'"next_update":{moment + 600}']
+            if duplicate:
+                fields += ['"status":"revoked"', f'"revocation_time":{moment - 60}']
+            fields.append('"status":"good"')
+            header = f'{{"alg":"EdDSA","typ":"{PLATFORM_JWS_TYPE}"}}'
+            token = hand_signed(header, "{" + ",".join(fields) + "}", served.platform_key)
+            return httpx.Response(200, text=token, headers={"content-type": "application/jwt"})
+
+        return handler
+
+    public = served.platform_key.public_key()
+    with mock_client(handler_for(duplicate=False)) as client:
+        outcome = PlatformOperatorProvider("http://platform.test", public, client=client).check(
+            card.sign_cert, card.sign_ca, now()
+        )
+    assert outcome.checked is True  # the same response without the duplicate is good
+    with mock_client(handler_for(duplicate=True)) as client:
+        provider = PlatformOperatorProvider("http://platform.test", public, client=client)
+        with pytest.raises(RevocationResponseError, match="duplicate JSON member 'status'") as caught:
+            provider.check(card.sign_cert, card.sign_ca, now())
+    assert caught.value.code == "revocationResponseInvalid"
+
+
+def test_platform_header_with_a_duplicate_member_is_refused(served: Served) -> None:
+    header = f'{{"alg":"EdDSA","typ":"{PLATFORM_JWS_TYPE}","typ":"JWT"}}'
+    token = hand_signed(header, "{}", served.platform_key)
+    with pytest.raises(RevocationResponseError, match="duplicate JSON member 'typ'"):
+        decode_platform_response(token, served.platform_key.public_key())
+    assert decode_platform_response(
+        hand_signed(f'{{"alg":"EdDSA","typ":"{PLATFORM_JWS_TYPE}"}}', '{"a":1}', served.platform_key),
+        served.platform_key.public_key(),
+    ) == {"a": 1}
 
 
 @pytest.mark.parametrize(
