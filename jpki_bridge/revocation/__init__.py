@@ -1,7 +1,7 @@
 """Revocation checking for JPKI certificates as pluggable providers: CRL, OCSP, a platform operator, or unchecked.
 
 J-LIS gives revocation data only to registered verifiers and to businesses that use a certified platform operator
-(jpki.md §2.5), so the check is a provider the deployment chooses. Every provider answers for one certificate and
+(docs/jpki.md §2.5), so the check is a provider the deployment chooses. Every provider answers for one certificate and
 its issuing root at a validation time: it returns a ``RevocationOutcome`` when the certificate was not revoked at
 that time, and raises a ``RevocationError`` otherwise. ``UncheckedProvider`` returns an outcome that says
 "revocation not checked" — it is never reported as good.
