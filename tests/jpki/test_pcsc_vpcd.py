@@ -93,5 +93,6 @@ def test_no_such_reader(pcscd: str) -> None:  # noqa: F811
 
 def test_no_card_inserted(pcscd: str) -> None:  # noqa: F811
     time.sleep(0.3)
-    with pytest.raises((CardAbsentError, TransportError)):
+    with pytest.raises(CardAbsentError, match="no card in reader") as caught:
         PcscTransport(pcscd, wait=0)
+    assert caught.value.code == "cardAbsent"

@@ -271,7 +271,7 @@ def rebuilt(request: ocsp.OCSPRequest, nonce: bytes | None) -> bytes:
 
 def ocsp_check(
     served: Served, card: CardIdentity, handler: Callable[[httpx.Request], httpx.Response], **kwargs: object
-) -> object:
+) -> RevocationOutcome:
     with mock_client(handler) as client:
         provider = OcspProvider("http://ocsp.test/ocsp", client=client, **kwargs)  # type: ignore[arg-type]
         return provider.check(card.sign_cert, card.sign_ca, now())
@@ -295,7 +295,8 @@ def test_ocsp_missing_nonce(served: Served, card: CardIdentity) -> None:
 
     with pytest.raises(NonceMismatchError, match="no nonce"):
         ocsp_check(served, card, handler)
-    assert ocsp_check(served, card, handler, require_nonce=False) is not None
+    outcome = ocsp_check(served, card, handler, require_nonce=False)
+    assert (outcome.mode, outcome.checked, outcome.status) == ("ocsp", True, "good")
 
 
 @pytest.mark.parametrize(("shift", "needle"), [(-dt.timedelta(days=2), "expired"), (dt.timedelta(days=1), "future")])
@@ -384,7 +385,7 @@ def test_ocsp_delegated_responder(served: Served, card: CardIdentity) -> None:
         return answer(signed_response(parse_request(request), key, cert, ocsp.OCSPResponderEncoding.HASH, [cert]))
 
     outcome = ocsp_check(served, card, good)
-    assert getattr(outcome, "checked", False) is True
+    assert (outcome.mode, outcome.checked) == ("ocsp", True)
 
     other_key, other_generation = served.ca.ocsp_delegate("sign", "02")  # authorised by another root
 
@@ -395,7 +396,7 @@ def test_ocsp_delegated_responder(served: Served, card: CardIdentity) -> None:
             )
         )
 
-    with pytest.raises(OcspSignatureError):
+    with pytest.raises(OcspSignatureError, match="signed neither by the certificate's root nor by a responder"):
         ocsp_check(served, card, wrong)
 
 
@@ -426,7 +427,7 @@ def long_lived_response(
     return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
 
-def verify_at(der: bytes, card: CardIdentity, at: dt.datetime, **kwargs: object) -> object:
+def verify_at(der: bytes, card: CardIdentity, at: dt.datetime, **kwargs: object) -> RevocationOutcome:
     """Verify a response offline with the provider's clock at ``at`` (validated then, by a provider living then)."""
     provider = OcspProvider(clock=lambda: at, **kwargs)  # type: ignore[arg-type]
     return provider.verify_response(der, card.sign_cert, card.sign_ca, at, None)
@@ -441,7 +442,7 @@ def test_ocsp_delegated_responder_must_be_valid_at_the_validation_time(served: S
     inside, later = issued + dt.timedelta(days=10), issued + dt.timedelta(days=90)
 
     outcome = verify_at(long_lived_response(card, key, responder, inside - dt.timedelta(hours=1)), card, inside)
-    assert getattr(outcome, "checked", False) is True
+    assert (outcome.mode, outcome.checked) == ("ocsp", True)
 
     with pytest.raises(OcspSignerNotValidError, match="delegated responder certificate that is not valid") as caught:
         verify_at(long_lived_response(card, key, responder, later - dt.timedelta(hours=1)), card, later)
@@ -492,9 +493,9 @@ def test_ocsp_this_update_age_is_bounded_whatever_the_next_update(served: Served
     assert caught.value.code == "ocspStale"
     assert dt.timedelta(days=30) > DEFAULT_MAX_RESPONSE_AGE
     # the bound is configurable, and a response inside it is accepted
-    assert getattr(verify_at(old, card, at, max_response_age=dt.timedelta(days=31)), "checked", False) is True
+    assert verify_at(old, card, at, max_response_age=dt.timedelta(days=31)).checked is True
     recent = long_lived_response(card, root.key, root.cert, at - DEFAULT_MAX_RESPONSE_AGE + dt.timedelta(hours=1))
-    assert getattr(verify_at(recent, card, at), "checked", False) is True
+    assert verify_at(recent, card, at).checked is True
 
 
 @pytest.mark.parametrize(
@@ -755,20 +756,27 @@ def test_platform_response_defects(
 
 
 @pytest.mark.parametrize(
-    ("body", "error"),
+    ("body", "error", "needle"),
     [
-        ("not-a-jws", RevocationResponseError),
-        ("a.b.c", RevocationResponseError),
-        ("eyJhbGciOiJub25lIiwidHlwIjoianBraS1zdGF0dXMrand0In0.e30.", PlatformSignatureError),  # alg none
-        ("eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.e30.AAAA", RevocationResponseError),  # wrong typ
-        (base64.urlsafe_b64encode(b"[" * 99_999).decode() + ".e30.AAAA", RevocationResponseError),  # too deep
+        ("not-a-jws", RevocationResponseError, "not a compact JWS"),
+        ("a.b.c", RevocationResponseError, "not unpadded base64url"),
+        (  # alg none
+            "eyJhbGciOiJub25lIiwidHlwIjoianBraS1zdGF0dXMrand0In0.e30.",
+            PlatformSignatureError,
+            "algorithm other than the configured key's",
+        ),
+        ("eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.e30.AAAA", RevocationResponseError, "typ must be"),  # wrong typ
+        (base64.urlsafe_b64encode(b"[" * 99_999).decode() + ".e30.AAAA", RevocationResponseError, "nested too deeply"),
     ],
 )
-def test_platform_malformed_tokens(served: Served, card: CardIdentity, body: str, error: type[RevocationError]) -> None:
+def test_platform_malformed_tokens(
+    served: Served, card: CardIdentity, body: str, error: type[RevocationError], needle: str
+) -> None:
     with mock_client(lambda r: httpx.Response(200, text=body)) as client:
         provider = PlatformOperatorProvider("http://platform.test", served.platform_key.public_key(), client=client)
-        with pytest.raises(error):
+        with pytest.raises(error, match=needle) as caught:
             provider.check(card.sign_cert, card.sign_ca, now())
+    assert type(caught.value) is error
 
 
 # -- unchecked -------------------------------------------------------------------------------------------------------
