@@ -10,8 +10,9 @@ the document lives at ``/.well-known/did.json``. The resolver is safe to point a
 - the connection goes to an address that was checked (the URL carries the IP; TLS SNI, the certificate check and
   the Host header carry the name), so a DNS answer that changes between check and connect (DNS rebinding) cannot
   redirect it; the client it builds ignores proxies and credentials from the environment;
-- redirects are not followed, compressed responses are refused, the body is capped at ``max_bytes``, and the
-  document's ``id`` must be the DID.
+- redirects are not followed, compressed responses are refused, the body is capped at ``max_bytes`` and the whole
+  resolution at ``timeout`` (``foundation.http.fetch`` holds these limits), and the document's ``id`` must be the
+  DID.
 
 Known limits: the host lookup uses the system resolver, whose own timeouts apply (``timeout`` starts counting before
 it but cannot interrupt it). The specification says the identifier MUST NOT be an IP address; IPv4 literals are

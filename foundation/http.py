@@ -8,7 +8,9 @@ platform-operator answers, time-stamp replies).
   limit counts the bytes that arrive, not what a decompressor makes of them;
 - a ``Content-Length`` above the limit is refused before the body is read, and the body is counted while it
   streams, so an answer without (or lying in) ``Content-Length`` stops at the limit too;
-- one deadline covers connecting, sending and reading (httpx's own timeouts are per operation);
+- one deadline covers connecting, sending and reading (httpx's own timeouts are per operation): nothing starts
+  after it, the body is checked against it after every chunk, and a single network wait lasts at most the time
+  that was left when the request was sent;
 - a client it creates ignores proxies, certificates and credentials from the environment (``trust_env=False``).
 
 A caller that needs more (did:web connects to a checked address and sends the name in ``Host`` and TLS SNI) passes
