@@ -10,8 +10,9 @@ the document lives at ``/.well-known/did.json``. The resolver is safe to point a
 - the connection goes to an address that was checked (the URL carries the IP; TLS SNI, the certificate check and
   the Host header carry the name), so a DNS answer that changes between check and connect (DNS rebinding) cannot
   redirect it; the client it builds ignores proxies and credentials from the environment;
-- redirects are not followed, compressed responses are refused, the body is capped at ``max_bytes``, and the
-  document's ``id`` must be the DID.
+- redirects are not followed, compressed responses are refused, the body is capped at ``max_bytes`` and the whole
+  resolution at ``timeout`` (``foundation.http.fetch`` holds these limits), and the document's ``id`` must be the
+  DID.
 
 Known limits: the host lookup uses the system resolver, whose own timeouts apply (``timeout`` starts counting before
 it but cannot interrupt it). The specification says the identifier MUST NOT be an IP address; IPv4 literals are
@@ -43,6 +44,14 @@ from did.errors import (
 )
 from did.keys import KeyType, PublicKey
 from did.syntax import Did, parse_did
+from foundation.http import (
+    FetchConnectError,
+    FetchEncodingError,
+    FetchError,
+    FetchTimeoutError,
+    FetchTooLargeError,
+    fetch,
+)
 
 __all__ = [
     "METHOD",
@@ -296,49 +305,34 @@ class DidWebResolver:
         return addresses
 
     def _fetch(self, url: httpx.URL, host: str, address: str, deadline: float) -> bytes:
-        """GET the document body from one checked address."""
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise ResolutionTimeoutError(f"resolving {url} took longer than {self._timeout:g} s")
-        headers = {"Accept": _ACCEPT, "Accept-Encoding": "identity", "Host": url.netloc.decode("ascii")}
+        """GET the document body from one checked address (``foundation.http.fetch`` holds the limits)."""
         try:
-            with self._client.stream(
+            answer = fetch(
                 "GET",
                 url.copy_with(host=address),
-                headers=headers,
-                timeout=remaining,
+                max_bytes=self._max_bytes,
+                timeout=self._timeout,
+                deadline=deadline,
+                client=self._client,
+                headers={"Accept": _ACCEPT, "Host": url.netloc.decode("ascii")},
                 extensions={"sni_hostname": host},
-                follow_redirects=False,
-            ) as response:
-                return self._read(response, url, deadline)
-        except httpx.TimeoutException as exc:
+                body_statuses={200},
+            )
+        except FetchTimeoutError as exc:
             raise ResolutionTimeoutError(f"fetching {url} took longer than {self._timeout:g} s") from exc
-        except httpx.ConnectError as exc:
-            raise _ConnectFailedError(f"cannot connect to {url.netloc.decode()} at {address}: {_reason(exc)}") from exc
-        except httpx.HTTPError as exc:
-            raise ResolutionFailedError(f"fetching {url} failed: {_reason(exc)}") from exc
-
-    def _read(self, response: httpx.Response, url: httpx.URL, deadline: float) -> bytes:
-        status = response.status_code
+        except FetchConnectError as exc:
+            raise _ConnectFailedError(f"cannot connect to {url.netloc.decode()} at {address}: {exc.message}") from exc
+        except FetchTooLargeError as exc:
+            raise DidDocumentTooLargeError(f"the document at {url}: {exc.message}") from exc
+        except FetchEncodingError as exc:
+            raise ResolutionFailedError(f"{url} sent a compressed body; only uncompressed is accepted") from exc
+        except FetchError as exc:
+            raise ResolutionFailedError(f"fetching {url} failed: {exc.message}") from exc
+        status = answer.status_code
         if status in (404, 410):
             raise NotFoundError(f"{url} answered HTTP {status}: no DID document there")
         if 300 <= status < 400:
             raise ResolutionFailedError(f"{url} answered a redirect (HTTP {status}); redirects are not followed")
         if status != 200:
             raise ResolutionFailedError(f"{url} answered HTTP {status}; expected 200 with the DID document")
-        encoding = response.headers.get("content-encoding", "identity").strip().lower()
-        if encoding not in ("", "identity"):
-            raise ResolutionFailedError(f"{url} sent a {encoding!r}-compressed body; only uncompressed is accepted")
-        declared = response.headers.get("content-length", "")
-        if declared.isdecimal() and int(declared) > self._max_bytes:
-            raise DidDocumentTooLargeError(f"{url} is {declared} bytes; the limit is {self._max_bytes}")
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in response.iter_bytes():  # Content-Encoding is identity, so these are the bytes sent
-            size += len(chunk)
-            if size > self._max_bytes:
-                raise DidDocumentTooLargeError(f"{url} is larger than the limit of {self._max_bytes} bytes")
-            if time.monotonic() > deadline:
-                raise ResolutionTimeoutError(f"fetching {url} took longer than {self._timeout:g} s")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return answer.content

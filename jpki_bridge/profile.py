@@ -1,7 +1,7 @@
 """The JPKI certificate profile: the basic 4 info in the signature certificate, and which certificate is which.
 
 The signature certificate (署名用電子証明書) carries the holder's name, sex, date of birth and address as six
-subjectAltName ``otherName`` entries under ``1.2.392.200149.8.5.5`` (reference jpki.md §2.3). Each value is
+subjectAltName ``otherName`` entries under ``1.2.392.200149.8.5.5`` (docs/jpki.md §2.3). Each value is
 ``[0] EXPLICIT UTF8String``. The parser is strict: the six OIDs exactly once each, nothing else in the extension,
 minimal DER, valid UTF-8, and well-formed values. Error messages never contain the personal data itself.
 
@@ -90,7 +90,7 @@ _FIELD_NAMES = {
     OID_ADDRESS_SUBSTITUTION: "address substitution positions",
 }
 
-# Certificate policies (jpki.md §2.2, single source): the sign arc and the auth arc, and the class OIDs seen in
+# Certificate policies (docs/jpki.md §2.2, single source): the sign arc and the auth arc, and the class OIDs seen in
 # user certificates. Classification uses the arcs; chain validation uses the exact OIDs (configurable there).
 SIGN_POLICY_ARC = "1.2.392.200149.8.5.1.1"
 AUTH_POLICY_ARC = "1.2.392.200149.8.5.1.3"

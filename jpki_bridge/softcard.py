@@ -1,6 +1,6 @@
 """A software My Number card: the JPKI application and the input-assist application, behaving like the real card.
 
-Follows the emulator checklist of the JPKI research notes: the ATR of the card, selection state, READ BINARY with
+Follows the card as docs/jpki.md §1.8 describes it: the ATR of the card, selection state, READ BINARY with
 offsets and short or extended Le, per-PIN security state cleared on re-selection and reset, retry counters that
 persist in a state file (written atomically), blocked PINs answering ``69 84`` (configurable to ``69 83``), and
 PKCS#1 v1.5 signing of the DigestInfo it is given with RSA-2048 keys. It runs in-process (``InMemoryTransport``) or

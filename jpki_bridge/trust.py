@@ -1,7 +1,7 @@
 """JPKI trust: pinned root anchors, chain validation with pyhanko-certvalidator, revocation, card signatures.
 
 JPKI has no intermediates: each user certificate is signed directly by one of several self-signed root generations
-of its tree, and the generations of one tree share a DN (jpki.md §2.1). Anchors are therefore matched by key, never
+of its tree, and the generations of one tree share a DN (docs/jpki.md §2.1). Anchors are therefore matched by key, never
 by name alone. Production anchors are the J-LIS roots, loaded from operator-supplied files and accepted only when
 their SHA-256 fingerprint is one of ``PINNED_JLIS_ROOTS`` (never trust the CA certificate read from the card).
 Path building and validation — the issuer's signature, validity at the given time, key usage, certificate policy,
@@ -172,7 +172,7 @@ class CardSignatureError(TrustError):
 
 @dataclass(frozen=True)
 class PinnedRoot:
-    """A J-LIS root generation known by its SHA-256 fingerprint (jpki.md §2.1)."""
+    """A J-LIS root generation known by its SHA-256 fingerprint (docs/jpki.md §2.1)."""
 
     tree: Purpose
     label: str
@@ -197,7 +197,7 @@ PINNED_JLIS_ROOTS: tuple[PinnedRoot, ...] = (
         "auth", "authca03", "64114F29620C24ED2631D46476A040E7EE740D956089C00B036A6A8118C322B5", dt.date(2033, 7, 15)
     ),
 )
-"""The J-LIS root fingerprints recorded in the reference. authca02 (2019-09-14 → 2029-09-14) is live but its
+"""The J-LIS root fingerprints (docs/jpki.md §2.1). authca02 (2019-09-14 → 2029-09-14) is live but its
 fingerprint was not recorded: an operator who checked it against J-LIS's published fingerprint list passes it to
 ``TrustAnchors.from_jlis_files(extra_pins=...)``."""
 
@@ -507,6 +507,6 @@ def verify_card_signature(cert: x509.Certificate | bytes, data: bytes, signature
 
 
 def digest_info_sha256(data: bytes) -> bytes:
-    """The 51-byte SHA-256 DigestInfo the card is asked to sign for ``data`` (jpki.md §1.5)."""
+    """The 51-byte SHA-256 DigestInfo the card is asked to sign for ``data`` (docs/jpki.md §1.5)."""
     prefix = bytes.fromhex("3031300d060960864801650304020105000420")
     return prefix + hashlib.sha256(data).digest()

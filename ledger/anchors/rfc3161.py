@@ -3,7 +3,8 @@
 The TSA signs a token over SHA-256(checkpoint body) — the same digest every anchor commits to — with a nonce.
 The token is verified at once and stored DER-encoded in the receipt, so a later verifier needs only the receipt,
 the checkpoint and the TSA's root certificate(s): no call to the TSA. Token parsing and CMS/chain verification
-use rfc3161-client.
+use rfc3161-client; the request goes through ``foundation.http.fetch`` (no redirects, size limit while streaming,
+one deadline).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from rfc3161_client import (
     decode_timestamp_response,
 )
 
+from foundation.http import FetchError, FetchTooLargeError, fetch
 from ledger.anchors.base import (
     AnchorError,
     AnchorReceipt,
@@ -64,7 +66,7 @@ class Rfc3161Anchor:
         self._url = url
         self._roots = list(roots)
         self._intermediates = list(intermediates)
-        self._client = client  # created on first submit: verification never needs the network
+        self._client = client  # None: each submit uses a client of its own; verification never needs the network
         self._timeout = timeout
 
     def _verifier(self, nonce: int | None) -> VerifierBuilder:
@@ -81,20 +83,24 @@ class Rfc3161Anchor:
         """Ask the TSA for a token over the checkpoint digest, verify it, and return the receipt."""
         target = anchored(checkpoint)
         request = TimestampRequestBuilder().data(target.body).hash_algorithm(HashAlgorithm.SHA256).build()
-        if self._client is None:
-            self._client = httpx.Client(timeout=self._timeout)
         try:
-            reply = self._client.post(
-                self._url, content=request.as_bytes(), headers={"Content-Type": REQUEST_TYPE}, timeout=self._timeout
+            reply = fetch(
+                "POST",
+                self._url,
+                max_bytes=MAX_REPLY_BYTES,
+                timeout=self._timeout,
+                client=self._client,
+                content=request.as_bytes(),
+                headers={"Content-Type": REQUEST_TYPE},
             )
-        except httpx.HTTPError as exc:
-            raise AnchorError(f"cannot reach the TSA at {self._url}: {exc}") from exc
+        except FetchTooLargeError as exc:
+            raise AnchorError(f"the TSA reply is larger than {MAX_REPLY_BYTES} bytes") from exc
+        except FetchError as exc:
+            raise AnchorError(f"cannot reach the TSA at {self._url}: {exc.message}") from exc
         if reply.status_code != 200:
             raise AnchorError(f"the TSA at {self._url} answered HTTP {reply.status_code}")
-        if reply.headers.get("content-type", "").split(";")[0].strip() != REPLY_TYPE:
+        if reply.media_type != REPLY_TYPE:
             raise AnchorError(f"the TSA at {self._url} did not answer with {REPLY_TYPE}")
-        if len(reply.content) > MAX_REPLY_BYTES:
-            raise AnchorError(f"the TSA reply is larger than {MAX_REPLY_BYTES} bytes")
         response = _decode(reply.content, AnchorError)
         try:
             self._verifier(request.nonce).build().verify_message(response, target.body)
@@ -131,7 +137,7 @@ class Rfc3161Anchor:
         )
 
     def close(self) -> None:
-        """Close the HTTP client, if one was opened."""
+        """Close the HTTP client, if one was given."""
         if self._client is not None:
             self._client.close()
 

@@ -6,6 +6,7 @@ root, as in CI; see docs/card.md) and stopped at the end. Missing pieces skip lo
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import os
 import shutil
@@ -53,6 +54,9 @@ def pcscd() -> Iterator[str]:
     try:
         yield VIRTUAL_READER
     finally:
+        # pyscard releases a connection's PC/SC context when the object is collected; collect the ones left in
+        # reference cycles now, while pcscd still answers, not after it has stopped (an unraisable error then).
+        gc.collect()
         if process is not None:
             process.terminate()
             try:

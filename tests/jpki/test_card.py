@@ -410,7 +410,10 @@ def test_pcsc_service_down_and_reader_unplugged(monkeypatch: pytest.MonkeyPatch)
         def disconnect(self) -> None:
             pass
 
-    for failure, error in [("Card was removed.", CardAbsentError), ("Unknown reader specified.", TransportError)]:
+    for failure, error, needle in [
+        ("Card was removed.", CardAbsentError, "removed during the operation"),
+        ("Unknown reader specified.", TransportError, "reader was disconnected"),
+    ]:
 
         class Reader:
             def __str__(self) -> str:
@@ -421,6 +424,7 @@ def test_pcsc_service_down_and_reader_unplugged(monkeypatch: pytest.MonkeyPatch)
 
         monkeypatch.setattr(smartcard.System, "readers", lambda groups=None: [Reader()])
         transport = PcscTransport("Test Reader")
-        with pytest.raises(error):
+        with pytest.raises(error, match=needle) as caught:
             JpkiCard(transport).select()
+        assert type(caught.value) is error
         transport.close()

@@ -22,8 +22,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
+from foundation.b64 import b64url_encode
 from jpki_bridge import profile
 from jpki_bridge.revocation import (
+    DEFAULT_MAX_RESPONSE_AGE,
+    PLATFORM_JWS_TYPE,
     PLATFORM_STATUS_PATH,
     CertificateRevokedError,
     CrlProvider,
@@ -31,9 +34,11 @@ from jpki_bridge.revocation import (
     NonceMismatchError,
     OcspProvider,
     OcspSignatureError,
+    OcspSignerNotValidError,
     PlatformOperatorProvider,
     PlatformSignatureError,
     RevocationError,
+    RevocationOutcome,
     RevocationResponseError,
     RevocationStatusUnknownError,
     RevocationUnavailableError,
@@ -41,6 +46,7 @@ from jpki_bridge.revocation import (
     StaleOcspError,
     StalePlatformResponseError,
     UncheckedProvider,
+    decode_platform_response,
     encode_platform_response,
     issuer_hashes,
 )
@@ -265,7 +271,7 @@ def rebuilt(request: ocsp.OCSPRequest, nonce: bytes | None) -> bytes:
 
 def ocsp_check(
     served: Served, card: CardIdentity, handler: Callable[[httpx.Request], httpx.Response], **kwargs: object
-) -> object:
+) -> RevocationOutcome:
     with mock_client(handler) as client:
         provider = OcspProvider("http://ocsp.test/ocsp", client=client, **kwargs)  # type: ignore[arg-type]
         return provider.check(card.sign_cert, card.sign_ca, now())
@@ -289,7 +295,8 @@ def test_ocsp_missing_nonce(served: Served, card: CardIdentity) -> None:
 
     with pytest.raises(NonceMismatchError, match="no nonce"):
         ocsp_check(served, card, handler)
-    assert ocsp_check(served, card, handler, require_nonce=False) is not None
+    outcome = ocsp_check(served, card, handler, require_nonce=False)
+    assert (outcome.mode, outcome.checked, outcome.status) == ("ocsp", True, "good")
 
 
 @pytest.mark.parametrize(("shift", "needle"), [(-dt.timedelta(days=2), "expired"), (dt.timedelta(days=1), "future")])
@@ -378,7 +385,7 @@ def test_ocsp_delegated_responder(served: Served, card: CardIdentity) -> None:
         return answer(signed_response(parse_request(request), key, cert, ocsp.OCSPResponderEncoding.HASH, [cert]))
 
     outcome = ocsp_check(served, card, good)
-    assert getattr(outcome, "checked", False) is True
+    assert (outcome.mode, outcome.checked) == ("ocsp", True)
 
     other_key, other_generation = served.ca.ocsp_delegate("sign", "02")  # authorised by another root
 
@@ -389,8 +396,106 @@ def test_ocsp_delegated_responder(served: Served, card: CardIdentity) -> None:
             )
         )
 
-    with pytest.raises(OcspSignatureError):
+    with pytest.raises(OcspSignatureError, match="signed neither by the certificate's root nor by a responder"):
         ocsp_check(served, card, wrong)
+
+
+def long_lived_response(
+    card: CardIdentity,
+    key: rsa.RSAPrivateKey,
+    signer: x509.Certificate,
+    this_update: dt.datetime,
+    encoding: ocsp.OCSPResponderEncoding = ocsp.OCSPResponderEncoding.HASH,
+) -> bytes:
+    """A GOOD response about the card whose nextUpdate is ten years after ``this_update`` (producedAt is now)."""
+    builder = (
+        ocsp.OCSPResponseBuilder()
+        .add_response(
+            card.sign_cert,
+            card.sign_ca,
+            hashes.SHA256(),
+            ocsp.OCSPCertStatus.GOOD,
+            this_update,
+            this_update + dt.timedelta(days=3652),
+            None,
+            None,
+        )
+        .responder_id(encoding, signer)
+    )
+    if signer != card.sign_ca:
+        builder = builder.certificates([signer])
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+
+def verify_at(der: bytes, card: CardIdentity, at: dt.datetime, **kwargs: object) -> RevocationOutcome:
+    """Verify a response offline with the provider's clock at ``at`` (validated then, by a provider living then)."""
+    provider = OcspProvider(clock=lambda: at, **kwargs)  # type: ignore[arg-type]
+    return provider.verify_response(der, card.sign_cert, card.sign_ca, at, None)
+
+
+def test_ocsp_delegated_responder_must_be_valid_at_the_validation_time(served: Served, card: CardIdentity) -> None:
+    # A responder certificate valid for 30 days from yesterday; the response is produced now (inside that window),
+    # so producedAt alone cannot tell a captured or backdated answer from a fresh one.
+    issued = now() - dt.timedelta(days=1)
+    key, responder = served.ca.ocsp_delegate("sign", "03", issued)
+    assert responder.not_valid_after_utc - responder.not_valid_before_utc <= dt.timedelta(days=30, minutes=5)
+    inside, later = issued + dt.timedelta(days=10), issued + dt.timedelta(days=90)
+
+    outcome = verify_at(long_lived_response(card, key, responder, inside - dt.timedelta(hours=1)), card, inside)
+    assert (outcome.mode, outcome.checked) == ("ocsp", True)
+
+    with pytest.raises(OcspSignerNotValidError, match="delegated responder certificate that is not valid") as caught:
+        verify_at(long_lived_response(card, key, responder, later - dt.timedelta(hours=1)), card, later)
+    assert caught.value.code == "ocspSignerNotValid"
+    assert isinstance(caught.value, OcspSignatureError)
+
+
+def test_ocsp_signer_must_be_valid_at_the_clock(served: Served, card: CardIdentity) -> None:
+    # A validation time inside the responder's window does not help when the provider's clock is past it.
+    issued = now() - dt.timedelta(days=1)
+    key, responder = served.ca.ocsp_delegate("sign", "03", issued)
+    der = long_lived_response(card, key, responder, issued)
+    at = issued + dt.timedelta(days=2)
+    provider = OcspProvider(clock=lambda: issued + dt.timedelta(days=90))
+    with pytest.raises(OcspSignerNotValidError, match="not valid at"):
+        provider.verify_response(der, card.sign_cert, card.sign_ca, at, None)
+    assert OcspProvider(clock=lambda: at).verify_response(der, card.sign_cert, card.sign_ca, at, None).checked
+
+
+def test_ocsp_signed_by_an_expired_root_is_refused(served: Served) -> None:
+    root = served.ca.root("sign", "01")
+    at = now()
+    assert root.cert.not_valid_after_utc < at  # the 2015-like generation has expired
+    cert = unissued(root)
+    der = (
+        ocsp.OCSPResponseBuilder()
+        .add_response(
+            cert, root.cert, hashes.SHA256(), ocsp.OCSPCertStatus.GOOD, at, at + dt.timedelta(hours=1), None, None
+        )
+        .responder_id(ocsp.OCSPResponderEncoding.HASH, root.cert)
+        .sign(root.key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.DER)
+    )
+    with pytest.raises(OcspSignerNotValidError, match="root certificate that is not valid"):
+        OcspProvider(clock=lambda: at).verify_response(der, cert, root.cert, at, None)
+    inside = root.cert.not_valid_after_utc - dt.timedelta(days=1)
+    with pytest.raises(OcspSignerNotValidError, match="root certificate that is not valid"):  # producedAt is now
+        OcspProvider(clock=lambda: inside).verify_response(der, cert, root.cert, inside, None)
+
+
+def test_ocsp_this_update_age_is_bounded_whatever_the_next_update(served: Served, card: CardIdentity) -> None:
+    root = served.ca.root("sign", "03")
+    assert root.cert == card.sign_ca
+    at = now()
+    old = long_lived_response(card, root.key, root.cert, at - dt.timedelta(days=30))
+    with pytest.raises(StaleOcspError, match="whatever its nextUpdate") as caught:
+        verify_at(old, card, at)
+    assert caught.value.code == "ocspStale"
+    assert dt.timedelta(days=30) > DEFAULT_MAX_RESPONSE_AGE
+    # the bound is configurable, and a response inside it is accepted
+    assert verify_at(old, card, at, max_response_age=dt.timedelta(days=31)).checked is True
+    recent = long_lived_response(card, root.key, root.cert, at - DEFAULT_MAX_RESPONSE_AGE + dt.timedelta(hours=1))
+    assert verify_at(recent, card, at).checked is True
 
 
 @pytest.mark.parametrize(
@@ -536,7 +641,7 @@ def platform_mock(
     card: CardIdentity,
     mutate: Callable[[dict[str, object]], None],
     key: ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | None = None,
-) -> None:
+) -> RevocationOutcome:
     signing_key = key or served.platform_key
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -558,13 +663,62 @@ def platform_mock(
 
     public = signing_key.public_key()
     with mock_client(handler) as client:
-        PlatformOperatorProvider("http://platform.test", public, client=client).check(
+        return PlatformOperatorProvider("http://platform.test", public, client=client).check(
             card.sign_cert, card.sign_ca, now()
         )
 
 
 def test_platform_es256_key(served: Served, card: CardIdentity) -> None:
-    platform_mock(served, card, lambda payload: None, key=ec.generate_private_key(ec.SECP256R1()))
+    outcome = platform_mock(served, card, lambda payload: None, key=ec.generate_private_key(ec.SECP256R1()))
+    assert (outcome.mode, outcome.checked, outcome.status) == ("platform", True, "good")
+
+
+def hand_signed(header: str, payload: str, key: ed25519.Ed25519PrivateKey) -> str:
+    """A compact JWS over exactly these JSON texts (encode_platform_response could not write a duplicate)."""
+    signing_input = f"{b64url_encode(header.encode())}.{b64url_encode(payload.encode())}"
+    return f"{signing_input}.{b64url_encode(key.sign(signing_input.encode()))}"
+
+
+def test_platform_payload_with_a_duplicate_member_is_refused(served: Served, card: CardIdentity) -> None:
+    # Correctly signed, but "status" twice: a last-one-wins reader sees good, a first-one-wins reader revoked.
+    def handler_for(duplicate: bool) -> Callable[[httpx.Request], httpx.Response]:
+        def handler(request: httpx.Request) -> httpx.Response:
+            query = json.loads(request.content)
+            moment = int(now().timestamp())
+            fields = [f'"{name}":{json.dumps(query[name])}' for name in ("serial_number", "nonce")]
+            fields += [f'"{name}":{json.dumps(query[name])}' for name in ("issuer_name_hash", "issuer_key_hash")]
+            fields += [f'"this_update":{moment}', f'"next_update":{moment + 600}']
+            if duplicate:
+                fields += ['"status":"revoked"', f'"revocation_time":{moment - 60}']
+            fields.append('"status":"good"')
+            header = f'{{"alg":"EdDSA","typ":"{PLATFORM_JWS_TYPE}"}}'
+            token = hand_signed(header, "{" + ",".join(fields) + "}", served.platform_key)
+            return httpx.Response(200, text=token, headers={"content-type": "application/jwt"})
+
+        return handler
+
+    public = served.platform_key.public_key()
+    with mock_client(handler_for(duplicate=False)) as client:
+        outcome = PlatformOperatorProvider("http://platform.test", public, client=client).check(
+            card.sign_cert, card.sign_ca, now()
+        )
+    assert outcome.checked is True  # the same response without the duplicate is good
+    with mock_client(handler_for(duplicate=True)) as client:
+        provider = PlatformOperatorProvider("http://platform.test", public, client=client)
+        with pytest.raises(RevocationResponseError, match="duplicate JSON member 'status'") as caught:
+            provider.check(card.sign_cert, card.sign_ca, now())
+    assert caught.value.code == "revocationResponseInvalid"
+
+
+def test_platform_header_with_a_duplicate_member_is_refused(served: Served) -> None:
+    header = f'{{"alg":"EdDSA","typ":"{PLATFORM_JWS_TYPE}","typ":"JWT"}}'
+    token = hand_signed(header, "{}", served.platform_key)
+    with pytest.raises(RevocationResponseError, match="duplicate JSON member 'typ'"):
+        decode_platform_response(token, served.platform_key.public_key())
+    assert decode_platform_response(
+        hand_signed(f'{{"alg":"EdDSA","typ":"{PLATFORM_JWS_TYPE}"}}', '{"a":1}', served.platform_key),
+        served.platform_key.public_key(),
+    ) == {"a": 1}
 
 
 @pytest.mark.parametrize(
@@ -602,20 +756,27 @@ def test_platform_response_defects(
 
 
 @pytest.mark.parametrize(
-    ("body", "error"),
+    ("body", "error", "needle"),
     [
-        ("not-a-jws", RevocationResponseError),
-        ("a.b.c", RevocationResponseError),
-        ("eyJhbGciOiJub25lIiwidHlwIjoianBraS1zdGF0dXMrand0In0.e30.", PlatformSignatureError),  # alg none
-        ("eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.e30.AAAA", RevocationResponseError),  # wrong typ
-        (base64.urlsafe_b64encode(b"[" * 99_999).decode() + ".e30.AAAA", RevocationResponseError),  # too deep
+        ("not-a-jws", RevocationResponseError, "not a compact JWS"),
+        ("a.b.c", RevocationResponseError, "not unpadded base64url"),
+        (  # alg none
+            "eyJhbGciOiJub25lIiwidHlwIjoianBraS1zdGF0dXMrand0In0.e30.",
+            PlatformSignatureError,
+            "algorithm other than the configured key's",
+        ),
+        ("eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.e30.AAAA", RevocationResponseError, "typ must be"),  # wrong typ
+        (base64.urlsafe_b64encode(b"[" * 99_999).decode() + ".e30.AAAA", RevocationResponseError, "nested too deeply"),
     ],
 )
-def test_platform_malformed_tokens(served: Served, card: CardIdentity, body: str, error: type[RevocationError]) -> None:
+def test_platform_malformed_tokens(
+    served: Served, card: CardIdentity, body: str, error: type[RevocationError], needle: str
+) -> None:
     with mock_client(lambda r: httpx.Response(200, text=body)) as client:
         provider = PlatformOperatorProvider("http://platform.test", served.platform_key.public_key(), client=client)
-        with pytest.raises(error):
+        with pytest.raises(error, match=needle) as caught:
             provider.check(card.sign_cert, card.sign_ca, now())
+    assert type(caught.value) is error
 
 
 # -- unchecked -------------------------------------------------------------------------------------------------------

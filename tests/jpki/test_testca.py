@@ -230,7 +230,9 @@ def test_every_name_says_test(test_ca: TestCA, identity: CardIdentity) -> None:
         assert_says_test(cert.issuer)
         assert "TEST" in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
         alt = cert.extensions.get_extension_for_class(x509.IssuerAlternativeName).value
-        assert all("TEST" in n.rfc4514_string() for n in alt.get_values_for_type(x509.DirectoryName))
+        (directory_name,) = alt.get_values_for_type(x509.DirectoryName)  # exactly one, so the check below runs
+        assert "TEST" in directory_name.rfc4514_string()
+        assert "not J-LIS" in directory_name.rfc4514_string()
 
 
 def test_signature_certificate_profile(identity: CardIdentity, person: Person) -> None:
@@ -437,9 +439,11 @@ def test_save_and_load_round_trip(test_ca: TestCA, tmp_path: Path) -> None:
     card = test_ca.issue(person)
     revoked = test_ca.issue(person)
     test_ca.revoke(revoked.sign_cert, x509.ReasonFlags.affiliation_changed)
+    test_ca.crl("sign")  # so that the CRL number the store must keep is not 0
     path = test_ca.save(tmp_path / "ca")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     loaded = TestCA.load(tmp_path / "ca")
+    assert loaded.crl_number == test_ca.crl_number > 0
     for tree in ("sign", "auth"):
         assert loaded.trust_anchor_certificates(tree) == test_ca.trust_anchor_certificates(tree)
     root = loaded.current_root("sign")
@@ -453,21 +457,33 @@ def test_save_and_load_round_trip(test_ca: TestCA, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "damage",
+    ("damage", "needle"),
     [
-        lambda state: state.update(format="other"),
-        lambda state: state.pop("roots"),
-        lambda state: state["roots"][0].update(key="-----BEGIN nonsense"),
-        lambda state: state["issued"].append({"tree": "neither"}),
+        (lambda state: state.update(format="other"), "is not a xid-testca-v1 file"),
+        (lambda state: state.pop("roots"), r"damaged \(KeyError\)"),
+        (lambda state: state["roots"][0].update(key="-----BEGIN nonsense"), r"damaged \(ValueError\)"),
+        (
+            lambda state: state["issued"].append(
+                {
+                    "tree": "neither",
+                    "generation": "03",
+                    "serial": "1",
+                    "not_after": "2030-01-01T00:00:00+00:00",
+                    "person": None,
+                }
+            ),
+            r"damaged \(TestCAError\)",
+        ),
     ],
 )
-def test_load_damaged_store(test_ca: TestCA, tmp_path: Path, damage: object) -> None:
+def test_load_damaged_store(test_ca: TestCA, tmp_path: Path, damage: object, needle: str) -> None:
     path = test_ca.save(tmp_path)
     state = json.loads(path.read_text(encoding="utf-8"))
     damage(state)  # type: ignore[operator]
     path.write_text(json.dumps(state), encoding="utf-8")
-    with pytest.raises(TestCAStoreError):
+    with pytest.raises(TestCAStoreError, match=needle) as caught:
         TestCA.load(tmp_path)
+    assert caught.value.code == "testCaStore"
 
 
 def test_load_missing_store(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from ledger.anchors import (
     audit_verifier,
 )
 from ledger.anchors.evm import MAGIC, EvmAnchor
-from ledger.anchors.rfc3161 import REPLY_TYPE, Rfc3161Anchor
+from ledger.anchors.rfc3161 import MAX_REPLY_BYTES, REPLY_TYPE, Rfc3161Anchor
 from ledger.audit import audit
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.errors import LedgerError
@@ -247,6 +247,25 @@ def test_rfc3161_rejections(tsa: LocalTsa) -> None:
             Rfc3161Anchor("https://tsa.test/", roots=[tsa.root], client=client).submit(cp)
     with pytest.raises(ValueError, match="root"):
         Rfc3161Anchor("https://tsa.test/", roots=[])
+
+
+def test_rfc3161_reply_size_is_limited_while_streaming(tsa: LocalTsa) -> None:
+    sent: list[int] = []
+
+    def endless() -> Iterator[bytes]:
+        for _ in range(MAX_REPLY_BYTES // 1024 * 4):
+            sent.append(1024)
+            yield b"\x00" * 1024
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=endless(), headers={"content-type": REPLY_TYPE})
+
+    with (
+        httpx.Client(transport=httpx.MockTransport(handler)) as client,
+        pytest.raises(AnchorError, match="larger than"),
+    ):
+        Rfc3161Anchor("https://tsa.test/", roots=[tsa.root], client=client).submit(_checkpoint())
+    assert sum(sent) <= MAX_REPLY_BYTES + 1024  # stopped at the limit, not after reading it all
 
 
 @pytest.fixture
