@@ -8,10 +8,13 @@ modules do not import from conftest.py or from one another.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
+import pkgutil
 import threading
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -146,3 +149,19 @@ def rsa_verify(cert: x509.Certificate, signature: bytes, message: bytes) -> None
     key = cert.public_key()
     assert isinstance(key, rsa.RSAPublicKey)
     key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
+
+
+ROOT = TESTS.parent
+PYPROJECT: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+WHEEL_PACKAGES: list[str] = PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+"""The top-level packages xid ships (pyproject.toml), so walks over the code need no list of their own."""
+
+
+def import_all(packages: list[str]) -> list[str]:
+    """Import every package and module under the given top-level packages; return their names."""
+    found: list[str] = []
+    for package in packages:
+        found.append(package)
+        module = importlib.import_module(package)
+        found += [info.name for info in pkgutil.walk_packages(module.__path__, f"{package}.")]
+    return found

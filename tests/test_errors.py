@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections import defaultdict
 
 import pytest
 
-import did
-import jpki_bridge
-import ledger
-import vc
 from did.errors import DidError
 from foundation.errors import DELIBERATELY_SHARED_CODES, XidError
 from jpki_bridge.errors import JpkiError
 from ledger.errors import LedgerError
+from tests.helpers import WHEEL_PACKAGES, import_all
 from vc.errors import VcError
-
-PACKAGES = (did, vc, jpki_bridge, ledger)
-
-
-def _import_all() -> None:
-    for package in PACKAGES:
-        for module in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
-            importlib.import_module(module.name)
 
 
 def _subclasses(cls: type[XidError]) -> set[type[XidError]]:
@@ -40,7 +27,7 @@ def _name(cls: type[XidError]) -> str:
 
 
 def _xid_errors() -> set[type[XidError]]:
-    _import_all()
+    import_all(WHEEL_PACKAGES)
     return {cls for cls in _subclasses(XidError) if not cls.__module__.startswith("tests.")}
 
 

@@ -20,32 +20,17 @@ import __future__
 
 import importlib
 import inspect
-import pkgutil
 import sys
-import tomllib
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-PACKAGES: list[str] = PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+from tests.helpers import PYPROJECT, ROOT, WHEEL_PACKAGES, import_all
+
+PACKAGES = WHEEL_PACKAGES
 APPLICATIONS = {target.partition(":")[0].split(".")[0] for target in PYPROJECT["project"]["scripts"].values()}
-
-
-def _walk(packages: list[str]) -> list[str]:
-    """Every package and module under the given top-level packages, as pkgutil imports them."""
-    found: list[str] = []
-    for package in packages:
-        found.append(package)
-        module = importlib.import_module(package)
-        found += [info.name for info in pkgutil.walk_packages(module.__path__, f"{package}.")]
-    return found
-
-
-MODULES = _walk(PACKAGES)
+MODULES = import_all(PACKAGES)
 
 
 def _is_auto_doc(obj: Any) -> bool:
