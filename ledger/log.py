@@ -20,6 +20,7 @@ checkpoint is then submitted to the configured anchors and their receipts stored
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import queue
@@ -224,27 +225,28 @@ class Log:
         if self._closed:
             raise LogClosedError("the log is closed")
         done: list[Pending] = []
-        batch: list[tuple[bytes, bytes]] = []
+        entries: list[bytes] = []
+        hashes: list[bytes] = []
+        sha = hashlib.sha256  # rfc9162.leaf_hash, inlined: this loop runs once per record
         for record in records:
             if not isinstance(record, Record):
                 raise TypeError(f"the log takes ledger.records.Record, not {type(record).__name__}")
             entry = record.to_bytes()
-            batch.append((entry, leaf_hash(entry)))
-            if len(batch) >= self.batch_size:
-                done.extend(self._commit(batch))
-                batch = []
-        if batch:
-            done.extend(self._commit(batch))
+            entries.append(entry)
+            hashes.append(sha(b"\x00" + entry).digest())
+            if len(entries) >= self.batch_size:
+                done.extend(self._commit(entries, hashes))
+                entries, hashes = [], []
+        if entries:
+            done.extend(self._commit(entries, hashes))
         return done
 
-    def _commit(self, batch: Sequence[tuple[bytes, bytes]]) -> list[Pending]:
-        entries = [entry for entry, _ in batch]
-        hashes = [h for _, h in batch]
+    def _commit(self, entries: list[bytes], hashes: list[bytes]) -> list[Pending]:
         with self._write_lock, self.store.transaction(write=True) as txn:
             state = txn.append(entries, hashes)
-        start = state.size - len(batch)
+        start = state.size - len(entries)
         self._grown.set()
-        return [Pending(start + i, h, e, self) for i, (e, h) in enumerate(batch)]
+        return [Pending(start + i, h, e, self) for i, (e, h) in enumerate(zip(entries, hashes, strict=True))]
 
     def _run(self) -> None:
         next_checkpoint = time.monotonic() + self.checkpoint_interval
@@ -292,7 +294,7 @@ class Log:
         for start in range(0, len(items), self.batch_size):
             chunk = items[start : start + self.batch_size]
             try:
-                pending = self._commit([(entry, h) for entry, h, _ in chunk])
+                pending = self._commit([entry for entry, _, _ in chunk], [h for _, h, _ in chunk])
             except Exception as error:  # every waiter learns why its batch failed
                 for _, _, future in chunk:
                     future.set_exception(error)
