@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import logging
 import queue
@@ -225,20 +226,14 @@ class Log:
         if self._closed:
             raise LogClosedError("the log is closed")
         done: list[Pending] = []
-        entries: list[bytes] = []
-        hashes: list[bytes] = []
-        sha = hashlib.sha256  # rfc9162.leaf_hash, inlined: this loop runs once per record
-        for record in records:
-            if not isinstance(record, Record):
-                raise TypeError(f"the log takes ledger.records.Record, not {type(record).__name__}")
-            entry = record.to_bytes()
-            entries.append(entry)
-            hashes.append(sha(b"\x00" + entry).digest())
-            if len(entries) >= self.batch_size:
-                done.extend(self._commit(entries, hashes))
-                entries, hashes = [], []
-        if entries:
-            done.extend(self._commit(entries, hashes))
+        sha = hashlib.sha256  # rfc9162.leaf_hash, inlined: this runs once per record
+        remaining = iter(records)
+        while batch := list(itertools.islice(remaining, self.batch_size)):
+            for record in batch:
+                if not isinstance(record, Record):
+                    raise TypeError(f"the log takes ledger.records.Record, not {type(record).__name__}")
+            entries = [record.to_bytes() for record in batch]
+            done.extend(self._commit(entries, [sha(b"\x00" + entry).digest() for entry in entries]))
         return done
 
     def _commit(self, entries: list[bytes], hashes: list[bytes]) -> list[Pending]:
