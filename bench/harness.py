@@ -25,7 +25,7 @@ class Benchmark:
 
 
 class BenchUnavailableError(Exception):
-    """An external benchmark cannot run here (e.g. node is missing); the message says what to install."""
+    """A benchmark cannot run here (node or a database server is missing); the message says what is needed."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,12 @@ def run(selected: list[Benchmark], *, target_s: float, progress: Callable[[str],
                 progress(f"    not run: {exc}")
                 continue
         else:
-            median, fastest, n = measure(b.setup(), target_s=target_s)
+            try:
+                op = b.setup()
+            except BenchUnavailableError as exc:
+                progress(f"    not run: {exc}")
+                continue
+            median, fastest, n = measure(op, target_s=target_s)
         medians[b.name] = median
         ratio = median / medians[b.floor] if b.floor in medians else None
         results.append(Result(b.group, b.name, median * 1e6, fastest * 1e6, n, b.floor, ratio))
