@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 from did import KeyType, SoftwareSigner
 from ledger import rfc9162
 from ledger.checkpoint import open_checkpoint
-from ledger.errors import LedgerError
+from ledger.errors import InclusionProofError
 from ledger.log import Log, LogClosedError, NotIncludedError, Pending, export_tiles
 from ledger.note import Ed25519NoteVerifier
 from ledger.receipt import Receipt, verify_receipt
@@ -156,7 +156,7 @@ def test_receipt_verifies_offline_and_fails_for_another_entry(store: Store, sign
             receipt = Receipt.parse(text)
             checkpoint = verify_receipt(receipt, record(index).to_bytes(), verifier)
             assert (checkpoint.size, receipt.index) == (11, index)
-        with pytest.raises(LedgerError):
+        with pytest.raises(InclusionProofError, match="does not lead to the root of tree size 11"):
             verify_receipt(Receipt.parse(log.prove(3).format()), record(4).to_bytes(), verifier)
 
 
