@@ -294,9 +294,12 @@ _INSERT_TILE = insert(tiles_table)
 _UPDATE_STATE = (
     update(state_table).where(state_table.c.id == 1).values(size=bindparam("b_size"), peaks=bindparam("b_peaks"))
 )
-# Entry rows go to the driver directly (see Txn._insert_entries).
+# Statements handed to the driver directly (see Txn._insert_entries and Txn._finish_pipelined).
 _INSERT_ENTRIES_SQLITE = "INSERT INTO ledger_entries (idx, leaf_hash, entry) VALUES (?, ?, ?)"
 _COPY_ENTRIES = "COPY ledger_entries (idx, leaf_hash, entry) FROM STDIN (FORMAT BINARY)"
+_EXTEND_TILE_PG = "UPDATE ledger_tiles SET hashes = hashes || %s WHERE level = %s AND idx = %s AND length(hashes) = %s"
+_INSERT_TILE_PG = "INSERT INTO ledger_tiles (level, idx, hashes) VALUES (%s, %s, %s)"
+_UPDATE_STATE_PG = "UPDATE ledger_state SET size = %s, peaks = %s WHERE id = 1"
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags 0, header extension length 0
 _COPY_ROW = struct.Struct(f">hiqi{HASH_SIZE}si")  # 3 fields; int8 idx; bytea leaf hash; length of the entry
 _COPY_TRAILER = b"\xff\xff"
@@ -351,12 +354,42 @@ class Txn:
         state = self.state()
         growth = grow(state.size, state.peaks, leaf_hashes)
         start = state.size
+        writes = [
+            (level, tile, offset, chunk)
+            for level, hashes in growth.nodes.items()
+            for tile, offset, chunk in tile_writes(start >> (TILE_HEIGHT * level), hashes)
+        ]
         if entries:
             self._insert_entries(start, entries, leaf_hashes)
-        for tile_level, hashes in growth.nodes.items():
-            self._extend_tiles(tile_level, start >> (TILE_HEIGHT * tile_level), hashes)
-        self.conn.execute(_UPDATE_STATE, {"b_size": growth.size, "b_peaks": b"".join(growth.peaks)})
+        if self._psycopg():
+            self._finish_pipelined(writes, growth.size, b"".join(growth.peaks))
+        else:
+            self._write_tiles(writes)
+            self.conn.execute(_UPDATE_STATE, {"b_size": growth.size, "b_peaks": b"".join(growth.peaks)})
+        for level, tile, _, _ in writes:
+            self._tiles.pop((level, tile), None)
         return LogState(state.origin, growth.size, growth.peaks)
+
+    def _psycopg(self) -> bool:
+        return self.conn.dialect.name == "postgresql" and self.conn.dialect.driver == "psycopg"
+
+    def _driver(self) -> Any:
+        """The DBAPI connection under this transaction (statements on it run inside the transaction)."""
+        driver = self.conn.connection.driver_connection
+        if driver is None:  # a pooled connection always has one; this keeps the types honest
+            raise StoreUnavailableError("the ledger database connection is closed")
+        return driver
+
+    @contextmanager
+    def _driver_errors(self, statement: str) -> Iterator[None]:
+        """Re-raise driver errors as SQLAlchemy raises them, so Store._errors maps them like every other statement."""
+        dialect = self.conn.dialect
+        try:
+            yield
+        except dialect.loaded_dbapi.Error as error:
+            raise exc.DBAPIError.instance(
+                statement, None, error, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect
+            ) from error
 
     def _insert_entries(self, start: int, entries: Sequence[bytes], leaf_hashes: Sequence[bytes]) -> None:
         """Insert entry rows start, start+1, … through the driver: one executemany (SQLite) or one COPY (psycopg).
@@ -364,52 +397,70 @@ class Txn:
         SQLAlchemy's per-row parameter processing cost more than the database itself; the rows are plain tuples
         of int and bytes, so nothing is lost by handing them to the driver directly.
         """
-        dialect = self.conn.dialect
-        if dialect.name == "sqlite":
-            statement = _INSERT_ENTRIES_SQLITE
-        elif dialect.driver == "psycopg":
-            statement = _COPY_ENTRIES
-        else:  # another PostgreSQL driver: the portable (slower) path
-            rows = zip(range(start, start + len(entries)), leaf_hashes, entries, strict=True)
-            self.conn.execute(insert(entries_table), [{"idx": i, "leaf_hash": h, "entry": e} for i, h, e in rows])
+        if self._psycopg():
+            data = _copy_binary(start, entries, leaf_hashes)
+            with (
+                self._driver_errors(_COPY_ENTRIES),
+                self._driver().cursor() as cursor,
+                cursor.copy(_COPY_ENTRIES) as copy,
+            ):
+                copy.write(data)
             return
-        driver = self.conn.connection.driver_connection
-        if driver is None:  # a pooled connection always has one; this keeps the types honest
-            raise StoreUnavailableError("the ledger database connection is closed")
-        try:
-            cursor = driver.cursor()
-            try:
-                if statement is _COPY_ENTRIES:
-                    with cursor.copy(statement) as copy:
-                        copy.write(_copy_binary(start, entries, leaf_hashes))
-                else:
-                    rows = zip(range(start, start + len(entries)), leaf_hashes, entries, strict=True)
-                    cursor.executemany(statement, rows)
-            finally:
-                cursor.close()
-        except dialect.loaded_dbapi.Error as error:
-            # Raised as SQLAlchemy raises driver errors, so Store._errors maps them like every other statement.
-            raise exc.DBAPIError.instance(
-                statement, None, error, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect
-            ) from error
+        rows = zip(range(start, start + len(entries)), leaf_hashes, entries, strict=True)
+        if self.conn.dialect.name == "sqlite":
+            with self._driver_errors(_INSERT_ENTRIES_SQLITE):
+                cursor = self._driver().cursor()
+                try:
+                    cursor.executemany(_INSERT_ENTRIES_SQLITE, rows)
+                finally:
+                    cursor.close()
+        else:  # another PostgreSQL driver: the portable (slower) path
+            self.conn.execute(insert(entries_table), [{"idx": i, "leaf_hash": h, "entry": e} for i, h, e in rows])
 
-    def _extend_tiles(self, tile_level: int, first: int, hashes: list[bytes]) -> None:
-        """Write hashes for node indices first, first+1, ... at Merkle level 8·tile_level into their tiles."""
+    def _write_tiles(self, writes: list[tuple[int, int, int, bytes]]) -> None:
+        """Write tile chunks (level, tile, offset, hashes): extend the partial tile, insert new ones."""
         inserts = []
-        for tile, offset, chunk in tile_writes(first, hashes):
+        for level, tile, offset, chunk in writes:
             if offset:
-                existing = self.tile(tile_level, tile)
+                existing = self.tile(level, tile)
                 if len(existing) != offset * HASH_SIZE:
-                    raise StoreStateError(
-                        f"tile {tile_level}/{tile} holds {len(existing) // HASH_SIZE} hashes but the tree size says"
-                        f" {offset}; the store is inconsistent"
-                    )
-                self.conn.execute(_UPDATE_TILE, {"b_level": tile_level, "b_idx": tile, "b_hashes": existing + chunk})
+                    raise self._tile_mismatch(level, tile, offset)
+                self.conn.execute(_UPDATE_TILE, {"b_level": level, "b_idx": tile, "b_hashes": existing + chunk})
             else:
-                inserts.append({"level": tile_level, "idx": tile, "hashes": chunk})
-            self._tiles.pop((tile_level, tile), None)
+                inserts.append({"level": level, "idx": tile, "hashes": chunk})
         if inserts:
             self.conn.execute(_INSERT_TILE, inserts)
+
+    def _finish_pipelined(self, writes: list[tuple[int, int, int, bytes]], size: int, peaks: bytes) -> None:
+        """Tile chunks and the state row in one round trip (psycopg pipeline mode) instead of one per statement.
+
+        A partial tile is extended in the database (``hashes || chunk``) only if it holds exactly the hashes the
+        tree size says; otherwise no row matches and the batch is refused, as on the other path.
+        """
+        driver = self._driver()
+        updates = [(level, tile, offset, chunk) for level, tile, offset, chunk in writes if offset]
+        inserts = [(level, tile, chunk) for level, tile, offset, chunk in writes if not offset]
+        cursors = [driver.cursor() for _ in range(len(updates) + 1)]
+        try:
+            with self._driver_errors(_EXTEND_TILE_PG), driver.pipeline():
+                for cursor, (level, tile, offset, chunk) in zip(cursors, updates, strict=False):
+                    cursor.execute(_EXTEND_TILE_PG, (chunk, level, tile, offset * HASH_SIZE))
+                if inserts:
+                    cursors[-1].executemany(_INSERT_TILE_PG, inserts)
+                cursors[-1].execute(_UPDATE_STATE_PG, (size, peaks))
+            matched = [cursor.rowcount for cursor in cursors[:-1]]
+        finally:
+            for cursor in cursors:
+                cursor.close()
+        for (level, tile, offset, _), count in zip(updates, matched, strict=True):
+            if count != 1:
+                raise self._tile_mismatch(level, tile, offset)
+
+    def _tile_mismatch(self, level: int, tile: int, offset: int) -> StoreStateError:
+        held = len(self.tile(level, tile, cached=False)) // HASH_SIZE
+        return StoreStateError(
+            f"tile {level}/{tile} holds {held} hashes but the tree size says {offset}; the store is inconsistent"
+        )
 
     # reading
 

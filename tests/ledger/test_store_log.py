@@ -361,3 +361,22 @@ def test_export_of_the_tessera_entries_reproduces_its_tiles(tmp_path: Path, sign
 
     assert base64.b64decode(tessera_root) == checkpoint.root_hash
     assert (tmp_path / "export" / "checkpoint").read_text() == checkpoint.note
+
+
+def test_a_partial_tile_shorter_than_the_tree_size_refuses_the_batch(store: Store) -> None:
+    store.initialize(ORIGIN)
+    leaves = [rfc9162.leaf_hash(b"%d" % i) for i in range(3)]
+    with store.transaction(write=True) as txn:
+        txn.append([b"0", b"1", b"2"], leaves)
+    with store.engine.begin() as conn:  # lose the last hash of the partial level-0 tile
+        conn.execute(
+            text("UPDATE ledger_tiles SET hashes = :h WHERE level = 0 AND idx = 0"), {"h": leaves[0] + leaves[1]}
+        )
+    with (
+        pytest.raises(StoreStateError, match="tile 0/0 holds 2 hashes but the tree size says 3"),
+        store.transaction(write=True) as txn,
+    ):
+        txn.append([b"3"], [rfc9162.leaf_hash(b"3")])
+    assert store.state().size == 3  # nothing of the refused batch stayed
+    with store.transaction() as txn:
+        assert txn.tile(0, 0) == leaves[0] + leaves[1]
