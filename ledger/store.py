@@ -371,6 +371,7 @@ class Txn:
         return LogState(state.origin, growth.size, growth.peaks)
 
     def _psycopg(self) -> bool:
+        """Whether this is PostgreSQL through psycopg 3 (binary COPY and pipeline mode available)."""
         return self.conn.dialect.name == "postgresql" and self.conn.dialect.driver == "psycopg"
 
     def _driver(self) -> Any:

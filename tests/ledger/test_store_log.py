@@ -380,3 +380,24 @@ def test_a_partial_tile_shorter_than_the_tree_size_refuses_the_batch(store: Stor
     assert store.state().size == 3  # nothing of the refused batch stayed
     with store.transaction() as txn:
         assert txn.tile(0, 0) == leaves[0] + leaves[1]
+
+
+def test_a_stray_tile_row_refuses_the_batch_and_the_store_stays_usable(store: Store) -> None:
+    store.initialize(ORIGIN)
+    leaves = [rfc9162.leaf_hash(b"%d" % i) for i in range(300)]
+    with store.transaction(write=True) as txn:
+        txn.append([b"e"] * 250, leaves[:250])
+    with store.engine.begin() as conn:  # a row where the batch's new level-0 tile goes
+        conn.execute(text("INSERT INTO ledger_tiles (level, idx, hashes) VALUES (0, 1, :h)"), {"h": bytes(32)})
+    with (
+        pytest.raises(StoreStateError, match="conflicted with stored rows"),
+        store.transaction(write=True) as txn,
+    ):
+        txn.append([b"e"] * 50, leaves[250:])
+    assert store.state().size == 250
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM ledger_tiles WHERE level = 0 AND idx = 1"))
+    with store.transaction(write=True) as txn:
+        assert txn.append([b"e"] * 50, leaves[250:]).size == 300
+    with store.transaction() as txn:
+        assert rfc9162.root_from(300, txn.node) == rfc9162.root(leaves)
