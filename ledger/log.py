@@ -20,6 +20,8 @@ checkpoint is then submitted to the configured anchors and their receipts stored
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import itertools
 import json
 import logging
 import queue
@@ -224,27 +226,22 @@ class Log:
         if self._closed:
             raise LogClosedError("the log is closed")
         done: list[Pending] = []
-        batch: list[tuple[bytes, bytes]] = []
-        for record in records:
-            if not isinstance(record, Record):
-                raise TypeError(f"the log takes ledger.records.Record, not {type(record).__name__}")
-            entry = record.to_bytes()
-            batch.append((entry, leaf_hash(entry)))
-            if len(batch) >= self.batch_size:
-                done.extend(self._commit(batch))
-                batch = []
-        if batch:
-            done.extend(self._commit(batch))
+        sha = hashlib.sha256  # rfc9162.leaf_hash, inlined: this runs once per record
+        remaining = iter(records)
+        while batch := list(itertools.islice(remaining, self.batch_size)):
+            for record in batch:
+                if not isinstance(record, Record):
+                    raise TypeError(f"the log takes ledger.records.Record, not {type(record).__name__}")
+            entries = [record.to_bytes() for record in batch]
+            done.extend(self._commit(entries, [sha(b"\x00" + entry).digest() for entry in entries]))
         return done
 
-    def _commit(self, batch: Sequence[tuple[bytes, bytes]]) -> list[Pending]:
-        entries = [entry for entry, _ in batch]
-        hashes = [h for _, h in batch]
+    def _commit(self, entries: list[bytes], hashes: list[bytes]) -> list[Pending]:
         with self._write_lock, self.store.transaction(write=True) as txn:
             state = txn.append(entries, hashes)
-        start = state.size - len(batch)
+        start = state.size - len(entries)
         self._grown.set()
-        return [Pending(start + i, h, e, self) for i, (e, h) in enumerate(batch)]
+        return [Pending(start + i, h, e, self) for i, (e, h) in enumerate(zip(entries, hashes, strict=True))]
 
     def _run(self) -> None:
         next_checkpoint = time.monotonic() + self.checkpoint_interval
@@ -292,7 +289,7 @@ class Log:
         for start in range(0, len(items), self.batch_size):
             chunk = items[start : start + self.batch_size]
             try:
-                pending = self._commit([(entry, h) for entry, h, _ in chunk])
+                pending = self._commit([entry for entry, _, _ in chunk], [h for _, h, _ in chunk])
             except Exception as error:  # every waiter learns why its batch failed
                 for _, _, future in chunk:
                     future.set_exception(error)

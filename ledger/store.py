@@ -24,7 +24,7 @@ Every batch is one transaction (entries, tiles, state): a batch is either wholly
 
 from __future__ import annotations
 
-import hashlib
+import struct
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -60,7 +60,15 @@ from ledger.checkpoint import Checkpoint
 from ledger.errors import LedgerError
 from ledger.note import _check_name
 from ledger.rfc9162 import HASH_SIZE, CompactRange
-from ledger.tiles import TILE_HEIGHT, TILE_WIDTH, encode_entry_bundle
+from ledger.tiles import (
+    TILE_HEIGHT,
+    TILE_WIDTH,
+    encode_entry_bundle,
+    grow,
+    subtree_in_tile,
+    tile_writes,
+    upper_levels,
+)
 
 __all__ = [
     "HASH_SIZE",
@@ -238,15 +246,7 @@ def configure_sqlite(engine: Engine, *, synchronous: Synchronous = "FULL") -> No
     engine._xid_ledger_sqlite = True  # type: ignore[attr-defined]
 
 
-# --- node hashing inside tiles -----------------------------------------------------------------------------------
-
-
-def _subtree(hashes: list[bytes]) -> bytes:
-    """Root of a perfect subtree given its 2^k bottom hashes."""
-    sha = hashlib.sha256
-    while len(hashes) > 1:
-        hashes = [sha(b"\x01" + hashes[i] + hashes[i + 1]).digest() for i in range(0, len(hashes), 2)]
-    return hashes[0]
+# --- caches ------------------------------------------------------------------------------------------------------
 
 
 class _Lru(Generic[_V]):
@@ -274,19 +274,7 @@ class _Lru(Generic[_V]):
                 self._items.popitem(last=False)
 
 
-_CACHED_HEIGHT = 4
-
-
-def _upper_levels(tile: bytes) -> list[list[bytes]]:
-    """Inner nodes of a full tile at heights 4..7 (16, 8, 4, 2 hashes): the costly part of a proof."""
-    level = [tile[i : i + HASH_SIZE] for i in range(0, len(tile), HASH_SIZE)]
-    sha = hashlib.sha256
-    upper: list[list[bytes]] = []
-    for height in range(1, TILE_HEIGHT):
-        level = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)]
-        if height >= _CACHED_HEIGHT:
-            upper.append(level)
-    return upper
+_CACHED_HEIGHT = 4  # inner nodes of full tiles from this height up are cached: the costly part of a proof
 
 
 # Statements built once (building SQLAlchemy expressions costs more than running them on SQLite).
@@ -302,6 +290,30 @@ _UPDATE_TILE = (
     .where(tiles_table.c.level == bindparam("b_level"), tiles_table.c.idx == bindparam("b_idx"))
     .values(hashes=bindparam("b_hashes"))
 )
+_INSERT_TILE = insert(tiles_table)
+_UPDATE_STATE = (
+    update(state_table).where(state_table.c.id == 1).values(size=bindparam("b_size"), peaks=bindparam("b_peaks"))
+)
+# Statements handed to the driver directly (see Txn._insert_entries and Txn._finish_pipelined).
+_INSERT_ENTRIES_SQLITE = "INSERT INTO ledger_entries (idx, leaf_hash, entry) VALUES (?, ?, ?)"
+_COPY_ENTRIES = "COPY ledger_entries (idx, leaf_hash, entry) FROM STDIN (FORMAT BINARY)"
+_EXTEND_TILE_PG = "UPDATE ledger_tiles SET hashes = hashes || %s WHERE level = %s AND idx = %s AND length(hashes) = %s"
+_INSERT_TILE_PG = "INSERT INTO ledger_tiles (level, idx, hashes) VALUES (%s, %s, %s)"
+_UPDATE_STATE_PG = "UPDATE ledger_state SET size = %s, peaks = %s WHERE id = 1"
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags 0, header extension length 0
+_COPY_ROW = struct.Struct(f">hiqi{HASH_SIZE}si")  # 3 fields; int8 idx; bytea leaf hash; length of the entry
+_COPY_TRAILER = b"\xff\xff"
+
+
+def _copy_binary(start: int, entries: Sequence[bytes], leaf_hashes: Sequence[bytes]) -> bytes:
+    """Entry rows in PostgreSQL's binary COPY format (bigint, bytea, bytea); leaf hashes are 32 bytes (tiles.grow)."""
+    pack = _COPY_ROW.pack
+    parts = [_COPY_HEADER]
+    for i, (leaf, entry) in enumerate(zip(leaf_hashes, entries, strict=True), start):
+        parts.append(pack(3, 8, i, HASH_SIZE, leaf, len(entry)))
+        parts.append(entry)
+    parts.append(_COPY_TRAILER)
+    return b"".join(parts)
 
 
 # --- transactions ------------------------------------------------------------------------------------------------
@@ -340,52 +352,116 @@ class Txn:
         if len(entries) != len(leaf_hashes):
             raise ValueError("entries and leaf_hashes differ in length")
         state = self.state()
-        rng = state.compact_range()
+        growth = grow(state.size, state.peaks, leaf_hashes)
         start = state.size
-        new_nodes: dict[int, list[bytes]] = {}
-
-        def on_node(level: int, index: int, value: bytes) -> None:
-            if level % TILE_HEIGHT == 0:
-                new_nodes.setdefault(level // TILE_HEIGHT, []).append(value)
-
-        for leaf in leaf_hashes:
-            rng.append(leaf, on_node)
+        writes = [
+            (level, tile, offset, chunk)
+            for level, hashes in growth.nodes.items()
+            for tile, offset, chunk in tile_writes(start >> (TILE_HEIGHT * level), hashes)
+        ]
         if entries:
-            self.conn.execute(
-                insert(entries_table),
-                [
-                    {"idx": start + i, "leaf_hash": leaf, "entry": entry}
-                    for i, (entry, leaf) in enumerate(zip(entries, leaf_hashes, strict=True))
-                ],
-            )
-        for tile_level, hashes in new_nodes.items():
-            self._extend_tiles(tile_level, start >> (TILE_HEIGHT * tile_level), hashes)
-        self.conn.execute(
-            update(state_table).where(state_table.c.id == 1).values(size=rng.size, peaks=b"".join(rng.hashes))
-        )
-        return LogState(state.origin, rng.size, tuple(rng.hashes))
+            self._insert_entries(start, entries, leaf_hashes)
+        if self._psycopg():
+            self._finish_pipelined(writes, growth.size, b"".join(growth.peaks))
+        else:
+            self._write_tiles(writes)
+            self.conn.execute(_UPDATE_STATE, {"b_size": growth.size, "b_peaks": b"".join(growth.peaks)})
+        for level, tile, _, _ in writes:
+            self._tiles.pop((level, tile), None)
+        return LogState(state.origin, growth.size, growth.peaks)
 
-    def _extend_tiles(self, tile_level: int, first: int, hashes: list[bytes]) -> None:
-        """Write hashes for node indices first, first+1, ... at Merkle level 8·tile_level into their tiles."""
-        position = 0
-        index = first
-        while position < len(hashes):
-            tile, offset = divmod(index, TILE_WIDTH)
-            take = min(TILE_WIDTH - offset, len(hashes) - position)
-            chunk = b"".join(hashes[position : position + take])
+    def _psycopg(self) -> bool:
+        """Whether this is PostgreSQL through psycopg 3 (binary COPY and pipeline mode available)."""
+        return self.conn.dialect.name == "postgresql" and self.conn.dialect.driver == "psycopg"
+
+    def _driver(self) -> Any:
+        """The DBAPI connection under this transaction (statements on it run inside the transaction)."""
+        driver = self.conn.connection.driver_connection
+        if driver is None:  # a pooled connection always has one; this keeps the types honest
+            raise StoreUnavailableError("the ledger database connection is closed")
+        return driver
+
+    @contextmanager
+    def _driver_errors(self, statement: str) -> Iterator[None]:
+        """Re-raise driver errors as SQLAlchemy raises them, so Store._errors maps them like every other statement."""
+        dialect = self.conn.dialect
+        try:
+            yield
+        except dialect.loaded_dbapi.Error as error:
+            raise exc.DBAPIError.instance(
+                statement, None, error, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect
+            ) from error
+
+    def _insert_entries(self, start: int, entries: Sequence[bytes], leaf_hashes: Sequence[bytes]) -> None:
+        """Insert entry rows start, start+1, … through the driver: one executemany (SQLite) or one COPY (psycopg).
+
+        SQLAlchemy's per-row parameter processing cost more than the database itself; the rows are plain tuples
+        of int and bytes, so nothing is lost by handing them to the driver directly.
+        """
+        if self._psycopg():
+            data = _copy_binary(start, entries, leaf_hashes)
+            with (
+                self._driver_errors(_COPY_ENTRIES),
+                self._driver().cursor() as cursor,
+                cursor.copy(_COPY_ENTRIES) as copy,
+            ):
+                copy.write(data)
+            return
+        rows = zip(range(start, start + len(entries)), leaf_hashes, entries, strict=True)
+        if self.conn.dialect.name == "sqlite":
+            with self._driver_errors(_INSERT_ENTRIES_SQLITE):
+                cursor = self._driver().cursor()
+                try:
+                    cursor.executemany(_INSERT_ENTRIES_SQLITE, rows)
+                finally:
+                    cursor.close()
+        else:  # another PostgreSQL driver: the portable (slower) path
+            self.conn.execute(insert(entries_table), [{"idx": i, "leaf_hash": h, "entry": e} for i, h, e in rows])
+
+    def _write_tiles(self, writes: list[tuple[int, int, int, bytes]]) -> None:
+        """Write tile chunks (level, tile, offset, hashes): extend the partial tile, insert new ones."""
+        inserts = []
+        for level, tile, offset, chunk in writes:
             if offset:
-                existing = self.tile(tile_level, tile)
+                existing = self.tile(level, tile)
                 if len(existing) != offset * HASH_SIZE:
-                    raise StoreStateError(
-                        f"tile {tile_level}/{tile} holds {len(existing) // HASH_SIZE} hashes but the tree size says"
-                        f" {offset}; the store is inconsistent"
-                    )
-                self.conn.execute(_UPDATE_TILE, {"b_level": tile_level, "b_idx": tile, "b_hashes": existing + chunk})
+                    raise self._tile_mismatch(level, tile, offset)
+                self.conn.execute(_UPDATE_TILE, {"b_level": level, "b_idx": tile, "b_hashes": existing + chunk})
             else:
-                self.conn.execute(insert(tiles_table).values(level=tile_level, idx=tile, hashes=chunk))
-            self._tiles.pop((tile_level, tile), None)
-            position += take
-            index += take
+                inserts.append({"level": level, "idx": tile, "hashes": chunk})
+        if inserts:
+            self.conn.execute(_INSERT_TILE, inserts)
+
+    def _finish_pipelined(self, writes: list[tuple[int, int, int, bytes]], size: int, peaks: bytes) -> None:
+        """Tile chunks and the state row in one round trip (psycopg pipeline mode) instead of one per statement.
+
+        A partial tile is extended in the database (``hashes || chunk``) only if it holds exactly the hashes the
+        tree size says; otherwise no row matches and the batch is refused, as on the other path.
+        """
+        driver = self._driver()
+        updates = [(level, tile, offset, chunk) for level, tile, offset, chunk in writes if offset]
+        inserts = [(level, tile, chunk) for level, tile, offset, chunk in writes if not offset]
+        cursors = [driver.cursor() for _ in range(len(updates) + 1)]
+        try:
+            with self._driver_errors(_EXTEND_TILE_PG), driver.pipeline():
+                for cursor, (level, tile, offset, chunk) in zip(cursors, updates, strict=False):
+                    cursor.execute(_EXTEND_TILE_PG, (chunk, level, tile, offset * HASH_SIZE))
+                if inserts:
+                    cursors[-1].executemany(_INSERT_TILE_PG, inserts)
+                cursors[-1].execute(_UPDATE_STATE_PG, (size, peaks))
+            matched = [cursor.rowcount for cursor in cursors[:-1]]
+        finally:
+            for cursor in cursors:
+                cursor.close()
+        for (level, tile, offset, _), count in zip(updates, matched, strict=True):
+            if count != 1:
+                raise self._tile_mismatch(level, tile, offset)
+
+    def _tile_mismatch(self, level: int, tile: int, offset: int) -> StoreStateError:
+        held = len(self.tile(level, tile, cached=False)) // HASH_SIZE
+        return StoreStateError(
+            f"tile {level}/{tile} holds {held} hashes but the tree size says {offset}; the store is inconsistent"
+        )
 
     # reading
 
@@ -414,23 +490,20 @@ class Txn:
                 return upper[height - _CACHED_HEIGHT][offset >> height]
         data = self.tile(tile_level, tile)
         if height >= _CACHED_HEIGHT and len(data) == TILE_WIDTH * HASH_SIZE:
-            upper = _upper_levels(data)
+            upper = upper_levels(data, _CACHED_HEIGHT)
             self.store._upper.put((tile_level, tile), upper)
             return upper[height - _CACHED_HEIGHT][offset >> height]
-        start, end = offset * HASH_SIZE, (offset + (1 << height)) * HASH_SIZE
-        if len(data) < end:
+        if len(data) < (offset + (1 << height)) * HASH_SIZE:
             raise StoreStateError(
                 f"Merkle node ({level}, {index}) is not stored: tile {tile_level}/{tile} has {len(data) // HASH_SIZE}"
                 " hashes"
             )
-        if height == 0:
-            return data[start:end]
         if height < 2:
-            return _subtree([data[i : i + HASH_SIZE] for i in range(start, end, HASH_SIZE)])
+            return subtree_in_tile(data, offset, height)
         # A complete subtree never changes, even inside a partial tile: remember it.
         cached = self.store._nodes.get((level, index))
         if cached is None:
-            cached = _subtree([data[i : i + HASH_SIZE] for i in range(start, end, HASH_SIZE)])
+            cached = subtree_in_tile(data, offset, height)
             self.store._nodes.put((level, index), cached)
         return cached
 

@@ -1,13 +1,20 @@
-"""C2SP tlog-tiles: tile and entry-bundle paths, entry bundles, and the tiles a log of a given size publishes.
+"""C2SP tlog-tiles: tile paths, entry bundles, which tiles a log publishes, and the hashing inside tiles.
 
 A tile at tile-level L and index N holds the Merkle nodes at level 8·L with indices N·256 … N·256+W-1 (32 bytes
 each). Full tiles (W = 256) are immutable; a partial tile of width W is published at ``<path>.p/<W>``.
+
+Hashing inside tiles: ``grow`` appends leaf hashes to a tree given by its size and compact-range peaks and returns
+the new nodes every tile level gains (the only Merkle nodes a log stores); ``tile_writes`` cuts those nodes into
+per-tile chunks; ``subtree_in_tile`` and ``upper_levels`` recompute the inner nodes between two tile levels that a
+proof needs. Nothing here touches a database (``ledger.store`` does).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Final
 
 from ledger.errors import TileError
@@ -19,14 +26,19 @@ __all__ = [
     "MAX_LEVEL",
     "TILE_HEIGHT",
     "TILE_WIDTH",
+    "TileGrowth",
     "build_tiles",
     "decode_entry_bundle",
     "encode_entry_bundle",
     "entries_path",
+    "grow",
     "parse_tile_path",
+    "subtree_in_tile",
     "tile_node",
     "tile_path",
+    "tile_writes",
     "tiles_for_size",
+    "upper_levels",
 ]
 
 TILE_HEIGHT: Final = 8
@@ -159,3 +171,91 @@ def build_tiles(size: int, get_node: NodeReader) -> dict[str, bytes]:
             raise TileError(f"node reader returned a bad hash for tile {level}/{index}")
         tiles[tile_path(level, index, width)] = data
     return tiles
+
+
+# --- hashing inside tiles ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TileGrowth:
+    """The result of appending leaves: new size and peaks, and the new nodes per tile level.
+
+    ``nodes[L]`` holds the Merkle nodes at level 8·L completed by the append, in index order; the first of them has
+    index ``old_size >> 8·L`` (every tile level grows at its right edge). Level 0 holds the leaf hashes themselves.
+    """
+
+    size: int
+    peaks: tuple[bytes, ...]
+    nodes: dict[int, list[bytes]]
+
+
+def grow(size: int, peaks: Sequence[bytes], leaf_hashes: Sequence[bytes]) -> TileGrowth:
+    """Append leaf hashes to the tree (size, compact-range peaks); return the new state and the new tile nodes."""
+    if size < 0 or len(peaks) != size.bit_count():
+        raise ValueError(f"a tree of size {size} has {max(size, 0).bit_count()} peaks, got {len(peaks)}")
+    stack = list(peaks)
+    nodes: dict[int, list[bytes]] = {0: list(leaf_hashes)} if leaf_hashes else {}
+    sha = hashlib.sha256
+    n = size
+    # The compact-range append of rfc9162.CompactRange, inlined: this loop is the hot path of every append, and
+    # only the nodes at levels 8·L (those tiles store) are collected.
+    for leaf in leaf_hashes:
+        if len(leaf) != HASH_SIZE:
+            raise ValueError(f"leaf hash {n - size} is {len(leaf)} bytes, not {HASH_SIZE}")
+        h = leaf
+        carry = n
+        level = 0
+        while carry & 1:
+            h = sha(b"\x01" + stack.pop() + h).digest()
+            carry >>= 1
+            level += 1
+            if not level % TILE_HEIGHT:
+                nodes.setdefault(level // TILE_HEIGHT, []).append(h)
+        stack.append(h)
+        n += 1
+    return TileGrowth(n, tuple(stack), nodes)
+
+
+def tile_writes(first: int, hashes: Sequence[bytes]) -> list[tuple[int, int, bytes]]:
+    """Cut the nodes with indices first, first+1, … of one tile level into (tile index, offset, bytes) chunks."""
+    out: list[tuple[int, int, bytes]] = []
+    position, index = 0, first
+    while position < len(hashes):
+        tile, offset = divmod(index, TILE_WIDTH)
+        take = min(TILE_WIDTH - offset, len(hashes) - position)
+        out.append((tile, offset, b"".join(hashes[position : position + take])))
+        position += take
+        index += take
+    return out
+
+
+def _subtree(hashes: list[bytes]) -> bytes:
+    """Root of a perfect subtree given its 2^k bottom hashes."""
+    sha = hashlib.sha256
+    while len(hashes) > 1:
+        hashes = [sha(b"\x01" + hashes[i] + hashes[i + 1]).digest() for i in range(0, len(hashes), 2)]
+    return hashes[0]
+
+
+def subtree_in_tile(data: bytes, offset: int, height: int) -> bytes:
+    """Hash of the complete subtree over the 2^height tile hashes starting at ``offset`` in ``data``."""
+    start, end = offset * HASH_SIZE, (offset + (1 << height)) * HASH_SIZE
+    if offset < 0 or not 0 <= height < TILE_HEIGHT or len(data) < end:
+        raise TileError(f"the tile holds {len(data) // HASH_SIZE} hashes, not {offset} + 2^{height}")
+    if height == 0:
+        return data[start:end]
+    return _subtree([data[i : i + HASH_SIZE] for i in range(start, end, HASH_SIZE)])
+
+
+def upper_levels(tile: bytes, lowest: int) -> list[list[bytes]]:
+    """Inner nodes of a full tile at heights ``lowest`` … 7 (each level half as many hashes as the one below)."""
+    if len(tile) != TILE_WIDTH * HASH_SIZE:
+        raise TileError(f"only a full tile has all its inner nodes; this one holds {len(tile) // HASH_SIZE} hashes")
+    level = [tile[i : i + HASH_SIZE] for i in range(0, len(tile), HASH_SIZE)]
+    sha = hashlib.sha256
+    upper: list[list[bytes]] = []
+    for height in range(1, TILE_HEIGHT):
+        level = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)]
+        if height >= lowest:
+            upper.append(level)
+    return upper

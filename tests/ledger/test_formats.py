@@ -86,22 +86,22 @@ def test_tile_paths(level: int, index: int, width: int, path: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad",
+    ("bad", "reason"),
     [
-        "tile/0/1",
-        "tile/0/x000",
-        "tile/00/000",
-        "tile/0/000.p/256",
-        "tile/0/000.p/0",
-        "tile/0/x001/x002",
-        "tiles/0/000",
-        "tile/0/000.p/07",
-        "tile/64/000",
-        "tile/0/abc",
+        ("tile/0/1", "bad tile index"),
+        ("tile/0/x000", "bad tile index"),
+        ("tile/00/000", "bad tile level"),
+        ("tile/0/000.p/256", "bad partial tile width"),
+        ("tile/0/000.p/0", "bad partial tile width"),
+        ("tile/0/x001/x002", "bad tile index"),
+        ("tiles/0/000", "not a tile path"),
+        ("tile/0/000.p/07", "bad partial tile width"),
+        ("tile/64/000", "bad tile level"),
+        ("tile/0/abc", "bad tile index"),
     ],
 )
-def test_bad_tile_paths(bad: str) -> None:
-    with pytest.raises(TileError):
+def test_bad_tile_paths(bad: str, reason: str) -> None:
+    with pytest.raises(TileError, match=reason):
         parse_tile_path(bad)
 
 
@@ -187,7 +187,7 @@ def test_note_tampering_is_detected() -> None:
     blob = bytearray(base64.b64decode(sig_line.split(" ")[-1]))
     blob[10] ^= 1
     forged = f"{text}\n\n\u2014 example.com/foo {base64.b64encode(bytes(blob)).decode()}\n"
-    with pytest.raises(NoteSignatureError):
+    with pytest.raises(NoteSignatureError, match="does not verify"):
         open_note(forged, [verifier])
     other = Ed25519NoteSigner("example.com/foo", SoftwareSigner.generate(KeyType.ED25519))
     with pytest.raises(NoteSignatureError, match="no signature from a trusted key"):
@@ -314,18 +314,19 @@ def test_receipt_round_trip_and_verification() -> None:
 
 def test_receipt_tampering_fails() -> None:
     receipt, entries, verifier, signer = _receipt()
-    with pytest.raises(InclusionProofError):
+    wrong_root = "does not lead to the root of tree size 9"
+    with pytest.raises(InclusionProofError, match=wrong_root):
         verify_receipt(Receipt(5, receipt.proof, receipt.checkpoint), entries[4], verifier)
     flipped = bytes([receipt.proof[0][0] ^ 1]) + receipt.proof[0][1:]
-    with pytest.raises(InclusionProofError):
+    with pytest.raises(InclusionProofError, match=wrong_root):
         verify_receipt(Receipt(4, (flipped, *receipt.proof[1:]), receipt.checkpoint), entries[4], verifier)
-    with pytest.raises(InclusionProofError):
+    with pytest.raises(InclusionProofError, match=wrong_root):
         verify_receipt(receipt, b"record 5", verifier)
     other_root = sign_checkpoint(Checkpoint("xid.example/log", 9, leaf_hash(b"x")), signer)
-    with pytest.raises(InclusionProofError):
+    with pytest.raises(InclusionProofError, match=wrong_root):
         verify_receipt(Receipt(4, receipt.proof, other_root), entries[4], verifier)
     _, stranger = _log()
-    with pytest.raises(NoteSignatureError):
+    with pytest.raises(NoteSignatureError, match="no signature from a trusted key"):
         verify_receipt(receipt, entries[4], stranger)
 
 

@@ -114,11 +114,11 @@ def test_unknown_routes_and_methods_answer_json(app: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "path",
-    ["tile/\u00b2/000", "tile/0/000.p/\u00b2"],
+    ("path", "reason"),
+    [("tile/\u00b2/000", "bad tile level"), ("tile/0/000.p/\u00b2", "bad partial tile width")],
 )
-def test_parse_tile_path_refuses_non_ascii_digits(path: str) -> None:
-    with pytest.raises(TileError):
+def test_parse_tile_path_refuses_non_ascii_digits(path: str, reason: str) -> None:
+    with pytest.raises(TileError, match=reason):
         parse_tile_path(path)
 
 

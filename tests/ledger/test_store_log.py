@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from did import KeyType, SoftwareSigner
 from ledger import rfc9162
 from ledger.checkpoint import open_checkpoint
-from ledger.errors import LedgerError
+from ledger.errors import InclusionProofError
 from ledger.log import Log, LogClosedError, NotIncludedError, Pending, export_tiles
 from ledger.note import Ed25519NoteVerifier
 from ledger.receipt import Receipt, verify_receipt
@@ -28,6 +28,7 @@ from ledger.store import (
     NotInitializedError,
     OriginMismatchError,
     Store,
+    StoreStateError,
     StoreUnavailableError,
 )
 from ledger.tiles import build_tiles, tile_path, tiles_for_size
@@ -86,30 +87,51 @@ def test_append_many_gives_consecutive_indices_and_the_reference_root(store: Sto
         assert log.checkpoint() is None  # not grown: no new checkpoint
 
 
-def test_tiles_are_the_tlog_tiles_layout(tmp_path: Path, signer: SoftwareSigner) -> None:
+def test_tiles_are_the_tlog_tiles_layout(store: Store) -> None:
     # 65,600 leaves reach tile level 2 (one level-16 node); uneven batches cross every tile boundary case.
-    engine = engine_for(f"sqlite:///{tmp_path / 'tiles.sqlite3'}")
-    try:
-        store = Store(engine)
-        store.initialize(ORIGIN)
-        leaves = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(65_600)]
-        position = 0
-        for size in [1, 255, 1, 300, 20_000, 45_043]:
-            with store.transaction(write=True) as txn:
-                chunk = leaves[position : position + size]
-                txn.append([b"e"] * len(chunk), chunk)
-            position += size
-        assert position == len(leaves)
-        size = len(leaves)
-        expected = build_tiles(size, memory_node_reader_fast(leaves))
-        with store.transaction() as txn:
-            assert store.state().size == size
-            assert rfc9162.root_from(size, txn.node) == rfc9162.root(leaves)
-            for level, index, width in tiles_for_size(size):
-                assert txn.published_tile(size, level, index, width) == expected[tile_path(level, index, width)]
-            assert {level for level, _, _ in txn.tile_rows()} == {0, 1, 2}
-    finally:
-        engine.dispose()
+    store.initialize(ORIGIN)
+    leaves = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(65_600)]
+    position = 0
+    for size in [1, 255, 1, 300, 20_000, 45_043]:
+        with store.transaction(write=True) as txn:
+            chunk = leaves[position : position + size]
+            txn.append([b"e%d" % i for i in range(position, position + size)], chunk)
+        position += size
+    assert position == len(leaves)
+    size = len(leaves)
+    expected = build_tiles(size, memory_node_reader_fast(leaves))
+    with store.transaction() as txn:
+        assert store.state().size == size
+        assert rfc9162.root_from(size, txn.node) == rfc9162.root(leaves)
+        for level, index, width in tiles_for_size(size):
+            assert txn.published_tile(size, level, index, width) == expected[tile_path(level, index, width)]
+        assert {level for level, _, _ in txn.tile_rows()} == {0, 1, 2}
+        # The entry rows (written through the driver: executemany on SQLite, binary COPY on PostgreSQL).
+        for index in (0, 255, 256, 65_599):
+            assert txn.entry(index) == (b"e%d" % index, leaves[index])
+        assert txn.count_entries() == size
+
+
+def test_a_conflicting_entry_row_rolls_the_batch_back(store: Store) -> None:
+    store.initialize(ORIGIN)
+    with store.transaction(write=True) as txn:
+        txn.append([b"a", b"b"], [rfc9162.leaf_hash(b"a"), rfc9162.leaf_hash(b"b")])
+    with store.engine.begin() as conn:  # a stray row where the next entry goes: the store is inconsistent
+        stray = text("INSERT INTO ledger_entries (idx, leaf_hash, entry) VALUES (2, :leaf, :entry)")
+        conn.execute(stray, {"leaf": bytes(32), "entry": b"stray"})
+    with pytest.raises(StoreStateError, match="conflicted with stored rows"), store.transaction(write=True) as txn:
+        txn.append([b"c"], [rfc9162.leaf_hash(b"c")])
+    assert store.state().size == 2  # nothing of the failed batch stayed
+    with store.transaction() as txn:
+        assert txn.entry(2) == (b"stray", bytes(32))
+        assert txn.tile(0, 0) == rfc9162.leaf_hash(b"a") + rfc9162.leaf_hash(b"b")
+
+
+def test_append_refuses_a_leaf_hash_of_the_wrong_size(store: Store) -> None:
+    store.initialize(ORIGIN)
+    with pytest.raises(ValueError, match="leaf hash 1 is 20 bytes"), store.transaction(write=True) as txn:
+        txn.append([b"a", b"b"], [rfc9162.leaf_hash(b"a"), bytes(20)])
+    assert store.state().size == 0
 
 
 def memory_node_reader_fast(leaves: list[bytes]) -> rfc9162.NodeReader:
@@ -134,7 +156,7 @@ def test_receipt_verifies_offline_and_fails_for_another_entry(store: Store, sign
             receipt = Receipt.parse(text)
             checkpoint = verify_receipt(receipt, record(index).to_bytes(), verifier)
             assert (checkpoint.size, receipt.index) == (11, index)
-        with pytest.raises(LedgerError):
+        with pytest.raises(InclusionProofError, match="does not lead to the root of tree size 11"):
             verify_receipt(Receipt.parse(log.prove(3).format()), record(4).to_bytes(), verifier)
 
 
@@ -339,3 +361,43 @@ def test_export_of_the_tessera_entries_reproduces_its_tiles(tmp_path: Path, sign
 
     assert base64.b64decode(tessera_root) == checkpoint.root_hash
     assert (tmp_path / "export" / "checkpoint").read_text() == checkpoint.note
+
+
+def test_a_partial_tile_shorter_than_the_tree_size_refuses_the_batch(store: Store) -> None:
+    store.initialize(ORIGIN)
+    leaves = [rfc9162.leaf_hash(b"%d" % i) for i in range(3)]
+    with store.transaction(write=True) as txn:
+        txn.append([b"0", b"1", b"2"], leaves)
+    with store.engine.begin() as conn:  # lose the last hash of the partial level-0 tile
+        conn.execute(
+            text("UPDATE ledger_tiles SET hashes = :h WHERE level = 0 AND idx = 0"), {"h": leaves[0] + leaves[1]}
+        )
+    with (
+        pytest.raises(StoreStateError, match="tile 0/0 holds 2 hashes but the tree size says 3"),
+        store.transaction(write=True) as txn,
+    ):
+        txn.append([b"3"], [rfc9162.leaf_hash(b"3")])
+    assert store.state().size == 3  # nothing of the refused batch stayed
+    with store.transaction() as txn:
+        assert txn.tile(0, 0) == leaves[0] + leaves[1]
+
+
+def test_a_stray_tile_row_refuses_the_batch_and_the_store_stays_usable(store: Store) -> None:
+    store.initialize(ORIGIN)
+    leaves = [rfc9162.leaf_hash(b"%d" % i) for i in range(300)]
+    with store.transaction(write=True) as txn:
+        txn.append([b"e"] * 250, leaves[:250])
+    with store.engine.begin() as conn:  # a row where the batch's new level-0 tile goes
+        conn.execute(text("INSERT INTO ledger_tiles (level, idx, hashes) VALUES (0, 1, :h)"), {"h": bytes(32)})
+    with (
+        pytest.raises(StoreStateError, match="conflicted with stored rows"),
+        store.transaction(write=True) as txn,
+    ):
+        txn.append([b"e"] * 50, leaves[250:])
+    assert store.state().size == 250
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM ledger_tiles WHERE level = 0 AND idx = 1"))
+    with store.transaction(write=True) as txn:
+        assert txn.append([b"e"] * 50, leaves[250:]).size == 300
+    with store.transaction() as txn:
+        assert rfc9162.root_from(300, txn.node) == rfc9162.root(leaves)
