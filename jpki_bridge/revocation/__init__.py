@@ -18,26 +18,10 @@ OCSP signers: the issuing root itself, or a responder certificate it issued with
 expired responder key could otherwise backdate ``producedAt`` and answer "good" for ever.
 
 One idea per module: ``common`` (the provider protocol, its outcome, the unchecked provider, the shared checks),
-``crl``, ``ocsp``, ``platform`` (one provider each, with its protocol), ``errors`` (the tree below). Import the
+``crl``, ``ocsp``, ``platform`` (one provider each, with its protocol), ``errors`` (the error tree). Import the
 names from here.
 
-Errors (all ``JpkiError``)::
-
-    RevocationError                        revocationError
-    ├── CertificateRevokedError            certificateRevoked          revoked at or before the validation time
-    ├── RevocationStatusUnknownError       revocationStatusUnknown     the responder does not know the certificate
-    ├── RevocationUnavailableError         revocationUnavailable       no source, network/HTTP failure, refusal
-    ├── RevocationResponseError            revocationResponseInvalid   malformed, or not about this certificate
-    ├── NonceMismatchError                 revocationNonceMismatch     response nonce absent or different
-    ├── RevocationSignatureError           revocationSignatureInvalid
-    │   ├── CrlSignatureError              crlSignatureInvalid
-    │   ├── OcspSignatureError             ocspSignatureInvalid
-    │   │   └── OcspSignerNotValidError    ocspSignerNotValid          signer or root expired (or not yet valid)
-    │   └── PlatformSignatureError         platformSignatureInvalid
-    └── StaleRevocationError               revocationStale
-        ├── StaleCrlError                  crlStale
-        ├── StaleOcspError                 ocspStale
-        └── StalePlatformResponseError     platformResponseStale
+The errors (all ``JpkiError``) and their codes are drawn in ``jpki_bridge.revocation.errors``.
 """
 
 from __future__ import annotations
