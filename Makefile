@@ -27,7 +27,7 @@ SYNC_EXTRAS :=
 endif
 SYNCED := $(VENV)/.synced-card$(CARD)
 
-.PHONY: help demo test lint fmt typecheck pytest bench lock clean postgres interop
+.PHONY: help demo test lint fmt typecheck pytest bench bench-postgres lock clean postgres interop
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -83,7 +83,11 @@ pytest: $(SYNCED)  ## the test suite with the coverage gate (CI=true turns missi
 	$(PY) -m pytest $(COVERAGE) $(PYTEST_ARGS)
 
 bench: $(SYNCED)  ## benchmarks: prints a table, writes bench/out/*.json
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
+
+bench-postgres: $(SYNCED)  ## the benchmarks with a durable throwaway PostgreSQL (fsync on) for the ledger's rows
+	XID_BENCH_DATABASE_URL="$$(XID_PG_DIR=/tmp/xid-postgres-durable XID_PG_PORT=54330 XID_PG_DURABLE=1 \
+		scripts/postgres-test.sh)" $(PY) -m bench $(BENCH_ARGS)
 
 fmt: $(SYNCED)  ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .

@@ -41,6 +41,8 @@ class Result:
     iterations: int
     floor: str | None
     ratio: float | None
+    not_run: str | None = None
+    """Why the benchmark did not run here (its times are then 0 and it has no ratio)."""
 
 
 REGISTRY: list[Benchmark] = []
@@ -107,12 +109,14 @@ def run(selected: list[Benchmark], *, target_s: float, progress: Callable[[str],
                 median, fastest, n = b.external()
             except BenchUnavailableError as exc:
                 progress(f"    not run: {exc}")
+                results.append(Result(b.group, b.name, 0.0, 0.0, 0, b.floor, None, str(exc)))
                 continue
         else:
             try:
                 op = b.setup()
             except BenchUnavailableError as exc:
                 progress(f"    not run: {exc}")
+                results.append(Result(b.group, b.name, 0.0, 0.0, 0, b.floor, None, str(exc)))
                 continue
             floor = by_name.get(b.floor or "")
             if b.remeasure_floor and floor is not None and floor.name in medians:
@@ -133,6 +137,9 @@ def table(results: list[Result]) -> str:
     header = f"{'group':<10} {'benchmark':<{width}} {'median':>12} {'min':>12} {'ratio':>9}  floor"
     lines = [header, "-" * len(header)]
     for r in results:
+        if r.not_run is not None:
+            lines.append(f"{r.group:<10} {r.name:<{width}} {'not run':>12} {'':>12} {'':>9}  {r.not_run}")
+            continue
         ratio = f"{r.ratio:.2f}x" if r.ratio is not None else ""
         lines.append(
             f"{r.group:<10} {r.name:<{width}} {r.median_us:>9.2f} us {r.min_us:>9.2f} us {ratio:>9}  {r.floor or ''}"

@@ -5,9 +5,10 @@
 #
 #   export XID_TEST_DATABASE_URL="$(scripts/postgres-test.sh)"
 #
-# Settings (environment): XID_PG_DIR (default /tmp/xid-postgres), XID_PG_PORT (54329), XID_PG_DB (xid_test).
-# The cluster trusts local connections, listens on 127.0.0.1 only, and runs with fsync off: it is for tests
-# and holds nothing worth keeping. Stop it with: pg_ctl -D "$XID_PG_DIR/data" stop (as the postgres user if root).
+# Settings (environment): XID_PG_DIR (default /tmp/xid-postgres), XID_PG_PORT (54329), XID_PG_DB (xid_test),
+# XID_PG_DURABLE (unset: fsync, synchronous_commit and full_page_writes off, for fast tests; 1: the server's durable
+# defaults, for benchmarks whose figures must mean "durable": make bench-postgres uses it).
+# The cluster trusts local connections, listens on 127.0.0.1 only, and holds nothing worth keeping. Stop it with: pg_ctl -D "$XID_PG_DIR/data" stop (as the postgres user if root).
 set -euo pipefail
 
 dir=${XID_PG_DIR:-/tmp/xid-postgres}
@@ -45,9 +46,13 @@ if [[ ! -f "$dir/data/PG_VERSION" ]]; then
     || { echo "postgres-test: initdb failed, see $dir/initdb.log" >&2; exit 1; }
 fi
 
+fast="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+if [[ "${XID_PG_DURABLE:-}" == 1 ]]; then
+  fast=""
+fi
 if ! run "$bindir/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
   run "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir $fast" \
     start >/dev/null \
     || { echo "postgres-test: the server did not start, see $dir/server.log" >&2; exit 1; }
 fi

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import pkgutil
+from collections.abc import Callable
 from pathlib import Path
 
 import bench
-from bench.harness import Benchmark, measure, run, save, table
+from bench.harness import Benchmark, BenchUnavailableError, measure, run, save, table
 
 
 def test_measure_calibrates_and_reports_median() -> None:
@@ -80,9 +81,35 @@ def test_external_benchmarks_serve_as_floors_and_may_be_unavailable() -> None:
     ]
     seen: list[str] = []
     results = run(benches, target_s=0.002, progress=seen.append)
-    assert [r.name for r in results] == ["peer", "ours", "ours vs absent"]
+    assert [(r.name, r.not_run) for r in results] == [
+        ("peer", None),
+        ("ours", None),
+        ("absent peer", "node is not installed"),
+        ("ours vs absent", None),
+    ]
     assert results[0].median_us == 1000.0
     assert results[1].ratio is not None
     assert results[1].ratio < 1
-    assert results[2].ratio is None
+    assert results[3].ratio is None
     assert any("not run: node is not installed" in line for line in seen)
+
+
+def test_a_benchmark_that_cannot_run_here_says_why_in_the_table(tmp_path: Path) -> None:
+    def unavailable() -> Callable[[], object]:
+        raise BenchUnavailableError("needs a database server (set XID_BENCH_DATABASE_URL)")
+
+    benches = [
+        Benchmark("floor", "cheap", lambda: lambda: None),
+        Benchmark("x", "needs a server", unavailable, floor="cheap"),
+    ]
+    results = run(benches, target_s=0.002, progress=lambda _: None)
+    assert [(r.name, r.not_run) for r in results] == [
+        ("cheap", None),
+        ("needs a server", "needs a database server (set XID_BENCH_DATABASE_URL)"),
+    ]
+    row = table(results).splitlines()[-1]
+    assert "needs a server" in row
+    assert "not run" in row
+    assert row.endswith("needs a database server (set XID_BENCH_DATABASE_URL)")
+    saved = json.loads(save(results, tmp_path).read_text())
+    assert saved["results"][1]["not_run"] == "needs a database server (set XID_BENCH_DATABASE_URL)"
