@@ -20,6 +20,7 @@ from ledger.rfc9162 import (
     inclusion_proof,
     inclusion_proof_from,
     leaf_hash,
+    leaf_hashes,
     node_hash,
     root,
     root_from,
@@ -92,6 +93,13 @@ def test_hasher_cases() -> None:
         else:
             got = EMPTY_ROOT
         assert got.hex() == case["want_hex"], case["desc"]
+
+
+def test_batch_leaf_hashes_match_the_reference_leaves() -> None:
+    cases = [case for case in REFERENCE["hasher_cases"] if "leaf_hex" in case]
+    assert cases
+    got = leaf_hashes(bytes.fromhex(case["leaf_hex"]) for case in cases)
+    assert [h.hex() for h in got] == [case["want_hex"] for case in cases]
 
 
 def _nodes(leaves: list[bytes]) -> dict[tuple[int, int], bytes]:
