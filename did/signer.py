@@ -164,9 +164,13 @@ class SoftwareSigner(KeyFacts):
             secret = self._key.private_numbers().private_value.to_bytes(self._size, "big")
         return {**self._jwk, "d": b64url_encode(secret), "kid": self._key_id}
 
+    def key_file_bytes(self) -> bytes:
+        """The content of a key file: the private JWK as indented JSON (what ``save`` writes and ``load`` reads)."""
+        return json.dumps(self.to_private_jwk(), indent=2).encode() + b"\n"
+
     def save(self, path: Path) -> None:
         """Write the private JWK to a new file readable only by its owner; never overwrites."""
-        data = json.dumps(self.to_private_jwk(), indent=2).encode() + b"\n"
+        data = self.key_file_bytes()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -84,7 +84,7 @@ def did_create(method: str, key_type: str, out: Path | None, as_json: bool) -> N
     publicJwk.
     """
     from did import KeyType, SoftwareSigner, did_jwk, did_key
-    from xid.files import write_file
+    from xid.files import save_signer
     from xid.settings import Settings
 
     signer = SoftwareSigner.generate(KeyType.parse(key_type))
@@ -96,8 +96,7 @@ def did_create(method: str, key_type: str, out: Path | None, as_json: bool) -> N
         vm_id = f"{did_value}#0"
     signer = signer.with_key_id(vm_id)
     path = out or Settings.from_env().keys_dir / f"{signer.public_key.thumbprint()}.jwk"
-    key_text = json.dumps(signer.to_private_jwk(), indent=2) + "\n"
-    write_file(path, key_text, secret=True, overwrite=False, parents=out is None)
+    save_signer(signer, path, parents=out is None)
     if as_json:
         echo_json({"did": did_value, "verificationMethod": vm_id, "keyFile": str(path), "publicJwk": signer.public_jwk})
     else:

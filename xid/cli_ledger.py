@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from xid.cli_group import CommandFailed, XidGroup, echo_json, json_option
-from xid.files import parse_json, read_bytes, read_text, write_file
+from xid.files import parse_json, read_bytes, read_text, save_signer, write_file
 from xid.settings import Settings
 
 if TYPE_CHECKING:
@@ -184,8 +184,7 @@ def init_command(config: _Config, origin: str, as_json: bool) -> None:
         signer = _log_key(config.key)
     else:
         signer = SoftwareSigner.generate(KeyType.ED25519)
-        key_text = json.dumps(signer.to_private_jwk(), indent=2) + "\n"
-        write_file(config.key, key_text, secret=True, overwrite=False, parents=True)
+        save_signer(signer, config.key, parents=True)
     with config.store() as store:
         try:
             state = store.initialize(origin)

@@ -34,6 +34,7 @@ __all__ = [
     "read_bytes",
     "read_json",
     "read_text",
+    "save_signer",
     "write_file",
 ]
 
@@ -89,6 +90,11 @@ def load_signer(path: Path, param_hint: str) -> SoftwareSigner:
     from did.signer import SoftwareSigner
 
     return SoftwareSigner.from_private_jwk(read_json(path, param_hint))
+
+
+def save_signer(signer: SoftwareSigner, path: Path, *, parents: bool) -> None:
+    """Write a new key file (the private JWK, mode 0600) atomically; never overwrites one (OutputExistsError)."""
+    write_file(path, signer.key_file_bytes(), secret=True, overwrite=False, parents=parents)
 
 
 def _cannot(path: Path, exc: OSError) -> CannotWriteError:
