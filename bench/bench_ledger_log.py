@@ -36,10 +36,11 @@ from sqlalchemy import Engine, create_engine, text
 
 from bench.harness import REGISTRY, BenchUnavailableError, bench
 from did import KeyType, SoftwareSigner
+from foundation.db import sqlite_engine
 from ledger import rfc9162
 from ledger.log import Log
 from ledger.records import EventType, Record, digest
-from ledger.store import Store, sqlite_engine
+from ledger.store import Store
 
 FLOOR = "raw SHA-256 of 64 bytes (hashlib)"
 SQLITE_FLOOR = "raw batched INSERT, SQLite FULL, 1000 rows/txn (sqlite3 executemany)"

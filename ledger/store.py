@@ -30,8 +30,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -45,17 +44,14 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
-    create_engine,
-    event,
     exc,
     func,
     insert,
     select,
     update,
 )
-from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.pool import ConnectionPoolEntry
 
+from foundation.db import configure_sqlite, first_line
 from ledger.checkpoint import Checkpoint
 from ledger.errors import LedgerError
 from ledger.note import _check_name
@@ -72,7 +68,6 @@ from ledger.tiles import (
 
 __all__ = [
     "HASH_SIZE",
-    "SQLITE_BUSY_TIMEOUT_S",
     "TILE_HEIGHT",
     "TILE_WIDTH",
     "IndexOutOfRangeError",
@@ -84,14 +79,10 @@ __all__ = [
     "StoreUnavailableError",
     "StoredAnchor",
     "StoredCheckpoint",
-    "Synchronous",
     "Txn",
-    "configure_sqlite",
-    "sqlite_engine",
 ]
 
 _V = TypeVar("_V")
-SQLITE_BUSY_TIMEOUT_S = 30.0
 
 # INTEGER PRIMARY KEY on SQLite is the rowid itself (no second index); BIGINT elsewhere.
 _Index = BigInteger().with_variant(Integer(), "sqlite")
@@ -198,55 +189,6 @@ class StoredAnchor:
     backend: str
     receipt: str
     created_ms: int
-
-
-# --- engines -----------------------------------------------------------------------------------------------------
-
-Synchronous = Literal["FULL", "NORMAL", "EXTRA"]
-
-
-def sqlite_engine(path: Path | str, *, synchronous: Synchronous = "FULL") -> Engine:
-    """An engine for a SQLite ledger file: WAL, the given durability, a busy timeout, and writer locking.
-
-    ``synchronous=FULL`` (the default) fsyncs the WAL on every commit, so an acknowledged batch survives power
-    loss, not only a process crash; batching makes that one fsync per batch.
-    """
-    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
-    configure_sqlite(engine, synchronous=synchronous)
-    return engine
-
-
-def configure_sqlite(engine: Engine, *, synchronous: Synchronous = "FULL") -> None:
-    """Install the connection hooks the ledger needs on a SQLite engine (idempotent).
-
-    The driver's own transaction handling is switched off and SQLAlchemy emits ``BEGIN`` itself, so reads run in
-    real transactions (consistent snapshots) and writer transactions can start with ``BEGIN IMMEDIATE``.
-    """
-    if engine.dialect.name != "sqlite" or getattr(engine, "_xid_ledger_sqlite", False):
-        return
-    if synchronous not in ("FULL", "NORMAL", "EXTRA"):
-        raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
-
-    def on_connect(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute(f"PRAGMA synchronous={synchronous}")
-            cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
-        finally:
-            cursor.close()
-
-    def on_begin(conn: Connection) -> None:
-        immediate = conn.get_execution_options().get("ledger_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    event.listen(engine, "connect", on_connect)
-    event.listen(engine, "begin", on_begin)
-    engine._xid_ledger_sqlite = True  # type: ignore[attr-defined]
-
-
-# --- caches ------------------------------------------------------------------------------------------------------
 
 
 class _Lru(Generic[_V]):
@@ -681,7 +623,7 @@ class Store:
         """One transaction; ``write=True`` takes the writer lock (BEGIN IMMEDIATE / SELECT … FOR UPDATE)."""
         with self._errors(), self.engine.connect() as conn:
             if write:
-                conn.execution_options(ledger_write=True)
+                conn.execution_options(xid_write=True)
             with conn.begin():
                 yield Txn(self, conn, write)
 
@@ -692,13 +634,12 @@ class Store:
         except exc.DBAPIError as error:
             if getattr(error.orig, "sqlstate", None) == "42P01" or "no such table" in str(error.orig):
                 raise NotInitializedError(
-                    "the database holds no ledger tables yet (initialize it with an origin first): "
-                    + _first_line(error)
+                    "the database holds no ledger tables yet (initialize it with an origin first): " + first_line(error)
                 ) from error
             if isinstance(error, exc.IntegrityError):
-                raise StoreStateError(f"a write conflicted with stored rows: {_first_line(error)}") from error
+                raise StoreStateError(f"a write conflicted with stored rows: {first_line(error)}") from error
             if isinstance(error, exc.OperationalError | exc.InterfaceError):
-                raise StoreUnavailableError(f"the ledger database is unavailable: {_first_line(error)}") from error
+                raise StoreUnavailableError(f"the ledger database is unavailable: {first_line(error)}") from error
             raise
 
     # convenience reads, each in its own transaction
@@ -716,8 +657,3 @@ class Store:
     def node_reader(self, txn: Txn) -> Callable[[int, int], bytes]:
         """A NodeReader over the tiles, for the rfc9162 ``*_from`` functions."""
         return txn.node
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(getattr(error, "orig", None) or error)
-    return text.strip().splitlines()[0] if text.strip() else type(error).__name__

@@ -17,7 +17,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 PACKAGES: list[str] = PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
-FOUNDATION_MAY_USE = {"httpx", "orjson"}  # besides the standard library: every package may import foundation
+FOUNDATION_MAY_USE = {
+    "httpx",
+    "orjson",
+    "sqlalchemy",
+}  # besides the standard library: every package may import foundation
 
 MAY_IMPORT: dict[str, set[str]] = {
     "foundation": set(),

@@ -40,7 +40,8 @@ class _Config:
         from sqlalchemy import create_engine
         from sqlalchemy import exc as sa_exc
 
-        from ledger.store import Store, sqlite_engine
+        from foundation.db import sqlite_engine
+        from ledger.store import Store
 
         if self.database is None:
             home = Settings.from_env().home

@@ -216,13 +216,14 @@ def ledger_story(home: Path) -> None:
 
     from web3 import EthereumTesterProvider, Web3
 
+    from foundation.db import sqlite_engine
     from ledger.anchors import AnchorReceipt
     from ledger.anchors.evm import EvmAnchor
     from ledger.log import Log
     from ledger.note import Ed25519NoteVerifier
     from ledger.receipt import Receipt, verify_receipt
     from ledger.records import EventType, Record, commitment, digest
-    from ledger.store import Store, sqlite_engine
+    from ledger.store import Store
 
     _step("5. The ledger records transactions as hashes, with receipts anyone can verify offline")
     chain = Web3(EthereumTesterProvider())

@@ -22,7 +22,7 @@ from ledger.note import Ed25519NoteSigner, Ed25519NoteVerifier
 from ledger.records import EventType, Record, digest
 from ledger.rfc9162 import leaf_hash
 from ledger.store import Store
-from tests.ledger.postgres import KINDS, database_url, engine_for
+from tests.database import KINDS, database_url, engine_for
 
 ORIGIN = "xid.test/ledger/v1"
 SIZES = (100, 200, 300)

@@ -10,7 +10,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import text
 
 from ledger.records import digest
-from tests.ledger.postgres import KINDS, database_url, engine_for
+from tests.database import KINDS, database_url, engine_for
 from xid.cli_ledger import ledger
 
 SUBJECT = digest(b"subject")

@@ -14,7 +14,7 @@ from did import KeyType, SoftwareSigner
 from ledger.audit import audit
 from ledger.note import Ed25519NoteVerifier, vkey
 from ledger.store import Store
-from tests.ledger.postgres import KINDS, database_url, engine_for
+from tests.database import KINDS, database_url, engine_for
 from tests.ledger.writer import ORIGIN, record
 
 ROOT = Path(__file__).absolute().parents[2]

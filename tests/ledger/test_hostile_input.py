@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from did import KeyType, SoftwareSigner
+from foundation.db import sqlite_engine
 from ledger.anchors import NullAnchor, audit_verifier
 from ledger.audit import audit
 from ledger.errors import ConsistencyProofError, InclusionProofError, TileError
@@ -24,7 +25,7 @@ from ledger.log import Log
 from ledger.note import Ed25519NoteVerifier
 from ledger.records import EventType, PersonalDataError, Record, RecordError, digest
 from ledger.rfc9162 import leaf_hash, node_hash, verify_consistency, verify_inclusion
-from ledger.store import NotInitializedError, Store, sqlite_engine
+from ledger.store import NotInitializedError, Store
 from ledger.tiles import parse_tile_path
 from xid.cli_ledger import ledger
 

@@ -23,7 +23,7 @@ from ledger.receipt import Receipt, verify_receipt
 from ledger.records import EventType, Record, digest
 from ledger.store import Store
 from ledger.tiles import encode_entry_bundle
-from tests.ledger.postgres import engine_for
+from tests.database import engine_for
 
 ORIGIN = "xid.test/ledger/v1"
 SIZE = 300

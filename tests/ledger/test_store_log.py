@@ -33,7 +33,7 @@ from ledger.store import (
 )
 from ledger.tiles import build_tiles, tile_path, tiles_for_size
 from tests.helpers import VECTORS
-from tests.ledger.postgres import KINDS, database_url, engine_for
+from tests.database import KINDS, database_url, engine_for
 
 ORIGIN = "xid.test/ledger/v1"
 T = datetime(2025, 4, 1, 9, 30, tzinfo=UTC)

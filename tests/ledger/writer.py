@@ -21,7 +21,7 @@ from did import SoftwareSigner
 from ledger.log import Log
 from ledger.records import EventType, Record, digest
 from ledger.store import Store
-from tests.ledger.postgres import engine_for
+from tests.database import engine_for
 
 ORIGIN = "xid.test/ledger/v1"
 

@@ -17,6 +17,7 @@ from eth_account import Account
 from web3 import EthereumTesterProvider, Web3
 
 from did import KeyType, SoftwareSigner
+from foundation.db import sqlite_engine
 from ledger.anchors import (
     AnchorError,
     AnchorReceipt,
@@ -34,7 +35,7 @@ from ledger.log import Log
 from ledger.note import Ed25519NoteSigner
 from ledger.records import EventType, Record, digest
 from ledger.rfc9162 import leaf_hash, root
-from ledger.store import Store, sqlite_engine
+from ledger.store import Store
 from tests.ledger.anchors.tsa import LocalTsa
 
 ORIGIN = "xid.example/log"

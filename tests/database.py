@@ -1,4 +1,4 @@
-"""Database helpers for the ledger tests: a SQLite file or a throwaway PostgreSQL schema, as a URL.
+"""Database helpers for the store tests (ledger, issuer, ...): a SQLite file or a throwaway PostgreSQL schema, as a URL.
 
 PostgreSQL comes from ``XID_TEST_DATABASE_URL`` (``scripts/postgres-test.sh`` starts one and prints it). Without it
 the PostgreSQL variants skip locally and fail in CI (``require_component``). Each use gets its own schema, dropped
@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, text
 
-from ledger.store import sqlite_engine
+from foundation.db import sqlite_engine
 from tests.helpers import require_component
 
 URL_ENV = "XID_TEST_DATABASE_URL"
@@ -45,12 +45,12 @@ def postgres_url() -> str:
 def database_url(kind: str, tmp_path: Path) -> Iterator[str]:
     """A URL for an empty database of the given kind ("sqlite" or "postgresql"), cleaned up afterwards."""
     if kind == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+        yield f"sqlite:///{tmp_path / 'test.sqlite3'}"
         return
     if kind != "postgresql":
         raise ValueError(kind)
     base = postgres_url()
-    schema = f"ledger_test_{secrets.token_hex(6)}"
+    schema = f"xid_test_{secrets.token_hex(6)}"
     admin = create_engine(base)
     try:
         with admin.begin() as conn:
