@@ -7,6 +7,7 @@ modules do not import from conftest.py or from one another.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import json
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from cryptography import x509
@@ -88,6 +90,33 @@ def serve(app: ASGIApp) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+class AsgiClient:
+    """A synchronous httpx client over an ASGI app in this process (starlette's TestClient wants another httpx)."""
+
+    def __init__(self, app: ASGIApp, base_url: str = "http://127.0.0.1:8000", client_host: str = "127.0.0.1") -> None:
+        self.app = app
+        self.base_url = base_url
+        self.client_host = client_host
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Send one request; kwargs as for ``httpx.AsyncClient.request``."""
+
+        async def go() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app, client=(self.client_host, 50000))
+            async with httpx.AsyncClient(transport=transport, base_url=self.base_url) as client:
+                return await client.request(method, url, **kwargs)
+
+        return asyncio.run(go())
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        """GET url."""
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        """POST url."""
+        return self.request("POST", url, **kwargs)
 
 
 # -- JPKI: example persons, DER fuzzing, the software card ---------------------------------------------------------

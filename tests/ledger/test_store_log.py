@@ -32,8 +32,8 @@ from ledger.store import (
     StoreUnavailableError,
 )
 from ledger.tiles import build_tiles, tile_path, tiles_for_size
-from tests.helpers import VECTORS
 from tests.database import KINDS, database_url, engine_for
+from tests.helpers import VECTORS
 
 ORIGIN = "xid.test/ledger/v1"
 T = datetime(2025, 4, 1, 9, 30, tzinfo=UTC)

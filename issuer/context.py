@@ -1,0 +1,148 @@
+"""What every part of the issuer needs, built once by the composition root and passed to each core and route.
+
+The issuer's cores take their edges as parameters (database engine, signers, clock, random source, trust anchors,
+revocation provider, ledger); ``IssuerContext`` carries them so that route factories have one argument. Nothing in
+here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from secrets import token_bytes
+from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy import Engine
+
+from did.signer import Signer
+from foundation.b64 import b64url_encode
+from jpki_bridge.revocation import RevocationProvider
+from jpki_bridge.trust import TrustAnchors
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from ledger.log import Log
+
+__all__ = ["IssuerContext", "IssuerSettings", "OperatorSecrets", "RenewalLinkProvider", "utc_now"]
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC (the default clock)."""
+    return datetime.now(UTC)
+
+
+class RenewalLinkProvider(Protocol):
+    """Tells which earlier certificates a new JPKI signature certificate replaced (renewal or card re-issue)."""
+
+    def predecessors(self, certificate: x509.Certificate) -> Sequence[str]:
+        """SHA-256 fingerprints (64 lowercase hex) of the certificates this one replaced; empty when unknown."""
+        ...
+
+
+@dataclass(frozen=True)
+class OperatorSecrets:
+    """Keys the operator keeps off the database: each at least 32 random bytes, each used for one purpose only."""
+
+    evidence_key: bytes
+    """AES-256-GCM key encrypting the enrollment evidence at rest."""
+    match_key: bytes
+    """HMAC-SHA256 key for the keyed hashes used to match persons (certificate fingerprints, name/sex/birth date)."""
+    pairwise_key: bytes
+    """HMAC-SHA256 key deriving per-sector pairwise subject identifiers from person IDs."""
+    ledger_key: bytes
+    """HMAC-SHA256 key for the ledger's subject commitments (``ledger.records.commitment``)."""
+
+    def __post_init__(self) -> None:
+        for name in ("evidence_key", "match_key", "pairwise_key", "ledger_key"):
+            if len(getattr(self, name)) < 32:
+                raise ValueError(f"the operator secret {name} must be at least 32 bytes")
+
+    def __repr__(self) -> str:
+        return "OperatorSecrets(<redacted>)"
+
+    @classmethod
+    def generate(cls) -> OperatorSecrets:
+        """Fresh random secrets (development and tests; operators keep theirs in a file or a KMS)."""
+        return cls(*(token_bytes(32) for _ in range(4)))
+
+
+@dataclass(frozen=True)
+class IssuerSettings:
+    """The issuer's policy knobs, with the defaults of the embedded development configuration."""
+
+    tx_code: bool = True
+    """Whether credential offers require a transaction code (sent to the enrolling client, typed into the wallet)."""
+    tx_code_length: int = 6
+    tx_code_attempts: int = 3
+    """Wrong transaction codes allowed per pre-authorized code before the code is invalidated."""
+    challenge_ttl: timedelta = timedelta(minutes=5)
+    offer_ttl: timedelta = timedelta(minutes=10)
+    access_token_ttl: timedelta = timedelta(minutes=10)
+    c_nonce_ttl: timedelta = timedelta(minutes=5)
+    proof_max_age: timedelta = timedelta(minutes=5)
+    """How old a proof JWT's ``iat`` may be (and, as leeway, how far in the future)."""
+    credential_validity: timedelta = timedelta(days=365)
+    evidence_retention: timedelta = timedelta(days=7 * 365)
+    """How long enrollment evidence is kept (the eKYC record period), then purged."""
+    batch_size: int = 10
+    """Most proofs (credentials) per credential request."""
+    max_body_bytes: int = 64 * 1024
+    enroll_rate_per_minute: int = 30
+    token_rate_per_minute: int = 60
+    vc_api_token: str | None = None
+    """Static bearer token for the W3C VC API (``XID_VC_API_TOKEN``); None disables the static token."""
+    development: bool = True
+    """The embedded default (SQLite, software keys, the TEST card CA trusted); xid serve prints a banner."""
+
+    def __repr__(self) -> str:
+        shown = "<set>" if self.vc_api_token else None
+        return f"IssuerSettings(tx_code={self.tx_code}, development={self.development}, vc_api_token={shown})"
+
+
+@dataclass
+class IssuerContext:
+    """The edges of the issuer: identity, storage, keys, trust, policy, clock and randomness."""
+
+    base_url: str
+    """The credential issuer identifier (``https://host[:port][/path]``, no trailing slash; http only on loopback)."""
+    did: str
+    """The issuer's did:web, matching ``base_url``."""
+    engine: Engine
+    es256: Signer
+    """P-256 key: SD-JWT VC, jwt_vc_json, status list tokens. Its verification method is ``{did}#es256``."""
+    ed25519: Signer
+    """Ed25519 key: ldp_vc (eddsa-rdfc-2022) and the status list credentials. Method ``{did}#ed25519``."""
+    ca_signer: Signer
+    """The xid CA's key (P-256)."""
+    secrets: OperatorSecrets
+    trust: TrustAnchors
+    revocation: RevocationProvider
+    settings: IssuerSettings = field(default_factory=IssuerSettings)
+    ledger: Log | None = None
+    renewal_links: RenewalLinkProvider | None = None
+    vc_api_signers: Mapping[str, Signer] = field(default_factory=dict)
+    """Keys of the VC API's did:key issuer instances, by name (``ed25519``, ``p256``, ``p384``)."""
+    clock: Callable[[], datetime] = utc_now
+    random: Callable[[int], bytes] = token_bytes
+
+    @property
+    def es256_kid(self) -> str:
+        """The DID URL of the ES256 verification method."""
+        return f"{self.did}#es256"
+
+    @property
+    def ed25519_kid(self) -> str:
+        """The DID URL of the Ed25519 verification method."""
+        return f"{self.did}#ed25519"
+
+    def url(self, path: str) -> str:
+        """An absolute URL under the issuer's base URL (``path`` starts with ``/``)."""
+        if not path.startswith("/"):
+            raise ValueError("path must start with /")
+        return self.base_url + path
+
+    def token(self, size: int = 32) -> str:
+        """A fresh unguessable base64url token from the context's random source."""
+        return b64url_encode(self.random(size))
