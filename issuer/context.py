@@ -93,12 +93,14 @@ class IssuerSettings:
     token_rate_per_minute: int = 60
     vc_api_token: str | None = None
     """Static bearer token for the W3C VC API (``XID_VC_API_TOKEN``); None disables the static token."""
+    admin_token: str | None = None
+    """Bearer token of the admin API (``XID_ADMIN_TOKEN``); None disables the admin API."""
     development: bool = True
     """The embedded default (SQLite, software keys, the TEST card CA trusted); xid serve prints a banner."""
 
     def __repr__(self) -> str:
-        shown = "<set>" if self.vc_api_token else None
-        return f"IssuerSettings(tx_code={self.tx_code}, development={self.development}, vc_api_token={shown})"
+        tokens = {name: "<set>" if getattr(self, name) else None for name in ("vc_api_token", "admin_token")}
+        return f"IssuerSettings(tx_code={self.tx_code}, development={self.development}, tokens={tokens})"
 
 
 @dataclass
