@@ -81,6 +81,11 @@ TABLE: dict[tuple[str, ...], dict[str, Case | str]] = {
         NOT_JSON: "takes no arguments",
         UNWRITABLE: "writes only in a temporary directory of its own",
     },
+    ("serve",): {
+        MISSING: "reads no file named on the command line",
+        NOT_JSON: "reads no file named on the command line",
+        UNWRITABLE: case("serve --port 0", 1, "cannotWrite", env={"XID_HOME": "{unwritable}"}),
+    },
     ("did", "create"): {
         MISSING: "reads no file",
         NOT_JSON: "reads no file",
@@ -324,7 +329,7 @@ def test_every_group_help_lists_all_its_subcommands_and_every_help_works() -> No
 
 
 # What each subcommand prints on stdout, by the output rule: reports take --json, documents and files do not.
-REPORT, DOCUMENT, FILE = "report", "document", "file"
+REPORT, DOCUMENT, FILE, SERVICE = "report", "document", "file", "service"
 OUTPUT: dict[tuple[str, ...], str] = {
     ("card", "emulate"): FILE,
     ("card", "read"): REPORT,
@@ -341,6 +346,7 @@ OUTPUT: dict[tuple[str, ...], str] = {
     ("ledger", "prove"): DOCUMENT,
     ("ledger", "verify"): REPORT,
     ("ledger", "verify-receipt"): REPORT,
+    ("serve",): SERVICE,
     ("status-list", "check"): REPORT,
     ("status-list", "create"): FILE,
     ("status-list", "set"): FILE,

@@ -23,6 +23,10 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "xid.cli_ledger:ledger",
         "The xid Ledger: an append-only, publicly verifiable log of hash-only records.",
     ),
+    "serve": (
+        "xid.cli_serve:serve_command",
+        "Serve the issuer: enrollment, OpenID4VCI, status lists, the xid CA, the VC API and the ledger's tiles.",
+    ),
     "status-list": (
         "xid.cli_status:status_list",
         "Bitstring Status Lists: revoke or suspend credentials by flipping a bit in a published list.",

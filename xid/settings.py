@@ -1,26 +1,143 @@
-"""Runtime settings read from the environment (one typed object, no globals)."""
+"""Runtime settings read from the environment (one typed object, no globals).
+
+Every setting has a development default, so ``xid serve`` runs with nothing configured (SQLite and software keys
+under ``$XID_HOME``, the emulated card's TEST CA trusted). A production deployment sets ``XID_JPKI_ROOTS`` (the J-LIS
+root certificates), ``XID_PUBLIC_URL``, ``XID_DATABASE_URL`` and its secrets; docs/operations.md lists them all.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-__all__ = ["Settings"]
+from foundation.errors import XidError
+
+__all__ = ["REVOCATION_MODES", "RevocationMode", "Settings", "SettingsError"]
+
+RevocationMode = Literal["ocsp", "crl", "none"]
+REVOCATION_MODES: tuple[RevocationMode, ...] = ("ocsp", "crl", "none")
+
+
+class SettingsError(XidError):
+    """An environment setting has a value xid cannot use."""
+
+    code = "invalidSetting"
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be 1 or 0 (true/false), not {value!r}")
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    value = env.get(name)
+    return Path(value) if value else None
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Where xid keeps its state; more settings join as services arrive."""
+    """Where xid keeps its state and how its services are configured."""
 
     home: Path
+    database_url: str | None = None
+    """``XID_DATABASE_URL``: the services' database (default: SQLite ``$XID_HOME/xid.sqlite3``)."""
+    ledger_database_url: str | None = None
+    """``XID_LEDGER_DATABASE_URL``: the ledger's database (default: SQLite ``$XID_HOME/ledger.sqlite3``)."""
+    public_url: str | None = None
+    """``XID_PUBLIC_URL``: the base URL clients use (behind a proxy); the issuer identifier and did:web follow it."""
+    jpki_roots: Path | None = None
+    """``XID_JPKI_ROOTS``: a directory of J-LIS root certificates (pinned); unset = the TEST CA (development)."""
+    revocation: RevocationMode = "ocsp"
+    """``XID_REVOCATION``: how card certificates are checked for revocation (``none`` only in development)."""
+    tx_code: bool = True
+    """``XID_TX_CODE``: whether credential offers require a transaction code."""
+    vc_api_token: str | None = None
+    """``XID_VC_API_TOKEN``: the static bearer token of the W3C VC API (unset: the VC API refuses every call)."""
+    admin_token: str | None = None
+    """``XID_ADMIN_TOKEN``: the bearer token of the admin API (unset: no admin API)."""
+    pkcs11_module: str | None = None
+    """``XID_PKCS11_MODULE``: a PKCS#11 module; when set, the issuer and CA keys live on ``XID_PKCS11_TOKEN``."""
+    pkcs11_token: str | None = None
+    pkcs11_pin: str | None = None
+    ledger_key_file: Path | None = None
+    """``XID_LEDGER_KEY``: the ledger's Ed25519 checkpoint key (default $XID_HOME/keys/ledger.jwk)."""
+    operator_secrets_file: Path | None = None
+    """``XID_OPERATOR_SECRETS``: the operator secrets file (default $XID_HOME/secrets/operator.json)."""
 
     @classmethod
-    def from_env(cls) -> Settings:
-        """Settings from XID_HOME (default ./.xid)."""
-        return cls(home=Path(os.environ.get("XID_HOME", ".xid")))
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from the environment (XID_HOME default ./.xid); a bad value is a SettingsError."""
+        env = os.environ if env is None else env
+        revocation = env.get("XID_REVOCATION", "ocsp") or "ocsp"
+        if revocation not in REVOCATION_MODES:
+            raise SettingsError(f"XID_REVOCATION must be one of {', '.join(REVOCATION_MODES)}, not {revocation!r}")
+        return cls(
+            home=Path(env.get("XID_HOME", ".xid") or ".xid"),
+            database_url=env.get("XID_DATABASE_URL") or None,
+            ledger_database_url=env.get("XID_LEDGER_DATABASE_URL") or None,
+            public_url=(env.get("XID_PUBLIC_URL") or "").rstrip("/") or None,
+            jpki_roots=_path(env, "XID_JPKI_ROOTS"),
+            revocation=revocation,
+            tx_code=_flag(env, "XID_TX_CODE", True),
+            vc_api_token=env.get("XID_VC_API_TOKEN") or None,
+            admin_token=env.get("XID_ADMIN_TOKEN") or None,
+            pkcs11_module=env.get("XID_PKCS11_MODULE") or None,
+            pkcs11_token=env.get("XID_PKCS11_TOKEN") or None,
+            pkcs11_pin=env.get("XID_PKCS11_PIN") or None,
+            ledger_key_file=_path(env, "XID_LEDGER_KEY"),
+            operator_secrets_file=_path(env, "XID_OPERATOR_SECRETS"),
+        )
+
+    def __repr__(self) -> str:
+        hidden = {"vc_api_token", "admin_token", "pkcs11_pin", "database_url", "ledger_database_url"}
+        shown = ", ".join(
+            f"{name}={'<set>' if getattr(self, name) else None}"
+            if name in hidden
+            else f"{name}={getattr(self, name)!r}"
+            for name in self.__dataclass_fields__
+        )
+        return f"Settings({shown})"
+
+    @property
+    def development(self) -> bool:
+        """Whether this is the embedded development configuration (the TEST CA is trusted)."""
+        return self.jpki_roots is None
 
     @property
     def keys_dir(self) -> Path:
         """Directory of private key files."""
         return self.home / "keys"
+
+    @property
+    def services_database(self) -> str:
+        """The services' database URL (the setting, or SQLite under $XID_HOME)."""
+        return self.database_url or f"sqlite:///{self.home / 'xid.sqlite3'}"
+
+    @property
+    def ledger_database(self) -> str:
+        """The ledger's database URL (the setting, or SQLite under $XID_HOME)."""
+        return self.ledger_database_url or f"sqlite:///{self.home / 'ledger.sqlite3'}"
+
+    @property
+    def ledger_key(self) -> Path:
+        """The ledger's Ed25519 checkpoint key (``XID_LEDGER_KEY``, default $XID_HOME/keys/ledger.jwk)."""
+        return self.ledger_key_file or self.keys_dir / "ledger.jwk"
+
+    @property
+    def operator_secrets(self) -> Path:
+        """The operator secrets file (``XID_OPERATOR_SECRETS``, default $XID_HOME/secrets/operator.json)."""
+        return self.operator_secrets_file or self.home / "secrets" / "operator.json"
+
+    @property
+    def test_ca_dir(self) -> Path:
+        """Where ``xid card emulate`` keeps the TEST CA the development configuration trusts."""
+        return self.home / "card" / "testca"

@@ -1,0 +1,271 @@
+"""The composition root of ``xid serve``: settings → keys, database, trust, ledger → one ASGI app for every service.
+
+On the embedded default it needs nothing: the services' SQLite database and the ledger's under ``$XID_HOME``,
+software keys created on first run under ``$XID_HOME/keys`` (concurrent workers agree: a key file is created once
+and never replaced), operator secrets under ``$XID_HOME/secrets``, and the emulated card's TEST CA trusted, its
+revocation answered in-process. With ``XID_JPKI_ROOTS`` set it is a production configuration: pinned J-LIS roots,
+revocation by OCSP or CRL over the network, and nothing created silently except what the operator asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from foundation.b64 import b64url_decode, b64url_encode
+from foundation.errors import XidError
+from xid.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from did.signer import Signer, SoftwareSigner
+    from issuer.context import IssuerContext, OperatorSecrets
+    from jpki_bridge.revocation import RevocationProvider
+    from jpki_bridge.trust import TrustAnchors
+    from ledger.log import Log
+
+__all__ = [
+    "BASE_URL_ENV",
+    "Services",
+    "app_factory",
+    "base_url_for",
+    "build_services",
+    "create_app",
+    "issuer_did",
+    "running",
+]
+
+BASE_URL_ENV = "XID_SERVE_BASE_URL"
+"""Environment variable through which ``xid serve`` hands the base URL to its worker processes."""
+
+_ISSUER_KEYS = {"es256": "P-256", "ed25519": "Ed25519", "ca": "P-256"}
+_VC_API_KEYS = {"ed25519": "Ed25519", "p256": "P-256", "p384": "P-384"}
+
+
+def base_url_for(host: str, port: int, public_url: str | None) -> str:
+    """The issuer identifier: the public URL when set, else ``http://host:port`` (loopback only, development)."""
+    if public_url:
+        parts = urlsplit(public_url)
+        if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
+            raise SettingsError("XID_PUBLIC_URL must be an https URL without query or fragment")
+        if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+            raise SettingsError("XID_PUBLIC_URL must use https (plain http only for a loopback address)")
+        return public_url.rstrip("/")
+    shown = f"[{host}]" if ":" in host else host
+    if host in ("0.0.0.0", "::"):  # noqa: S104 - naming the wildcard address, not binding to it
+        raise SettingsError("listening on all interfaces needs --public-url (the URL clients reach this server at)")
+    return f"http://{shown}:{port}"
+
+
+def issuer_did(base_url: str) -> str:
+    """The did:web that matches a base URL (host, port and path)."""
+    from did import web_did
+
+    parts = urlsplit(base_url)
+    path = [segment for segment in parts.path.split("/") if segment]
+    assert parts.hostname is not None
+    return web_did(parts.hostname, parts.port, path)
+
+
+def _software_key(path: Path, key_type: str) -> SoftwareSigner:
+    """The key in a file, created (once, even with concurrent workers) when missing."""
+    from did.keys import KeyType
+    from did.signer import SoftwareSigner
+    from xid.files import OutputExistsError, load_signer, save_signer
+
+    if not path.exists():
+        with suppress(OutputExistsError):  # another worker created it first: use theirs
+            save_signer(SoftwareSigner.generate(KeyType(key_type)), path, parents=True)
+    signer = load_signer(path, str(path))
+    if signer.public_key.key_type.value != key_type:
+        raise SettingsError(f"{path} holds a {signer.public_key.key_type.value} key; xid needs a {key_type} key there")
+    return signer
+
+
+def _signer(settings: Settings, name: str, key_type: str) -> Signer:
+    """An issuer key: on the PKCS#11 token (label ``xid-<name>``) when configured, else a software key file."""
+    if settings.pkcs11_module:
+        from did.pkcs11 import Pkcs11Signer
+
+        if not settings.pkcs11_token or settings.pkcs11_pin is None:
+            raise SettingsError("XID_PKCS11_MODULE needs XID_PKCS11_TOKEN and XID_PKCS11_PIN")
+        return Pkcs11Signer.open(settings.pkcs11_module, settings.pkcs11_token, settings.pkcs11_pin, f"xid-{name}")
+    return _software_key(settings.keys_dir / f"{name}.jwk", key_type)
+
+
+def _operator_secrets(settings: Settings) -> OperatorSecrets:
+    """The operator secrets: read from their file; generated into it on first run only in development."""
+    from issuer.context import OperatorSecrets
+    from xid.files import OutputExistsError, write_file
+
+    path = settings.operator_secrets
+    names = ("evidence_key", "match_key", "pairwise_key", "ledger_key")
+    if not path.exists():
+        if not settings.development:
+            raise SettingsError(f"no operator secrets at {path}: create them with 'xid issuer secrets --out {path}'")
+        fresh = OperatorSecrets.generate()
+        document = {name: b64url_encode(getattr(fresh, name)) for name in names}
+        with suppress(OutputExistsError):
+            write_file(path, json.dumps(document, indent=2) + "\n", secret=True, overwrite=False, parents=True)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        return OperatorSecrets(**{name: b64url_decode(document[name]) for name in names})
+    except (OSError, ValueError, KeyError, TypeError, XidError) as error:
+        raise SettingsError(
+            f"the operator secrets file {path} is unreadable or incomplete ({type(error).__name__})"
+        ) from None
+
+
+def _trust(settings: Settings) -> tuple[TrustAnchors, RevocationProvider]:
+    """The JPKI trust anchors and revocation provider the settings ask for."""
+    from jpki_bridge.revocation import CrlProvider, OcspProvider, UncheckedProvider
+    from jpki_bridge.trust import TrustAnchors
+
+    if settings.jpki_roots is not None:
+        files = sorted(p for p in settings.jpki_roots.iterdir() if p.suffix.lower() in (".cer", ".crt", ".pem", ".der"))
+        if not files:
+            raise SettingsError(f"XID_JPKI_ROOTS={settings.jpki_roots} holds no certificate files")
+        anchors = TrustAnchors.from_jlis_files(files)
+        if settings.revocation == "none":
+            raise SettingsError("XID_REVOCATION=none is refused outside development (it would skip revocation)")
+        return anchors, OcspProvider() if settings.revocation == "ocsp" else CrlProvider()
+    from jpki_bridge.testca import TestCA
+
+    ca_dir = settings.test_ca_dir
+    if not (ca_dir / "testca.json").exists():
+        TestCA.create().save(ca_dir)  # the card emulator will issue TEST cards from this CA
+    ca = TestCA.load(ca_dir)
+    if settings.revocation == "none":
+        return ca.trust_anchors(), UncheckedProvider()
+    return ca.trust_anchors(), _test_ca_revocation(ca_dir)
+
+
+def _test_ca_revocation(ca_dir: Path) -> RevocationProvider:
+    """OCSP answered in-process by the saved TEST CA (reloaded per request, so 'xid card' revocations show)."""
+    import httpx
+
+    from jpki_bridge.revocation import OcspProvider
+    from jpki_bridge.testca import TestCA
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        ca = TestCA.load(ca_dir)
+        return httpx.Response(
+            200, content=ca.ocsp_response(request.content), headers={"content-type": "application/ocsp-response"}
+        )
+
+    client = httpx.Client(transport=httpx.MockTransport(answer))
+    return OcspProvider("http://testca.invalid/ocsp", client=client)
+
+
+@dataclass
+class Services:
+    """Everything ``xid serve`` built: the issuer's context, the ledger log, and what to close on shutdown."""
+
+    settings: Settings
+    base_url: str
+    issuer: IssuerContext
+    ledger: Log
+
+    def close(self) -> None:
+        """Flush the ledger (sign a final checkpoint) and release the databases."""
+        self.ledger.close()
+        self.ledger.store.engine.dispose()
+        self.issuer.engine.dispose()
+
+
+def _ledger(settings: Settings) -> Log:
+    from foundation.db import open_engine
+    from ledger.log import Log
+    from ledger.store import Store
+    from xid.cli_ledger import DEFAULT_ORIGIN
+
+    signer = _software_key(settings.ledger_key, "Ed25519")
+    store = Store(open_engine(settings.ledger_database))
+    return Log(store, signer, origin=DEFAULT_ORIGIN)
+
+
+def build_services(settings: Settings, base_url: str) -> Services:
+    """Open the databases (creating the schema), load or create the keys, and build the issuer's context."""
+    from foundation.db import open_engine
+    from issuer.context import IssuerContext, IssuerSettings
+    from issuer.db import create_schema
+    from xid.files import CannotWriteError
+
+    try:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        (settings.home / ".write-test").touch()
+        (settings.home / ".write-test").unlink()
+    except OSError as error:
+        raise CannotWriteError(f"cannot write in the xid home directory {settings.home}: {error.strerror}") from None
+    trust, revocation = _trust(settings)
+    engine = open_engine(settings.services_database)
+    create_schema(engine)
+    log = _ledger(settings)
+    keys = {name: _signer(settings, name, key_type) for name, key_type in _ISSUER_KEYS.items()}
+    vc_api = {name: _software_key(settings.keys_dir / f"vc-api-{name}.jwk", kt) for name, kt in _VC_API_KEYS.items()}
+    context = IssuerContext(
+        base_url=base_url,
+        did=issuer_did(base_url),
+        engine=engine,
+        es256=keys["es256"],
+        ed25519=keys["ed25519"],
+        ca_signer=keys["ca"],
+        secrets=_operator_secrets(settings),
+        trust=trust,
+        revocation=revocation,
+        settings=IssuerSettings(
+            tx_code=settings.tx_code,
+            vc_api_token=settings.vc_api_token,
+            admin_token=settings.admin_token,
+            development=settings.development,
+        ),
+        ledger=log,
+        vc_api_signers=vc_api,
+    )
+    return Services(settings, base_url, context, log)
+
+
+def create_app(services: Services) -> Starlette:
+    """The one ASGI app: the issuer's services and the ledger's tiles under /ledger."""
+    from starlette.routing import Mount
+
+    from issuer.app import create_app as issuer_app
+    from ledger.http import create_app as ledger_app
+
+    app = issuer_app(services.issuer)
+    app.router.routes.append(Mount("/ledger", app=ledger_app(services.ledger.store)))
+    return app
+
+
+def app_factory() -> Starlette:
+    """The app for a uvicorn worker process (``--workers N``): settings from the environment."""
+    base_url = os.environ.get(BASE_URL_ENV)
+    if not base_url:
+        raise SettingsError(f"{BASE_URL_ENV} is not set; start workers through 'xid serve'")
+    services = build_services(Settings.from_env(), base_url)
+    app = create_app(services)
+
+    @asynccontextmanager
+    async def lifespan(_: object) -> AsyncIterator[None]:
+        yield
+        services.close()
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+@contextmanager
+def running(settings: Settings, base_url: str) -> Iterator[tuple[Services, Starlette]]:
+    """Build the services and the app; close them afterwards (for tests and the demo)."""
+    services = build_services(settings, base_url)
+    try:
+        yield services, create_app(services)
+    finally:
+        services.close()
