@@ -315,7 +315,7 @@ def _validate(credential: dict[str, Any]) -> None:
             validate_credential(credential)
         if "proof" in credential:
             raise InvalidCredentialInputError("the credential to issue must not carry a proof")
-        for entry in credential.get("credentialStatus") or []:
+        for entry in _status_list(credential):
             if isinstance(entry, Mapping) and entry.get("type") == "BitstringStatusListEntry":
                 BitstringStatusEntry.parse(entry)
         to_quads(credential)  # safe mode: an undefined term, type or unknown context is an error
