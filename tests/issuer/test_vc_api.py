@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, func, select
 from starlette.applications import Starlette
 
@@ -30,6 +33,7 @@ from issuer.vc_api import (
     CREDENTIALS_V1,
     DATA_INTEGRITY_CONTEXT,
     Instance,
+    VcApiError,
     VcApiService,
     check_token,
     instances,
@@ -328,9 +332,12 @@ def test_each_instance_issues_what_our_verifier_accepts(lite: Api, name: str) ->
         )
         assert proof["proofValue"].startswith("z")
         assert len(decode(proof["proofValue"])) == {"key-p384": 96}.get(name, 64)
-        assert proof["created"].endswith("Z")
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", proof["created"])
         assert str(parse_did_url(proof["verificationMethod"]).did) == instance.id
-        lite.resolver().dereference(proof["verificationMethod"], "assertionMethod")
+        method = lite.resolver().dereference(proof["verificationMethod"], "assertionMethod")
+        assert method.public_key == PublicKey.from_jwk(instance.signer.public_jwk)
+        header = {"key-p256": "zDna", "key-p384": "z82L"}.get(name, "z6Mk")
+        assert method.to_json()["publicKeyMultibase"].startswith(header)  # base58btc Multikey, per the suites
         assert ("@context" in proof) == (instance.cryptosuite == "eddsa-jcs-2022")
         forged = copy.deepcopy(secured)
         forged["credentialSubject"]["alumniOf"] = "The School of Forgeries"
@@ -804,3 +811,46 @@ def test_service_core_issues_without_http(lite: Api) -> None:
     issued = service.issue({"credential": alumni()})["verifiableCredential"]
     assert issued["issuer"] == lite.ctx.did
     assert service.default_instance(None).name == "web"
+
+
+# -- never a 500: arbitrary JSON in any member of the credential or the options ----------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=12)
+    | st.sampled_from([CREDENTIALS_V2, CREDENTIALS_V1, EXAMPLES_V2, "did:example:1", "VerifiableCredential", "@id"]),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.text(max_size=8) | st.sampled_from(["@id", "@type", "id", "type", "@context"]), inner, max_size=4
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    member=st.sampled_from(
+        ["@context", "type", "issuer", "credentialSubject", "credentialStatus", "validFrom", "id", "name", "extra"]
+    ),
+    value=JSON_VALUES,
+    name=st.sampled_from(NAMES),
+    with_status=st.booleans(),
+)
+def test_arbitrary_members_give_a_vc_api_error_or_a_credential(
+    lite: Api, member: str, value: Any, name: str, with_status: bool
+) -> None:
+    service = VcApiService(lite.ctx, lite.status)
+    credential = alumni()
+    credential[member] = value
+    options = {"credentialStatus": {"type": "BitstringStatusListEntry"}} if with_status else {}
+    try:
+        issued = service.issue({"credential": credential, "options": options}, service.instance(name))
+    except VcApiError:
+        return
+    # whatever is issued verifies (the validation refused everything the verifier would)
+    lite.verifier().verify(unwrap(issued["verifiableCredential"]), check_status=False)
