@@ -854,3 +854,12 @@ def test_arbitrary_members_give_a_vc_api_error_or_a_credential(
         return
     # whatever is issued verifies (the validation refused everything the verifier would)
     lite.verifier().verify(unwrap(issued["verifiableCredential"]), check_status=False)
+
+
+def test_database_outage_is_a_503_problem(lite: Api, tmp_path: Path) -> None:
+    gone = open_engine(f"sqlite:///{tmp_path / 'missing' / 'nowhere.db'}")
+    down = _api(dataclasses.replace(lite.ctx, engine=gone))
+    answer = down.issue(alumni(), "key-ed25519", credentialStatus={"type": "BitstringStatusListEntry"})
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["code"] == "databaseUnavailable"
+    assert down.issue(alumni(), "key-ed25519").status_code == 201  # issuing without status needs no database
