@@ -1,7 +1,8 @@
 // The offline JSON-LD document loader and the Data Integrity suites shared by di.mjs and bench-di.mjs.
 //
 // Contexts come only from xid's bundled copies (vc/contexts/index.json maps each URL to a file); did:key DIDs and
-// their key ids are resolved locally by @digitalbazaar/did-method-key. Anything else throws: no network access.
+// their key ids (Ed25519, P-256, P-384) are resolved locally by @digitalbazaar/did-method-key, and other DIDs (did:web)
+// only from the DID documents a request hands over (`useDidDocuments`). Anything else throws: no network access.
 import {readFileSync} from 'node:fs';
 import * as vc from '@digitalbazaar/vc';
 import * as DidKey from '@digitalbazaar/did-method-key';
@@ -10,6 +11,7 @@ import * as Ed25519Multikey from '@digitalbazaar/ed25519-multikey';
 import {DataIntegrityProof} from '@digitalbazaar/data-integrity';
 import {cryptosuite as ecdsaRdfc2019} from '@digitalbazaar/ecdsa-rdfc-2019-cryptosuite';
 import {cryptosuite as eddsaRdfc2022} from '@digitalbazaar/eddsa-rdfc-2022-cryptosuite';
+import {createVerifyCryptosuite as eddsaJcs2022} from '@digitalbazaar/eddsa-jcs-2022-cryptosuite';
 import {describe} from './io.mjs';
 
 const CONTEXTS = new URL('../../../vc/contexts/', import.meta.url);
@@ -19,6 +21,31 @@ const contexts = new Map(Object.entries(read('index.json')).map(([url, file]) =>
 const didKey = DidKey.driver();
 didKey.use({multibaseMultikeyHeader: 'z6Mk', fromMultibase: Ed25519Multikey.from});
 didKey.use({multibaseMultikeyHeader: 'zDna', fromMultibase: EcdsaMultikey.from});
+didKey.use({multibaseMultikeyHeader: 'z82L', fromMultibase: EcdsaMultikey.from});
+
+// DID documents (e.g. a did:web issuer's did.json) handed over by the request, by DID.
+const didDocuments = new Map();
+
+export function useDidDocuments(documents = {}) {
+  for(const [did, document] of Object.entries(documents)) {
+    didDocuments.set(did, document);
+  }
+}
+
+function fromDidDocument(url) {
+  const [did] = url.split('#');
+  const document = didDocuments.get(did);
+  if(!url.includes('#')) {
+    return document;
+  }
+  const method = (document.verificationMethod ?? []).find(m => m.id === url || `${did}${m.id}` === url);
+  if(!method) {
+    throw new Error(`offline document loader: ${url} is not a verification method of ${did}`);
+  }
+  // The Multikey libraries want a key object in the Multikey context (did/v1.1 defines the same terms).
+  const context = method.type === 'Multikey' ? 'https://w3id.org/security/multikey/v1' : document['@context'];
+  return {'@context': context, ...method};
+}
 
 export const CRYPTOSUITES = {'eddsa-rdfc-2022': eddsaRdfc2022, 'ecdsa-rdfc-2019': ecdsaRdfc2019};
 export const KEYS = {'eddsa-rdfc-2022': Ed25519Multikey, 'ecdsa-rdfc-2019': EcdsaMultikey};
@@ -30,10 +57,14 @@ export async function documentLoader(url) {
   if(url.startsWith('did:key:')) {
     return {contextUrl: null, documentUrl: url, document: await didKey.get({url})};
   }
-  throw new Error(`offline document loader: ${url} is neither a bundled context nor a did:key`);
+  if(didDocuments.has(url.split('#')[0])) {
+    return {contextUrl: null, documentUrl: url, document: fromDidDocument(url)};
+  }
+  throw new Error(`offline document loader: ${url} is neither a bundled context, a did:key nor a given DID document`);
 }
 
-const verifySuites = Object.values(CRYPTOSUITES).map(cryptosuite => new DataIntegrityProof({cryptosuite}));
+const verifySuites = [...Object.values(CRYPTOSUITES), eddsaJcs2022()].map(
+  cryptosuite => new DataIntegrityProof({cryptosuite}));
 
 // {verified, error?} from @digitalbazaar/vc's verifyCredential (proofs, purpose, issuer, validity dates).
 export async function verifyCredential(credential) {
