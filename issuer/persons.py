@@ -167,14 +167,21 @@ def certificate_fingerprint(cert: x509.Certificate) -> str:
 def match_text(basic4: Basic4Info) -> str:
     """The normalised ``name|sex|date of birth`` compared when a holder key is re-used (see the module docstring)."""
     flags = basic4.name_substitution
-    name = []
+    runs: list[str] = []  # the unflagged runs, normalised as a whole (half-width kana with their voicing marks)
+    run: list[str] = []
     for position, char in enumerate(basic4.name):
         if position < len(flags) and flags[position] == "1":
-            name.append(_PLACEHOLDER)
-            continue
-        folded = unicodedata.normalize("NFKC", char).translate(_VARIANTS)
-        name.append("".join(c for c in folded if not c.isspace()))
-    return f"{''.join(name)}|{basic4.sex.value}|{basic4.date_of_birth.text}"
+            runs.append(_fold("".join(run)) + _PLACEHOLDER)
+            run = []
+        else:
+            run.append(char)
+    runs.append(_fold("".join(run)))
+    return f"{''.join(runs)}|{basic4.sex.value}|{basic4.date_of_birth.text}"
+
+
+def _fold(text: str) -> str:
+    folded = unicodedata.normalize("NFKC", text).translate(_VARIANTS)
+    return "".join(c for c in folded if not c.isspace())
 
 
 def match_hash(ctx: IssuerContext, basic4: Basic4Info) -> str:
