@@ -215,6 +215,45 @@ def test_nonce_consumed_in_one_process_is_refused_in_another(
         second.dispose()
 
 
+class _Racing:
+    """A revocation provider that lets another process complete the same enrollment while this one validates."""
+
+    def __init__(self, good: Any, race: Any) -> None:
+        self.good, self.race, self.mode = good, race, good.mode
+
+    def check(self, cert: x509.Certificate, issuer: x509.Certificate, at: dt.datetime) -> RevocationOutcome:
+        race, self.race = self.race, None
+        if race is not None:
+            race()
+        outcome: RevocationOutcome = self.good.check(cert, issuer, at)
+        return outcome
+
+
+def test_concurrent_use_of_one_nonce_enrolls_once(
+    issuer_context: IssuerContext, offers: FakeOffers, wallet: Wallet, yamada_card: CardIdentity
+) -> None:
+    url = issuer_context.engine.url.render_as_string(hide_password=False)
+    second = open_engine(url)
+    try:
+        other = Enrollment(IssuerContext(**{**vars(issuer_context), "engine": second}), offers)
+        first = Enrollment(issuer_context, offers)
+        nonce = first.challenge(wallet.jwk).nonce
+        args: dict[str, Any] = {
+            "nonce": nonce,
+            "certificate": yamada_card.sign_cert.public_bytes(Encoding.DER),
+            "signature": wallet.card_signature(yamada_card, nonce),
+            "holder_proof": wallet.proof(nonce),
+        }
+        issuer_context.revocation = _Racing(issuer_context.revocation, lambda: other.enroll(**args))
+        with pytest.raises(EnrollmentNonceError, match="meanwhile"):
+            first.enroll(**args)
+        assert len(offers.requests) == 1  # the other process's enrollment, and only that one
+        assert count(issuer_context.engine, persons) == 1
+        assert count(issuer_context.engine, evidence_table) == 1
+    finally:
+        second.dispose()
+
+
 # -- refusals that keep the nonce usable ---------------------------------------------------------------------------
 
 
@@ -236,25 +275,27 @@ def test_expired_nonce(
     assert "expired" in answer.json()["error_description"]
 
 
-def _bad_proofs(wallet: Wallet, nonce: str) -> Iterator[tuple[str, str]]:
+def _bad_proofs(wallet: Wallet, nonce: str) -> Iterator[tuple[str, str, str]]:
+    """(what is wrong, the proof, words its error description must contain)."""
     other = SoftwareSigner.generate(KeyType.P256)
-    yield "wrong aud", wallet.proof(nonce, aud="https://elsewhere.example")
-    yield "wrong nonce", wallet.proof(b64url_encode(b"x" * 32))
-    yield "wrong typ", wallet.proof(nonce, typ="JWT")
-    yield "other key", wallet.proof(nonce, signer=other)
-    yield "key swapped in header", wallet.proof(nonce, signer=other, header_jwk=wallet.jwk)
-    yield "old iat", wallet.proof(nonce, iat=int(time.time()) - 3600)
-    yield "future iat", wallet.proof(nonce, iat=int(time.time()) + 3600)
-    yield "iat not a number", wallet.proof(nonce, iat="now")  # type: ignore[arg-type]
-    yield "alg HS256", wallet.proof(nonce, alg="HS256")
-    yield "alg ES384 on a P-256 key", wallet.proof(nonce, alg="ES384")
+    yield "wrong aud", wallet.proof(nonce, aud="https://elsewhere.example"), "aud must be"
+    yield "aud list without us", wallet.proof(nonce, aud=["https://elsewhere.example"]), "aud must be"
+    yield "wrong nonce", wallet.proof(b64url_encode(b"x" * 32)), "nonce is not"
+    yield "wrong typ", wallet.proof(nonce, typ="JWT"), "typ must be"
+    yield "other key", wallet.proof(nonce, signer=other), "another key"
+    yield "key swapped in header", wallet.proof(nonce, signer=other, header_jwk=wallet.jwk), "does not verify"
+    yield "old iat", wallet.proof(nonce, iat=int(time.time()) - 3600), "iat is more than"
+    yield "future iat", wallet.proof(nonce, iat=int(time.time()) + 3600), "iat is more than"
+    yield "iat not a number", wallet.proof(nonce, iat="now"), "iat must be"  # type: ignore[arg-type]
+    yield "alg HS256", wallet.proof(nonce, alg="HS256"), "alg must be one of"
+    yield "alg ES384 on a P-256 key", wallet.proof(nonce, alg="ES384"), "does not verify"
     good = wallet.proof(nonce)
     head, payload, signature = good.split(".")
     flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
-    yield "flipped signature", f"{head}.{payload}.{flipped}"
-    none_header = b64url_encode(b'{"alg":"none","typ":"xid-enroll+jwt","jwk":' + orjson.dumps(wallet.jwk) + b"}")
-    yield "alg none", f"{none_header}.{payload}."
-    yield "not a JWS", "not-a-jws"
+    yield "flipped signature", f"{head}.{payload}.{flipped}", "does not verify"
+    header = {"alg": "none", "typ": "xid-enroll+jwt", "jwk": wallet.jwk}
+    yield "alg none", f"{b64url_encode(orjson.dumps(header))}.{payload}.", "alg must be one of"
+    yield "not a JWS", "not-a-jws", "compact JWS"
 
 
 def test_bad_holder_proofs(
@@ -262,9 +303,9 @@ def test_bad_holder_proofs(
 ) -> None:
     nonce = challenge(client, wallet)
     body = wallet.body(yamada_card, nonce)
-    for what, proof in _bad_proofs(wallet, nonce):
+    for what, proof, words in _bad_proofs(wallet, nonce):
         answer = refused(client, issuer_context.engine, {**body, "holder_proof": proof}, 400, "invalid_proof")
-        assert answer.json()["error_description"], what
+        assert words in answer.json()["error_description"], what
     assert client.post("/enroll", json=body).status_code == 201  # the nonce survived every refusal
 
 
@@ -318,6 +359,7 @@ def test_bad_challenge_requests(client: AsgiClient, issuer_context: IssuerContex
     private = SoftwareSigner.generate(KeyType.P256).to_private_jwk()
     x25519 = {"kty": "OKP", "crv": "X25519", "x": wallet.jwk["x"]}
     p521 = SoftwareSigner.generate(KeyType.P521).public_jwk
+    descriptions: list[str] = []
     for body in [
         {"holder_jwk": private},
         {"holder_jwk": x25519},
@@ -332,6 +374,8 @@ def test_bad_challenge_requests(client: AsgiClient, issuer_context: IssuerContex
         assert answer.status_code == 400, body
         assert answer.json()["error"] == "invalid_request"
         assert snapshot(issuer_context.engine) == before
+        descriptions.append(answer.json()["error_description"])
+    assert "private key members" in descriptions[0]
     ed25519 = SoftwareSigner.generate(KeyType.ED25519).public_jwk
     p384 = SoftwareSigner.generate(KeyType.P384).public_jwk
     for jwk in (ed25519, p384):

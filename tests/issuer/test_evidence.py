@@ -93,6 +93,11 @@ def test_tampered_or_moved_ciphertext_fails_closed(
     issuer_context: IssuerContext, enrollment: Enrollment, enrolled: EnrollmentResult, yamada_card: CardIdentity
 ) -> None:
     second = Wallet(issuer_context.base_url).enroll(enrollment, yamada_card)
+    with transaction(issuer_context.engine) as conn:
+        assert (
+            load(issuer_context, conn, enrolled.evidence_id).certificate
+            == load(issuer_context, conn, second.evidence_id).certificate
+        )
     row = _row(issuer_context, enrolled.evidence_id)
     flipped = bytearray(row.ciphertext)
     flipped[10] ^= 1
