@@ -20,6 +20,10 @@ nonce usable, since anyone who saw a nonce could otherwise burn the enrolling pe
 card; and "revocation status unavailable" (503) leaves it usable so that the same signed request can be retried
 without asking for the PIN again.
 
+Revocation "not checked" (``jpki_bridge.revocation.UncheckedProvider``) is accepted only in the development
+configuration (``IssuerSettings.development``), and the evidence then says so; otherwise it is refused like
+unavailable revocation data (503), since a card check without revocation is not an eKYC verification.
+
 Errors (the routes map each to its HTTP error)::
 
     IssuerError
@@ -322,7 +326,7 @@ class Enrollment:
 
     def _validate(self, cert: x509.Certificate, nonce: str, now: datetime) -> ValidationResult:
         try:
-            return validate_chain(cert, self.ctx.trust, now, "sign", self.ctx.revocation)
+            result = validate_chain(cert, self.ctx.trust, now, "sign", self.ctx.revocation)
         except CertificateRevokedError:
             self._burn(nonce)
             raise CertificateRejectedError("the card certificate has been revoked") from None
@@ -333,6 +337,12 @@ class Enrollment:
         except (TrustError, ProfileError) as error:
             self._burn(nonce)
             raise CertificateRejectedError(f"{error.code}: {error.message}") from None
+        if not result.revocation_checked and not self.ctx.settings.development:
+            raise RevocationUnknownError(
+                "revocation checking is switched off (unchecked provider); outside the development configuration "
+                "enrollment needs a CRL, OCSP or platform-operator revocation provider"
+            )
+        return result
 
     def _burn(self, nonce: str) -> None:
         """Consume the nonce of a card-signed request whose certificate was refused (see the module docstring)."""

@@ -27,14 +27,16 @@ from foundation.b64 import b64url_encode
 from foundation.db import open_engine, transaction
 from issuer.context import IssuerContext, IssuerSettings
 from issuer.enroll_routes import routes
-from issuer.enrollment import Enrollment, EnrollmentNonceError, challenges
-from issuer.evidence import evidence_table
+from issuer.enrollment import Enrollment, EnrollmentNonceError, challenges, signed_bytes
+from issuer.evidence import evidence_table, load
 from issuer.http import EXCEPTION_HANDLERS
 from issuer.persons import persons
-from jpki_bridge.revocation import RevocationUnavailableError
+from jpki_bridge.jpki import JpkiCard
+from jpki_bridge.revocation import RevocationUnavailableError, UncheckedProvider
 from jpki_bridge.revocation.common import RevocationMode, RevocationOutcome
 from jpki_bridge.testca import CardIdentity, TestCA
-from tests.helpers import AsgiClient, load_person
+from jpki_bridge.transport import InMemoryTransport
+from tests.helpers import SIGN_PASSWORD, AsgiClient, load_person, make_card
 from tests.issuer.enroll_kit import FakeOffers, Wallet, later, snapshot
 
 CHALLENGES = "issuer_enroll_challenges"
@@ -406,6 +408,41 @@ def test_revocation_unavailable_fails_closed_and_keeps_the_nonce(
     refused(client, issuer_context.engine, body, 503, "temporarily_unavailable")
     issuer_context.revocation = good
     assert client.post("/enroll", json=body).status_code == 201  # the same signed request, retried
+
+
+def test_unchecked_revocation_only_in_development(
+    client: AsgiClient, issuer_context: IssuerContext, wallet: Wallet, yamada_card: CardIdentity
+) -> None:
+    issuer_context.revocation = UncheckedProvider()
+    issuer_context.settings = IssuerSettings(development=False)
+    body = wallet.body(yamada_card, challenge(client, wallet))
+    answer = refused(client, issuer_context.engine, body, 503, "temporarily_unavailable")
+    assert "revocation checking is switched off" in answer.json()["error_description"]
+    issuer_context.settings = IssuerSettings(development=True)
+    assert client.post("/enroll", json=body).status_code == 201
+    with transaction(issuer_context.engine) as conn:
+        [evidence_id] = conn.execute(select(evidence_table.c.evidence_id)).scalars()
+        record = load(issuer_context, conn, evidence_id)
+    assert record.validation["revocation_checked"] is False
+    assert record.validation["summary"].endswith("revocation not checked")
+
+
+def test_enrollment_through_the_software_card(
+    issuer_context: IssuerContext, enrollment: Enrollment, wallet: Wallet, yamada_card: CardIdentity
+) -> None:
+    """The wallet's side as it runs against a card: VERIFY, read the certificate, sign the DigestInfo."""
+    card = JpkiCard(InMemoryTransport(make_card(yamada_card, load_person("yamada"))))
+    card.select()
+    nonce = enrollment.challenge(wallet.jwk).nonce
+    assert card.pin_status("sign").tries_left == 5
+    card.verify("sign", SIGN_PASSWORD)
+    certificate = card.read_sign_certificate().public_bytes(Encoding.DER)
+    signature = card.sign("sign", signed_bytes(nonce, wallet.jkt))
+    result = enrollment.enroll(
+        nonce=nonce, certificate=certificate, signature=signature, holder_proof=wallet.proof(nonce)
+    )
+    assert result.new_person
+    assert result.offer.tx_code == "123456"
 
 
 def test_offer_failure_rolls_everything_back(
