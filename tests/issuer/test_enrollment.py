@@ -17,6 +17,7 @@ import orjson
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Engine, func, select
 from starlette.applications import Starlette
@@ -32,10 +33,13 @@ from issuer.evidence import evidence_table, load
 from issuer.http import EXCEPTION_HANDLERS
 from issuer.persons import persons
 from jpki_bridge.jpki import JpkiCard
+from jpki_bridge.profile import SIGN_POLICY_OID
 from jpki_bridge.revocation import RevocationUnavailableError, UncheckedProvider
 from jpki_bridge.revocation.common import RevocationMode, RevocationOutcome
 from jpki_bridge.testca import CardIdentity, TestCA
 from jpki_bridge.transport import InMemoryTransport
+from ledger.errors import LedgerError
+from ledger.records import Record
 from tests.helpers import SIGN_PASSWORD, AsgiClient, load_person, make_card
 from tests.issuer.enroll_kit import FakeOffers, Wallet, later, snapshot
 
@@ -298,6 +302,8 @@ def _bad_proofs(wallet: Wallet, nonce: str) -> Iterator[tuple[str, str, str]]:
     header = {"alg": "none", "typ": "xid-enroll+jwt", "jwk": wallet.jwk}
     yield "alg none", f"{b64url_encode(orjson.dumps(header))}.{payload}.", "alg must be one of"
     yield "not a JWS", "not-a-jws", "compact JWS"
+    no_jwk = {"alg": "ES256", "typ": "xid-enroll+jwt", "kid": "did:example:123#key-1"}
+    yield "kid instead of jwk", f"{b64url_encode(orjson.dumps(no_jwk))}.{payload}.{signature}", "public key as jwk"
 
 
 def test_bad_holder_proofs(
@@ -443,6 +449,62 @@ def test_enrollment_through_the_software_card(
     )
     assert result.new_person
     assert result.offer.tx_code == "123456"
+
+
+def test_signature_certificate_without_basic4_info(
+    client: AsgiClient, issuer_context: IssuerContext, wallet: Wallet, served_ca: Any
+) -> None:
+    """A certificate of the sign tree (key usage, policy) that carries no basic 4 info is refused, nonce burnt."""
+    ca: TestCA = served_ca.ca
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    root = ca.current_root("sign")
+    usage = x509.KeyUsage(True, True, False, False, False, False, False, False, False)
+    policy = x509.CertificatePolicies([x509.PolicyInformation(x509.ObjectIdentifier(SIGN_POLICY_OID), None)])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "TEST no basic 4 info")]))
+        .issuer_name(root.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(usage, critical=True)
+        .add_extension(policy, critical=True)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root.key.public_key()), critical=False)
+        .sign(root.key, hashes.SHA256())
+    )
+    issuer_context.revocation = UncheckedProvider()  # the CA never recorded this certificate; OCSP says unknown
+    nonce = challenge(client, wallet)
+    body = {
+        "nonce": nonce,
+        "certificate": b64url_encode(cert.public_bytes(Encoding.DER)),
+        "signature": b64url_encode(key.sign(signed_bytes(nonce, wallet.jkt), padding.PKCS1v15(), hashes.SHA256())),
+        "holder_proof": wallet.proof(nonce),
+    }
+    answer = refused(client, issuer_context.engine, body, 403, "certificate_rejected", burns=True)
+    assert "basic 4 info" in answer.json()["error_description"]
+
+
+class _BrokenLedger:
+    def append(self, record: Record, timeout: float | None = None) -> None:
+        raise LedgerError("the ledger database is unavailable")
+
+
+def test_ledger_failure_after_commit_keeps_the_enrollment(
+    issuer_context: IssuerContext,
+    enrollment: Enrollment,
+    wallet: Wallet,
+    yamada_card: CardIdentity,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    issuer_context.ledger = _BrokenLedger()  # type: ignore[assignment]
+    result = wallet.enroll(enrollment, yamada_card)
+    assert count(issuer_context.engine, evidence_table) == 1
+    [message] = [r.getMessage() for r in caplog.records if r.name == "issuer.enrollment"]
+    assert "ledger record of an enrollment could not be appended: LedgerError" in message
+    assert result.person_id not in caplog.text
+    assert "山田" not in caplog.text
 
 
 def test_offer_failure_rolls_everything_back(

@@ -20,6 +20,7 @@ from issuer.enrollment import Enrollment, EnrollmentResult, signed_bytes
 from issuer.evidence import (
     EvidenceDecryptionError,
     EvidenceNotFoundError,
+    _aead,
     evidence_table,
     identity_facts,
     load,
@@ -31,7 +32,7 @@ from jpki_bridge.revocation import RevocationUnavailableError
 from jpki_bridge.revocation.common import RevocationMode, RevocationOutcome
 from jpki_bridge.testca import CardIdentity, TestCA
 from tests.helpers import load_person, rsa_verify
-from tests.issuer.enroll_kit import FakeOffers, Wallet
+from tests.issuer.enroll_kit import FakeOffers, Wallet, later
 
 
 @pytest.fixture
@@ -185,3 +186,37 @@ def test_recheck_callback_failure_leaves_the_certificate_unmarked(
         recheck(issuer_context, failing)
     assert _row(issuer_context, enrolled.evidence_id).revoked_at is None
     assert recheck(issuer_context, lambda conn, fingerprint: 1).revoked == 1
+
+
+def test_recheck_skips_expired_and_reports_chains_that_no_longer_validate(
+    issuer_context: IssuerContext, enrolled: EnrollmentResult
+) -> None:
+    calls: list[str] = []
+
+    def on_revoked(conn: Connection, fingerprint: str) -> int:
+        calls.append(fingerprint)
+        return 1
+
+    trusted = issuer_context.trust
+    issuer_context.trust = TestCA.create().trust_anchors()  # the operator dropped the anchor
+    report = recheck(issuer_context, on_revoked)
+    assert (report.checked, report.failed, report.revoked, calls) == (1, 1, 0, [])
+    issuer_context.trust = trusted
+    later(issuer_context, dt.timedelta(days=6 * 365))  # past the card's 5th-birthday expiry
+    report = recheck(issuer_context, on_revoked)
+    assert (report.checked, report.expired, report.revoked, calls) == (0, 1, 0, [])
+    assert _row(issuer_context, enrolled.evidence_id).revoked_at is None
+
+
+def test_corrupt_plaintext_fails_closed(issuer_context: IssuerContext, enrolled: EnrollmentResult) -> None:
+    """A row encrypted with the right key but not holding an evidence record is refused, not half-read."""
+    nonce = b"\x00" * 12
+    ciphertext = _aead(issuer_context).encrypt(nonce, b'{"v":1}', enrolled.evidence_id.encode("ascii"))
+    with transaction(issuer_context.engine, write=True) as conn:
+        conn.execute(
+            update(evidence_table)
+            .where(evidence_table.c.evidence_id == enrolled.evidence_id)
+            .values(nonce=nonce, ciphertext=ciphertext)
+        )
+    with transaction(issuer_context.engine) as conn, pytest.raises(EvidenceDecryptionError, match="not a valid"):
+        load(issuer_context, conn, enrolled.evidence_id)
