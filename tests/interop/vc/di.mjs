@@ -1,8 +1,9 @@
-// W3C Data Integrity with digitalbazaar's libraries: `verify` {credential} -> {verified, error?};
+// W3C Data Integrity with digitalbazaar's libraries: `verify` {credential, didDocuments?} -> {verified, error?}
+// (didDocuments: {did:web DID: its DID document}, the only did:web DIDs it resolves);
 // `issue` {credential, suite, keyPair: {publicKeyMultibase, secretKeyMultibase}} -> {credential}.
 import * as vc from '@digitalbazaar/vc';
 import {DataIntegrityProof} from '@digitalbazaar/data-integrity';
-import {CRYPTOSUITES, KEYS, documentLoader, verifyCredential} from './documents.mjs';
+import {CRYPTOSUITES, KEYS, documentLoader, useDidDocuments, verifyCredential} from './documents.mjs';
 import {main} from './io.mjs';
 
 async function issue({credential, suite, keyPair}) {
@@ -19,4 +20,9 @@ async function issue({credential, suite, keyPair}) {
   return {credential: await vc.issue({credential, suite: signer, documentLoader})};
 }
 
-await main({verify: ({credential}) => verifyCredential(credential), issue});
+async function verify({credential, didDocuments}) {
+  useDidDocuments(didDocuments);
+  return verifyCredential(credential);
+}
+
+await main({verify, issue});

@@ -1,7 +1,8 @@
 // The offline JSON-LD document loader and the Data Integrity suites shared by di.mjs and bench-di.mjs.
 //
 // Contexts come only from xid's bundled copies (vc/contexts/index.json maps each URL to a file); did:key DIDs and
-// their key ids are resolved locally by @digitalbazaar/did-method-key. Anything else throws: no network access.
+// their key ids are resolved locally by @digitalbazaar/did-method-key; did:web DIDs only from the DID documents a
+// request hands over (useDidDocuments). Anything else throws: no network access.
 import {readFileSync} from 'node:fs';
 import * as vc from '@digitalbazaar/vc';
 import * as DidKey from '@digitalbazaar/did-method-key';
@@ -23,9 +24,35 @@ didKey.use({multibaseMultikeyHeader: 'zDna', fromMultibase: EcdsaMultikey.from})
 export const CRYPTOSUITES = {'eddsa-rdfc-2022': eddsaRdfc2022, 'ecdsa-rdfc-2019': ecdsaRdfc2019};
 export const KEYS = {'eddsa-rdfc-2022': Ed25519Multikey, 'ecdsa-rdfc-2019': EcdsaMultikey};
 
+let didDocuments = new Map();
+
+// Serve these did:web documents ({did: document}) to the verifier, instead of fetching them.
+export function useDidDocuments(documents) {
+  didDocuments = new Map(Object.entries(documents ?? {}));
+}
+
+function didWebDocument(url) {
+  const [did, fragment] = url.split('#');
+  const document = didDocuments.get(did);
+  if(!document) {
+    return null;
+  }
+  if(fragment === undefined) {
+    return document;
+  }
+  const method = (document.verificationMethod ?? []).find(m => m.id === url);
+  return method ? {'@context': document['@context'], ...method} : null;
+}
+
 export async function documentLoader(url) {
   if(contexts.has(url)) {
     return {contextUrl: null, documentUrl: url, document: contexts.get(url)};
+  }
+  if(url.startsWith('did:web:')) {
+    const document = didWebDocument(url);
+    if(document) {
+      return {contextUrl: null, documentUrl: url, document};
+    }
   }
   if(url.startsWith('did:key:')) {
     return {contextUrl: null, documentUrl: url, document: await didKey.get({url})};
