@@ -66,6 +66,7 @@ def test_sd_jwt_vc_verifies_in_sd_jwt_js(issuer: Issuer) -> None:
     holder = SoftwareSigner.generate(KeyType.P256)
     with transaction(issuer.ctx.engine, write=True) as conn:
         credential = issuer.issue(conn, SD_JWT, facts(), holder.public_jwk)
+    assert isinstance(credential, str)
     presentation = present(credential, [("name",), ("age_over_20",)], holder, audience=AUD, nonce=NONCE)
     uri = json.loads(parse_compact(credential.split("~")[0]).payload)["status"]["status_list"]["uri"]
     request = {
@@ -97,12 +98,13 @@ def test_ldp_vc_verifies_in_digitalbazaar(issuer: Issuer) -> None:
     holder = SoftwareSigner.generate(KeyType.ED25519)
     with transaction(issuer.ctx.engine, write=True) as conn:
         credential = issuer.issue(conn, LDP_VC, facts(), holder.public_jwk)
+    assert isinstance(credential, dict)
     documents = {issuer.ctx.did: issuer.did_document()}
 
-    def request(doc: dict[str, Any] = credential, **extra: Any) -> dict[str, Any]:
+    def request(doc: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
         urls = [entry["statusListCredential"] for entry in credential["credentialStatus"]]
         return {
-            "credential": doc,
+            "credential": credential if doc is None else doc,
             "didDocuments": documents,
             "statusLists": {u: issuer.fetch(u) for u in urls},
             **extra,
