@@ -40,7 +40,7 @@ from typing import Any, Final
 from sqlalchemy import Connection
 
 from did import DidError, PublicKey
-from did.did_jwk import create as did_jwk
+from foundation.b64 import b64url_encode
 from issuer.context import IssuerContext
 from issuer.contracts import CredentialIssuer, IdentityFacts, StatusAllocator, StatusEntry
 from issuer.errors import IssuerError
@@ -69,6 +69,7 @@ __all__ = [
     "credential_digest",
     "identity_claims",
     "make_credential_issuer",
+    "secure_credential",
     "type_metadata",
 ]
 
@@ -281,6 +282,12 @@ def _holder(holder_jwk: Mapping[str, Any]) -> PublicKey:
         raise InvalidHolderKeyError("the holder key is not a supported public JWK") from exc
 
 
+def _did_jwk(holder: PublicKey) -> str:
+    """did:jwk of an already validated key (``did.did_jwk.create`` without validating the key a second time)."""
+    encoded = json.dumps(holder.to_jwk(), separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return "did:jwk:" + b64url_encode(encoded.encode("utf-8"))
+
+
 def _credential_id(ctx: IssuerContext) -> str:
     return str(uuid.UUID(bytes=ctx.random(16), version=4))
 
@@ -315,9 +322,43 @@ def _w3c_credential(
     }
 
 
+def secure_credential(
+    ctx: IssuerContext,
+    configuration_id: str,
+    claims: Mapping[str, Any],
+    holder: PublicKey,
+    entries: list[StatusEntry],
+    now: datetime,
+    credential_id: str,
+) -> tuple[str | dict[str, Any], bytes]:
+    """Build and secure one credential from its claims and status entries (no storage); also its recorded bytes."""
+    until = now + ctx.settings.credential_validity
+    if configuration_id == SD_JWT:
+        payload: dict[str, Any] = {
+            "iss": ctx.base_url,
+            "iat": int(now.timestamp()),
+            "exp": int(until.timestamp()),
+            "vct": ctx.url("/vct/identity"),
+            "status": {"status_list": {"idx": entries[0].index, "uri": entries[0].list_url}},
+            **{name: sd_jwt.SD(value) for name, value in claims.items()},
+        }
+        token = sd_jwt.issue(payload, KidSigner(ctx.es256, ctx.es256_kid), holder_jwk=holder.to_jwk())
+        return token, token.encode("ascii")
+    subject = _did_jwk(holder)
+    unsecured = _w3c_credential(ctx, credential_id, subject, dict(claims), entries, now, until)
+    if configuration_id == JWT_VC:
+        jwt = issue_jwt_vc_json(unsecured, KidSigner(ctx.es256, ctx.es256_kid), subject=subject, now=now)
+        return jwt, jwt.encode("ascii")
+    if configuration_id == LDP_VC:
+        secured = add_proof(
+            unsecured, ctx.ed25519, cryptosuite="eddsa-rdfc-2022", verification_method=ctx.ed25519_kid, created=now
+        )
+        return secured, json.dumps(secured, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    raise UnknownConfigurationError(f"unknown credential configuration {configuration_id[:80]!r}")
+
+
 def make_credential_issuer(ctx: IssuerContext, status: StatusAllocator) -> CredentialIssuer:
     """The credential issuer the credential endpoint calls: builds, secures, records and returns one credential."""
-    es256 = KidSigner(ctx.es256, ctx.es256_kid)
 
     def issue(
         conn: Connection, configuration_id: str, facts: IdentityFacts, holder_jwk: dict[str, Any]
@@ -326,41 +367,16 @@ def make_credential_issuer(ctx: IssuerContext, status: StatusAllocator) -> Crede
             raise UnknownConfigurationError(f"unknown credential configuration {configuration_id[:80]!r}")
         holder = _holder(holder_jwk)
         now = ctx.clock().astimezone(UTC).replace(microsecond=0)
-        until = now + ctx.settings.credential_validity
-        claims = identity_claims(facts, now)
-        credential_id = _credential_id(ctx)
-        credential: str | dict[str, Any]
         if configuration_id == SD_JWT:
             entries = [status.allocate(conn, "token", "revocation", ctx.base_url)]
-            payload: dict[str, Any] = {
-                "iss": ctx.base_url,
-                "iat": int(now.timestamp()),
-                "exp": int(until.timestamp()),
-                "vct": ctx.url("/vct/identity"),
-                "status": {"status_list": {"idx": entries[0].index, "uri": entries[0].list_url}},
-                **{name: sd_jwt.SD(value) for name, value in claims.items()},
-            }
-            credential = sd_jwt.issue(payload, es256, holder_jwk=holder.to_jwk(), typ=sd_jwt.SD_JWT_VC_TYP)
-            serialized = credential.encode("ascii")
         else:
             entries = [
                 status.allocate(conn, "bitstring", "revocation", ctx.did),
                 status.allocate(conn, "bitstring", "suspension", ctx.did),
             ]
-            subject = did_jwk(holder)
-            unsecured = _w3c_credential(ctx, credential_id, subject, claims, entries, now, until)
-            if configuration_id == JWT_VC:
-                credential = issue_jwt_vc_json(unsecured, es256, subject=subject, now=now)
-                serialized = credential.encode("ascii")
-            else:
-                credential = add_proof(
-                    unsecured,
-                    ctx.ed25519,
-                    cryptosuite="eddsa-rdfc-2022",
-                    verification_method=ctx.ed25519_kid,
-                    created=now,
-                )
-                serialized = json.dumps(credential, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        credential_id = _credential_id(ctx)
+        claims = identity_claims(facts, now)
+        credential, serialized = secure_credential(ctx, configuration_id, claims, holder, entries, now, credential_id)
         record_credential(
             ctx,
             conn,
@@ -370,7 +386,7 @@ def make_credential_issuer(ctx: IssuerContext, status: StatusAllocator) -> Crede
             certificate_fingerprint=facts.certificate_fingerprint,
             entries=entries,
             issued_at=now,
-            expires_at=until,
+            expires_at=now + ctx.settings.credential_validity,
             credential=serialized,
         )
         return credential

@@ -50,6 +50,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     insert,
     select,
     update,
@@ -204,6 +205,31 @@ credentials_table = Table(
 the table then says nothing about a certificate to someone without the key."""
 
 
+# Statements built once (SQLAlchemy's statement construction costs more than SQLite's execution of them).
+_OPEN_LIST = (
+    select(lists_table.c.id, lists_table.c.entries, lists_table.c.allocated)
+    .where(
+        lists_table.c.kind == bindparam("kind"),
+        lists_table.c.issuer == bindparam("issuer"),
+        lists_table.c.purpose == bindparam("purpose"),
+        lists_table.c.full.is_(False),
+    )
+    .order_by(lists_table.c.created_at, lists_table.c.id)
+    .limit(1)
+    .with_for_update()
+)
+_TAKEN = select(entries_table.c.idx).where(
+    entries_table.c.list_id == bindparam("list_id"), entries_table.c.idx == bindparam("idx")
+)
+_ALLOCATE = insert(entries_table)
+_RECORD = insert(credentials_table)
+_COUNT = (
+    update(lists_table)
+    .where(lists_table.c.id == bindparam("list_id"))
+    .values(allocated=lists_table.c.allocated + 1, full=bindparam("full"))
+)
+
+
 def _millis(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
@@ -327,19 +353,7 @@ class StatusLists:
             raise StatusIssuerError(f"no status list signer is configured for issuer {issuer[:200]!r}")
 
     def _open_list(self, conn: Connection, kind: StatusKind, purpose: str, issuer: str) -> Any:
-        query = (
-            select(lists_table)
-            .where(
-                lists_table.c.kind == kind,
-                lists_table.c.issuer == issuer,
-                lists_table.c.purpose == purpose,
-                lists_table.c.full.is_(False),
-            )
-            .order_by(lists_table.c.created_at, lists_table.c.id)
-            .limit(1)
-            .with_for_update()
-        )
-        row = conn.execute(query).first()
+        row = conn.execute(_OPEN_LIST, {"kind": kind, "issuer": issuer, "purpose": purpose}).first()
         if row is not None:
             return row
         size = _TOKEN_BITS if kind == "token" else 1
@@ -359,7 +373,7 @@ class StatusLists:
                 created_at=_millis(self.ctx.clock()),
             )
         )
-        return _locked_list(conn, list_id)
+        return conn.execute(_OPEN_LIST, {"kind": kind, "issuer": issuer, "purpose": purpose}).one()
 
     def _random_index(self, entries: int) -> int:
         return int.from_bytes(self.ctx.random(4), "big") % entries  # 2**32 is a multiple of 2**17: uniform
@@ -370,19 +384,12 @@ class StatusLists:
             raise StatusError(f"unknown status kind or purpose: {kind!r}, {purpose!r}")
         self._check_issuer(kind, issuer)
         row = self._open_list(conn, kind, _TOKEN_PURPOSE if kind == "token" else purpose, issuer)
-        while True:
+        while True:  # the list is at most 7/8 full, so on average fewer than 8 draws
             index = self._random_index(row.entries)
-            taken = conn.execute(
-                select(entries_table.c.idx).where(entries_table.c.list_id == row.id, entries_table.c.idx == index)
-            ).first()
-            if taken is None:
+            if conn.execute(_TAKEN, {"list_id": row.id, "idx": index}).first() is None:
                 break
-        conn.execute(insert(entries_table).values(list_id=row.id, idx=index))
-        conn.execute(
-            update(lists_table)
-            .where(lists_table.c.id == row.id)
-            .values(allocated=lists_table.c.allocated + 1, full=row.allocated + 1 >= _FULL_AT)
-        )
+        conn.execute(_ALLOCATE, {"list_id": row.id, "idx": index})
+        conn.execute(_COUNT, {"list_id": row.id, "full": row.allocated + 1 >= _FULL_AT})
         return StatusEntry(kind, purpose, row.id, index, self.list_url(kind, row.id))
 
     def set_status(self, conn: Connection, list_id: str, index: int, value: int) -> None:
@@ -546,17 +553,18 @@ def record_credential(
 ) -> None:
     """Record an issued credential (its SHA-256, never its claims) so its status can be changed later."""
     conn.execute(
-        insert(credentials_table).values(
-            id=credential_id,
-            person_id=person_id,
-            configuration_id=configuration_id,
-            card_key=card_key(ctx, certificate_fingerprint),
-            status_entries=_entries_json(entries),
-            state="valid",
-            issued_at=_millis(issued_at),
-            expires_at=_millis(expires_at),
-            digest=hashlib.sha256(credential).hexdigest(),
-        )
+        _RECORD,
+        {
+            "id": credential_id,
+            "person_id": person_id,
+            "configuration_id": configuration_id,
+            "card_key": card_key(ctx, certificate_fingerprint),
+            "status_entries": _entries_json(entries),
+            "state": "valid",
+            "issued_at": _millis(issued_at),
+            "expires_at": _millis(expires_at),
+            "digest": hashlib.sha256(credential).hexdigest(),
+        },
     )
 
 
