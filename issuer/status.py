@@ -19,7 +19,7 @@ changed or half its validity has passed. Errors::
 
     XidError
     └── IssuerError
-        └── StatusError                 statusError
+        └── StatusError                 issuerStatusError
             ├── UnknownStatusListError  unknownStatusList     (no such list, or not of that kind)
             ├── StatusEntryError        invalidStatusEntry    (index not allocated, value does not fit)
             ├── StatusIssuerError       unknownStatusIssuer   (no signer configured for the issuer)
@@ -124,7 +124,7 @@ CREDENTIAL_STATES: Final = ("valid", "suspended", "revoked")
 class StatusError(IssuerError):
     """A status list operation failed."""
 
-    code = "statusError"
+    code = "issuerStatusError"
 
 
 class UnknownStatusListError(StatusError):
