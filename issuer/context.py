@@ -84,6 +84,10 @@ class IssuerSettings:
     proof_max_age: timedelta = timedelta(minutes=5)
     """How old a proof JWT's ``iat`` may be (and, as leeway, how far in the future)."""
     credential_validity: timedelta = timedelta(days=365)
+    status_list_validity: timedelta = timedelta(days=1)
+    """How long a signed status list (credential or token) is valid; it is re-signed after half of it."""
+    status_list_max_age: int = 300
+    """Seconds relying parties may cache a status list (``Cache-Control: max-age`` and the token's ``ttl``)."""
     evidence_retention: timedelta = timedelta(days=7 * 365)
     """How long enrollment evidence is kept (the eKYC record period), then purged."""
     batch_size: int = 10

@@ -24,7 +24,13 @@ metadata = MetaData()
 Millis: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 """Column type for times as Unix milliseconds (and 64-bit row ids; INTEGER on SQLite is the rowid)."""
 
-TABLE_MODULES: tuple[str, ...] = ("issuer.enrollment", "issuer.evidence", "issuer.persons", "issuer.vc_api")
+TABLE_MODULES: tuple[str, ...] = (
+    "issuer.enrollment",
+    "issuer.evidence",
+    "issuer.persons",
+    "issuer.status",
+    "issuer.vc_api",
+)
 """Modules that define issuer tables (imported by create_schema)."""
 
 

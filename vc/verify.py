@@ -19,12 +19,13 @@ which case the result says ``status_checked=False``. Errors::
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from did import PublicKey, Resolver, parse_did_url
+from did import DidError, PublicKey, Resolver, parse_did_url
 from vc.data_integrity import DataIntegrityError, verify_proof
 from vc.errors import VcError
 from vc.jose import (
@@ -56,6 +57,7 @@ __all__ = [
     "StatusSource",
     "VerificationResult",
     "detect_format",
+    "issuer_did",
 ]
 
 StatusSource = Callable[[str], "Mapping[str, Any] | str"]
@@ -208,7 +210,7 @@ class CredentialVerifier:
             kid = header.get("kid")
             if not isinstance(kid, str):
                 raise SdJwtError("the SD-JWT header has no kid naming the issuer key")
-            if str(parse_did_url(kid).did) != payload.get("iss"):
+            if str(parse_did_url(kid).did) != issuer_did(payload.get("iss")):
                 raise SdJwtError(f"kid {kid!r} does not belong to the issuer {payload.get('iss')!r}")
             kid_used.append(kid)
             return self._key(kid)
@@ -290,7 +292,8 @@ class CredentialVerifier:
         if not isinstance(published, str):
             raise CredentialStatusError(f"{reference.uri} did not return a status list token")
         try:
-            token_list = verify_status_list_token(published, self._key, reference.uri, result.issuer, moment)
+            issuer = issuer_did(result.issuer) or result.issuer
+            token_list = verify_status_list_token(published, self._key, reference.uri, issuer, moment)
             value = token_list.get(reference.index)
         except StatusListError as exc:  # the token does not verify, or its list is malformed or too short
             raise CredentialStatusError(exc.message) from exc
@@ -301,6 +304,33 @@ class CredentialVerifier:
         if value != 0:
             raise CredentialStatusError(f"status value {value:#x} at {reference.uri} is not understood")
         return StatusCheck("status_list", reference.uri, reference.index, value)
+
+
+def issuer_did(iss: Any) -> str | None:
+    """The DID whose keys may sign for an SD-JWT VC ``iss``: the DID itself, or for an https URL its did:web.
+
+    An https issuer URL and the did:web of the same host, port and path are published by the same origin, so a
+    ``kid`` in that did:web speaks for the URL (SD-JWT VC issuers whose JWT VC issuer metadata names DID URL keys).
+    ``http`` is accepted for loopback hosts only (development); anything else maps to None.
+    """
+    if not isinstance(iss, str):
+        return None
+    if iss.startswith("did:"):
+        return iss
+    url = urllib.parse.urlsplit(iss)
+    host = url.hostname
+    loopback = host in ("localhost", "127.0.0.1", "::1")
+    if url.scheme != "https" and not (url.scheme == "http" and loopback):
+        return None
+    if host is None or url.query or url.fragment or url.username or url.password:
+        return None
+    from did import web_did  # loads the did:web module (and httpx) only when an issuer URL is checked
+
+    try:
+        path = [urllib.parse.quote(part, safe="") for part in url.path.strip("/").split("/") if part]
+        return web_did(host, url.port, path)
+    except (DidError, ValueError):
+        return None
 
 
 def _json_object(secured: str | Mapping[str, Any]) -> Mapping[str, Any]:

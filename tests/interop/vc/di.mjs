@@ -1,9 +1,10 @@
-// W3C Data Integrity with digitalbazaar's libraries: `verify` {credential, didDocuments?} -> {verified, error?}
-// (didDocuments: {did: DID document} for issuers that are not did:key, e.g. did:web);
+// W3C Data Integrity with digitalbazaar's libraries: `verify` {credential, didDocuments?, statusLists?} ->
+// {verified, error?} (didDocuments: {did:web DID: its DID document}, the only did:web DIDs it resolves;
+// statusLists: {URL: status list credential}, the only lists a BitstringStatusListEntry may name);
 // `issue` {credential, suite, keyPair: {publicKeyMultibase, secretKeyMultibase}} -> {credential}.
 import * as vc from '@digitalbazaar/vc';
 import {DataIntegrityProof} from '@digitalbazaar/data-integrity';
-import {CRYPTOSUITES, KEYS, documentLoader, useDidDocuments, verifyCredential} from './documents.mjs';
+import {CRYPTOSUITES, KEYS, documentLoader, useDidDocuments, useStatusLists, verifyCredential} from './documents.mjs';
 import {main} from './io.mjs';
 
 async function issue({credential, suite, keyPair}) {
@@ -20,10 +21,10 @@ async function issue({credential, suite, keyPair}) {
   return {credential: await vc.issue({credential, suite: signer, documentLoader})};
 }
 
-await main({
-  verify: ({credential, didDocuments}) => {
-    useDidDocuments(didDocuments);
-    return verifyCredential(credential);
-  },
-  issue
-});
+async function verify({credential, didDocuments, statusLists}) {
+  useDidDocuments(didDocuments);
+  useStatusLists(statusLists);
+  return verifyCredential(credential);
+}
+
+await main({verify, issue});

@@ -4,6 +4,7 @@
 // their key ids (Ed25519, P-256, P-384) are resolved locally by @digitalbazaar/did-method-key, and other DIDs (did:web)
 // only from the DID documents a request hands over (`useDidDocuments`). Anything else throws: no network access.
 import {readFileSync} from 'node:fs';
+import {gunzipSync} from 'node:zlib';
 import * as vc from '@digitalbazaar/vc';
 import * as DidKey from '@digitalbazaar/did-method-key';
 import * as EcdsaMultikey from '@digitalbazaar/ecdsa-multikey';
@@ -66,12 +67,49 @@ export async function documentLoader(url) {
 const verifySuites = [...Object.values(CRYPTOSUITES), eddsaJcs2022()].map(
   cryptosuite => new DataIntegrityProof({cryptosuite}));
 
-// {verified, error?} from @digitalbazaar/vc's verifyCredential (proofs, purpose, issuer, validity dates).
+let statusLists = new Map();
+
+// Status list credentials ({url: credential}) that BitstringStatusListEntry entries may name (no fetching).
+export function useStatusLists(lists) {
+  statusLists = new Map(Object.entries(lists ?? {}));
+}
+
+// Bitstring Status List check written here, independent of xid: the list must verify, come from the credential's
+// issuer and have the entry's purpose; entry i is bit i of the GZIP-ed list, most significant bit first.
+async function checkStatus({credential}) {
+  for(const entry of [].concat(credential.credentialStatus)) {
+    const fail = message => ({verified: false, error: new Error(message)});
+    if(entry?.type !== 'BitstringStatusListEntry') {
+      return fail(`unsupported status entry type ${JSON.stringify(entry?.type)}`);
+    }
+    const list = statusLists.get(entry.statusListCredential);
+    if(!list) {
+      return fail(`no status list ${entry.statusListCredential} was handed over`);
+    }
+    const listResult = await vc.verifyCredential({credential: list, suite: verifySuites, documentLoader});
+    if(!listResult.verified) {
+      return fail(`the status list ${entry.statusListCredential} does not verify`);
+    }
+    if(list.issuer !== credential.issuer || list.credentialSubject.statusPurpose !== entry.statusPurpose) {
+      return fail('the status list is of another issuer or purpose');
+    }
+    const bits = gunzipSync(Buffer.from(list.credentialSubject.encodedList.slice(1), 'base64url'));
+    const index = Number(entry.statusListIndex);
+    if((bits[index >> 3] >> (7 - (index & 7))) & 1) {
+      return fail(`the credential's ${entry.statusPurpose} status is set`);
+    }
+  }
+  return {verified: true};
+}
+
+// {verified, error?} from @digitalbazaar/vc's verifyCredential (proofs, purpose, issuer, validity dates, and status
+// from the lists handed to useStatusLists).
 export async function verifyCredential(credential) {
-  const result = await vc.verifyCredential({credential, suite: verifySuites, documentLoader});
+  const result = await vc.verifyCredential({credential, suite: verifySuites, documentLoader, checkStatus});
   if(result.verified) {
     return {verified: true};
   }
-  const errors = [result.error, ...(result.results ?? []).map(r => r.error)].filter(Boolean);
+  const statusError = result.statusResult?.error;
+  const errors = [result.error, statusError, ...(result.results ?? []).map(r => r.error)].filter(Boolean);
   return {verified: false, error: errors.map(describe).join('; ') || 'not verified'};
 }

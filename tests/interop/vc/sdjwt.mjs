@@ -1,5 +1,6 @@
 // SD-JWT VC with @sd-jwt/sd-jwt-vc (hashing and salts from @sd-jwt/crypto-nodejs, signatures with node:crypto):
-// `verify` {presentation, issuerJwk, nonce, aud} -> {verified, claims, error?};
+// `verify` {presentation, issuerJwk, nonce, aud, statusLists?} -> {verified, claims, error?} (statusLists:
+// {uri: status list token}, the only lists a `status` claim may name; the library checks the token's signature);
 // `issue` {claims, disclosureFrame, issuerPrivateJwk, holderPublicJwk, vct, iss, alg?} -> {sdJwt};
 // `present` {sdJwt, presentationFrame, holderPrivateJwk, nonce, aud, alg?} -> {presentation}.
 // `alg` names the JWS alg to write (e.g. RFC 9864's 'Ed25519'); by default the curve's usual name ('EdDSA').
@@ -35,8 +36,14 @@ function verifierFor(publicJwk) {
     verifySignature(hash, Buffer.from(data), {key, dsaEncoding: 'ieee-p1363'}, Buffer.from(signature, 'base64url'));
 }
 
-async function verify({presentation, issuerJwk, nonce, aud}) {
+async function verify({presentation, issuerJwk, nonce, aud, statusLists}) {
   const sdjwt = new SDJwtVcInstance({
+    statusListFetcher: async uri => {
+      if(!statusLists || !(uri in statusLists)) {
+        throw new Error(`no status list ${uri} was handed over`);
+      }
+      return statusLists[uri];
+    },
     hasher: digest,
     verifier: verifierFor(issuerJwk),
     kbVerifier: async (data, signature, payload) => {
