@@ -21,21 +21,21 @@ The token endpoint dispatches on ``grant_type`` through a ``GrantTypeRegistry``,
 facade's ``authorization_code``) joins the same endpoint of the one authorization server. Errors::
 
     IssuerError
-    └── Oid4vciError                       oid4vciError                 (``error``: the protocol's code, ``status``)
-        ├── TokenRequestError              invalidTokenRequest          invalid_request (400)
-        ├── InvalidGrantError              invalidGrant                 invalid_grant (400)
-        ├── UnsupportedGrantTypeError      unsupportedGrantType         unsupported_grant_type (400)
-        ├── InvalidAuthorizationDetailsError invalidAuthorizationDetails invalid_authorization_details (400)
-        ├── InvalidAccessTokenError        invalidAccessToken           invalid_token (401)
-        ├── InvalidCredentialRequestError  invalidCredentialRequest     invalid_credential_request (400)
-        ├── UnknownCredentialConfigurationError unknownCredentialConfiguration unknown_credential_configuration
-        ├── UnknownCredentialIdentifierError unknownCredentialIdentifier unknown_credential_identifier
-        ├── InvalidProofError              invalidProof                 invalid_proof (400)
-        ├── InvalidNonceError              invalidNonce                 invalid_nonce (400)
-        ├── CredentialRequestDeniedError   credentialRequestDenied      credential_request_denied (400)
-        ├── InvalidNotificationIdError     invalidNotificationId        invalid_notification_id (400)
-        ├── InvalidNotificationRequestError invalidNotificationRequest  invalid_notification_request (400)
-        └── OfferNotFoundError             offerNotFound                not_found (404)
+    └── Oid4vciError                             oid4vciError                       (``error``, HTTP ``status``)
+        ├── TokenRequestError                    vciInvalidTokenRequest             invalid_request (400)
+        ├── InvalidGrantError                    vciInvalidGrant                    invalid_grant (400)
+        ├── UnsupportedGrantTypeError            vciUnsupportedGrantType            unsupported_grant_type (400)
+        ├── InvalidAuthorizationDetailsError     vciInvalidAuthorizationDetails     invalid_authorization_details (400)
+        ├── InvalidAccessTokenError              vciInvalidAccessToken              invalid_token (401)
+        ├── InvalidCredentialRequestError        vciInvalidCredentialRequest        invalid_credential_request (400)
+        ├── UnknownCredentialConfigurationError  vciUnknownCredentialConfiguration  unknown_credential_configuration
+        ├── UnknownCredentialIdentifierError     vciUnknownCredentialIdentifier     unknown_credential_identifier
+        ├── InvalidProofError                    vciInvalidProof                    invalid_proof (400)
+        ├── InvalidNonceError                    vciInvalidNonce                    invalid_nonce (400)
+        ├── CredentialRequestDeniedError         vciCredentialRequestDenied         credential_request_denied (400)
+        ├── InvalidNotificationIdError           vciInvalidNotificationId           invalid_notification_id (400)
+        ├── InvalidNotificationRequestError      vciInvalidNotificationRequest      invalid_notification_request (400)
+        └── OfferNotFoundError                   vciOfferNotFound                   not_found (404)
 """
 
 from __future__ import annotations
@@ -92,6 +92,7 @@ __all__ = [
     "PRE_AUTHORIZED_CODE_GRANT",
     "PROOF_ALGORITHMS",
     "PROOF_TYP",
+    "AccessGrant",
     "CredentialEndpoint",
     "CredentialRequestDeniedError",
     "GrantHandler",
@@ -152,35 +153,35 @@ class Oid4vciError(IssuerError):
 class TokenRequestError(Oid4vciError):
     """The token request is malformed or misses a required parameter (tx_code missing or not expected)."""
 
-    code = "invalidTokenRequest"
+    code = "vciInvalidTokenRequest"
     error = "invalid_request"
 
 
 class InvalidGrantError(Oid4vciError):
     """The pre-authorized code is unknown, used, expired or locked, or the tx_code is wrong."""
 
-    code = "invalidGrant"
+    code = "vciInvalidGrant"
     error = "invalid_grant"
 
 
 class UnsupportedGrantTypeError(Oid4vciError):
     """The token request names a grant type this authorization server does not serve."""
 
-    code = "unsupportedGrantType"
+    code = "vciUnsupportedGrantType"
     error = "unsupported_grant_type"
 
 
 class InvalidAuthorizationDetailsError(Oid4vciError):
     """The token request's ``authorization_details`` (RFC 9396) are malformed or name an unoffered credential."""
 
-    code = "invalidAuthorizationDetails"
+    code = "vciInvalidAuthorizationDetails"
     error = "invalid_authorization_details"
 
 
 class InvalidAccessTokenError(Oid4vciError):
     """The bearer access token is missing, unknown or expired (RFC 6750: 401 with WWW-Authenticate)."""
 
-    code = "invalidAccessToken"
+    code = "vciInvalidAccessToken"
     error = "invalid_token"
     status = 401
 
@@ -188,63 +189,63 @@ class InvalidAccessTokenError(Oid4vciError):
 class InvalidCredentialRequestError(Oid4vciError):
     """The credential request is malformed, misses or repeats a parameter, or uses a pre-1.0 shape."""
 
-    code = "invalidCredentialRequest"
+    code = "vciInvalidCredentialRequest"
     error = "invalid_credential_request"
 
 
 class UnknownCredentialConfigurationError(Oid4vciError):
     """The credential_configuration_id is unknown or was not offered to this access token."""
 
-    code = "unknownCredentialConfiguration"
+    code = "vciUnknownCredentialConfiguration"
     error = "unknown_credential_configuration"
 
 
 class UnknownCredentialIdentifierError(Oid4vciError):
     """The credential_identifier was not granted to this access token."""
 
-    code = "unknownCredentialIdentifier"
+    code = "vciUnknownCredentialIdentifier"
     error = "unknown_credential_identifier"
 
 
 class InvalidProofError(Oid4vciError):
     """Proofs are missing, or a proof is malformed, badly signed, for another audience, stale or without c_nonce."""
 
-    code = "invalidProof"
+    code = "vciInvalidProof"
     error = "invalid_proof"
 
 
 class InvalidNonceError(Oid4vciError):
     """A proof's c_nonce is unknown, already used or expired (the wallet fetches a fresh one)."""
 
-    code = "invalidNonce"
+    code = "vciInvalidNonce"
     error = "invalid_nonce"
 
 
 class CredentialRequestDeniedError(Oid4vciError):
     """The credential cannot be issued for this grant (its enrollment evidence is gone or unreadable)."""
 
-    code = "credentialRequestDenied"
+    code = "vciCredentialRequestDenied"
     error = "credential_request_denied"
 
 
 class InvalidNotificationIdError(Oid4vciError):
     """The notification_id is unknown or belongs to another access token's grant."""
 
-    code = "invalidNotificationId"
+    code = "vciInvalidNotificationId"
     error = "invalid_notification_id"
 
 
 class InvalidNotificationRequestError(Oid4vciError):
     """The notification request is malformed (missing members, unknown event)."""
 
-    code = "invalidNotificationRequest"
+    code = "vciInvalidNotificationRequest"
     error = "invalid_notification_request"
 
 
 class OfferNotFoundError(Oid4vciError):
     """No live credential offer has this reference (unknown, expired or already redeemed)."""
 
-    code = "offerNotFound"
+    code = "vciOfferNotFound"
     error = "not_found"
     status = 404
 
@@ -671,13 +672,15 @@ def purge_expired(ctx: IssuerContext, *, keep_redeemed: timedelta = timedelta(da
 
 
 @dataclass(frozen=True)
-class _Authorization:
+class AccessGrant:
+    """What a valid access token allows: its holder, the offered configurations and the granted identifiers."""
+
     holder: AuthorizedHolder
     offered: list[str]
     identifiers: dict[str, str]
 
 
-def _authorize(conn: Connection, ctx: IssuerContext, access_token: str) -> _Authorization:
+def _authorize(conn: Connection, ctx: IssuerContext, access_token: str) -> AccessGrant:
     row = conn.execute(
         select(tokens.c.credential_identifiers, tokens.c.expires_at, grants)
         .join(grants, grants.c.id == tokens.c.grant_id)
@@ -694,7 +697,7 @@ def _authorize(conn: Connection, ctx: IssuerContext, access_token: str) -> _Auth
         holder_jwk=orjson.loads(row.holder_jwk),
         certificate_fingerprint=row.certificate_fingerprint,
     )
-    return _Authorization(holder, orjson.loads(row.configuration_ids), orjson.loads(row.credential_identifiers))
+    return AccessGrant(holder, orjson.loads(row.configuration_ids), orjson.loads(row.credential_identifiers))
 
 
 def authorize_bearer(ctx: IssuerContext) -> Callable[[str], AuthorizedHolder | None]:
@@ -737,7 +740,7 @@ class CredentialEndpoint:
         self.issue = issue
         self.facts = facts
 
-    def authorize(self, access_token: str | None) -> _Authorization:
+    def authorize(self, access_token: str | None) -> AccessGrant:
         """The grant behind a bearer token, or InvalidAccessTokenError."""
         if not access_token or len(access_token) > 512:
             raise InvalidAccessTokenError("a bearer access token is required")
@@ -746,7 +749,10 @@ class CredentialEndpoint:
 
     def __call__(self, access_token: str | None, body: Mapping[str, Any]) -> dict[str, Any]:
         """Answer a credential request: ``{"credentials": [{"credential": ...}], "notification_id"}``."""
-        auth = self.authorize(access_token)
+        return self.respond(self.authorize(access_token), body)
+
+    def respond(self, auth: AccessGrant, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Answer a credential request whose access token ``authorize`` already checked."""
         configuration_id = self._configuration(auth, body)
         proofs = self._proofs(configuration_id, body)
         wanted = {p.nonce for p in proofs}
@@ -778,7 +784,7 @@ class CredentialEndpoint:
             )
         return {"credentials": credentials, "notification_id": notification_id}
 
-    def _configuration(self, auth: _Authorization, body: Mapping[str, Any]) -> str:
+    def _configuration(self, auth: AccessGrant, body: Mapping[str, Any]) -> str:
         if "proof" in body:
             raise InvalidCredentialRequestError(
                 "the singular proof member is a pre-1.0 shape; OpenID4VCI 1.0 sends proofs: {jwt: [...]}"

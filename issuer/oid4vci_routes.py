@@ -120,13 +120,13 @@ def routes(
             return refused
         access_token = bearer_token(request)
         try:
-            await run_in_threadpool(endpoint.authorize, access_token)
+            grant = await run_in_threadpool(endpoint.authorize, access_token)
             try:
                 body = await read_json(request, limit)
             except RequestBodyError as error:
                 status = 413 if isinstance(error, BodyTooLargeError) else 400
                 return error_response(status, InvalidCredentialRequestError.error, error.message)
-            answer = await run_in_threadpool(endpoint, access_token, body)
+            answer = await run_in_threadpool(endpoint.respond, grant, body)
         except Oid4vciError as error:
             return _error(error)
         return json_response(answer)
