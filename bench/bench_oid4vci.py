@@ -1,10 +1,12 @@
-"""OpenID4VCI endpoints through the ASGI app in this process (one worker): nonce, offer + token, nonce + credential.
+"""OpenID4VCI endpoints: through the ASGI app in this process, and through uvicorn with 1 and 2 worker processes.
 
 The credential issuer is a stand-in that secures a small SD-JWT VC (ES256, two disclosable claims) bound to the proof
 key, so the credential figure is the endpoint's own cost (token lookup, proof parse + verify, nonce consumption, one
-transaction) plus one ES256 signature; compare it with the raw P-256 sign and verify floors. Requests per second with
-one worker are 1e6 / median µs. SQLite is a WAL file with synchronous=FULL (the default engine); PostgreSQL runs when
-``XID_BENCH_DATABASE_URL`` or ``XID_TEST_DATABASE_URL`` is set (a fresh schema, dropped at exit).
+transaction) plus one ES256 signature; compare it with the raw P-256 sign floor. Requests per second with one
+in-process worker are 1e6 / median µs. The uvicorn rows time one nonce + credential cycle under 8 concurrent clients
+run from this process (the load generator shares the machine's cores with the server: a lower bound). SQLite is a
+WAL file with synchronous=FULL (the default engine); PostgreSQL runs when ``XID_BENCH_DATABASE_URL`` or
+``XID_TEST_DATABASE_URL`` is set (a fresh schema, dropped at exit).
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import atexit
 import os
 import secrets
 import shutil
+import socket
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,7 +31,7 @@ import httpx
 from sqlalchemy import Connection, Engine, create_engine, text
 from starlette.applications import Starlette
 
-from bench.harness import BenchUnavailableError, bench
+from bench.harness import BenchUnavailableError, bench, bench_external
 from did.keys import KeyType
 from did.signer import SoftwareSigner
 from foundation.db import open_engine, transaction
@@ -123,11 +128,9 @@ class _Client:
         return self.loop.run_until_complete(self.client.post(url, **kwargs))
 
 
-def _issuer(kind: str) -> tuple[IssuerContext, _Client]:
-    engine = _sqlite_engine() if kind == "SQLite" else _postgres_engine()
-    create_schema(engine)
+def _context(engine: Engine) -> IssuerContext:
     settings = IssuerSettings(tx_code=False, token_rate_per_minute=10**9)
-    ctx = IssuerContext(
+    return IssuerContext(
         base_url=BASE,
         did="did:web:127.0.0.1%3A8000",
         engine=engine,
@@ -139,11 +142,25 @@ def _issuer(kind: str) -> tuple[IssuerContext, _Client]:
         revocation=OcspProvider(),
         settings=settings,
     )
-    app = Starlette(
+
+
+def _app(ctx: IssuerContext) -> Starlette:
+    return Starlette(
         routes=routes(ctx, configurations=CONFIGURATIONS, issue=_Issuer(ctx), facts=_facts),
         exception_handlers=dict(EXCEPTION_HANDLERS),
     )
-    return ctx, _Client(app)
+
+
+def served_app() -> Starlette:
+    """The app a uvicorn worker serves (``--factory``): the database named by ``XID_BENCH_VCI_DATABASE``."""
+    return _app(_context(open_engine(os.environ["XID_BENCH_VCI_DATABASE"])))
+
+
+def _issuer(kind: str) -> tuple[IssuerContext, _Client]:
+    engine = _sqlite_engine() if kind == "SQLite" else _postgres_engine()
+    create_schema(engine)
+    ctx = _context(engine)
+    return ctx, _Client(_app(ctx))
 
 
 def _token(ctx: IssuerContext, client: _Client) -> str:
@@ -176,23 +193,88 @@ def _token_op(kind: str) -> Callable[[], object]:
     return lambda: _token(ctx, client)
 
 
+_HOLDER = SoftwareSigner.generate(KeyType.P256)
+_PROOF_HEADER = {"typ": "openid4vci-proof+jwt", "alg": "ES256", "jwk": _HOLDER.public_key.to_jwk()}
+
+
+def _credential_body(nonce: str) -> dict[str, Any]:
+    payload = compact_json({"aud": BASE, "iat": int(time.time()), "nonce": nonce})
+    proof = encode_compact(_PROOF_HEADER, payload, _HOLDER.sign)
+    return {"credential_configuration_id": CONFIGURATION, "proofs": {"jwt": [proof]}}
+
+
 def _credential_op(kind: str) -> Callable[[], object]:
     ctx, client = _issuer(kind)
-    access_token = _token(ctx, client)
-    holder = SoftwareSigner.generate(KeyType.P256)
-    header = {"typ": "openid4vci-proof+jwt", "alg": "ES256", "jwk": holder.public_key.to_jwk()}
-    headers = {"Authorization": f"Bearer {access_token}"}
+    headers = {"Authorization": f"Bearer {_token(ctx, client)}"}
 
     def op() -> object:
         nonce = client.post("/nonce").json()["c_nonce"]
-        payload = compact_json({"aud": BASE, "iat": int(time.time()), "nonce": nonce})
-        proof = encode_compact(header, payload, holder.sign)
-        body = {"credential_configuration_id": CONFIGURATION, "proofs": {"jwt": [proof]}}
-        response = client.post("/credential", json=body, headers=headers)
+        response = client.post("/credential", json=_credential_body(nonce), headers=headers)
         assert response.status_code == 200, response.text
         return response
 
     return op
+
+
+_CYCLES, _CONCURRENCY = 240, 8
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        assert isinstance(port, int)
+        return port
+
+
+async def _load(url: str, access_token: str) -> float:
+    """Run _CYCLES nonce + credential cycles with _CONCURRENCY clients; return the elapsed seconds."""
+    headers = {"Authorization": f"Bearer {access_token}"}
+    remaining = [_CYCLES]
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while remaining[0] > 0:
+            remaining[0] -= 1
+            nonce = (await client.post("/nonce")).json()["c_nonce"]
+            response = await client.post("/credential", json=_credential_body(nonce), headers=headers)
+            if response.status_code != 200:
+                raise AssertionError(f"credential endpoint answered {response.status_code}: {response.text}")
+
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(_CONCURRENCY)))
+        return time.perf_counter() - start
+
+
+def _uvicorn(kind: str, workers: int) -> tuple[float, float, int]:
+    engine = _sqlite_engine() if kind == "SQLite" else _postgres_engine()
+    create_schema(engine)
+    ctx = _context(engine)
+    access_token = _token(ctx, _Client(_app(ctx)))
+    port = _free_port()
+    env = {**os.environ, "XID_BENCH_VCI_DATABASE": engine.url.render_as_string(hide_password=False)}
+    argv = [sys.executable, "-m", "uvicorn", "--factory", "bench.bench_oid4vci:served_app", "--port", str(port)]
+    argv += ["--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+    server = subprocess.Popen(argv, env=env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(url + "/.well-known/openid-credential-issuer").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise BenchUnavailableError("uvicorn did not start")
+            time.sleep(0.1)
+        asyncio.run(_load(url, access_token))  # warm-up: connections, caches, every worker
+        runs = sorted(asyncio.run(_load(url, access_token)) / _CYCLES for _ in range(3))
+        return runs[1], runs[0], _CYCLES
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        engine.dispose()
 
 
 for _kind in ("SQLite", "PostgreSQL"):
@@ -212,3 +294,9 @@ for _kind in ("SQLite", "PostgreSQL"):
     )
     def _credential(kind: str = _kind) -> Callable[[], object]:
         return _credential_op(kind)
+
+    for _workers in (1, 2):
+
+        @bench_external("oid4vci", f"POST /nonce + POST /credential, uvicorn {_workers} worker(s), 8 clients, {_kind}")
+        def _served(kind: str = _kind, workers: int = _workers) -> tuple[float, float, int]:
+            return _uvicorn(kind, workers)
