@@ -3,7 +3,7 @@
 Thin handlers over ``issuer.oid4vci``: read the body with the bounded helpers of ``issuer.http``, run the
 (synchronous, database-bound) core in the thread pool, and map an ``Oid4vciError`` to its protocol error:
 RFC 6749 §5.2 at the token endpoint, RFC 6750 §3 (401 + ``WWW-Authenticate``) for access tokens, OpenID4VCI 1.0
-§8.3.1.2 at the credential endpoint and §11.3 at the notification endpoint.
+§8.3.1 at the credential endpoint and §11 at the notification endpoint.
 
 Paths (at the root of the credential issuer identifier): ``GET /.well-known/openid-credential-issuer``,
 ``GET /.well-known/oauth-authorization-server``, ``GET /credential-offer/{ref}``, ``POST /token``, ``POST /nonce``,

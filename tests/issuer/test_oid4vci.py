@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from starlette.applications import Starlette
 
+from did import did_jwk
 from did.keys import KeyType, PublicKey
 from did.signer import SoftwareSigner
 from foundation.db import open_engine, transaction
@@ -310,10 +311,12 @@ def test_pre_authorized_flow_issues_a_batch_bound_to_the_proof_keys(vci: Vci) ->
         did_key_signer(KeyType.P256),
         SoftwareSigner.generate(KeyType.ED25519),
     )
+    p384_key = SoftwareSigner.generate(KeyType.P384)
     proofs = [
         vci.proof(nonce, jwk_key),
         vci.proof(nonce, did_key_holder, key="kid"),
         vci.proof(nonce, ed_key, header={"alg": "Ed25519"}),
+        vci.proof(nonce, p384_key, key="kid", header={"kid": did_jwk.create(p384_key.public_key) + "#0"}),
     ]
     response = vci.credential(
         answer["access_token"], {"credential_configuration_id": SD_JWT, "proofs": {"jwt": proofs}}
@@ -322,8 +325,8 @@ def test_pre_authorized_flow_issues_a_batch_bound_to_the_proof_keys(vci: Vci) ->
     assert response.headers["cache-control"] == "no-store"
     body = response.json()
     assert set(body) == {"credentials", "notification_id"}
-    assert len(body["credentials"]) == 3
-    expected = [jwk_key.public_key.to_jwk(), did_key_holder.public_key.to_jwk(), ed_key.public_key.to_jwk()]
+    assert len(body["credentials"]) == 4
+    expected = [k.public_key.to_jwk() for k in (jwk_key, did_key_holder, ed_key, p384_key)]
     assert [jwk for _, jwk in vci.issuer.calls] == expected
     for item, holder in zip(body["credentials"], expected, strict=True):
         assert set(item) == {"credential"}
