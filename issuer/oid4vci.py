@@ -682,13 +682,13 @@ class AccessGrant:
 
 def _authorize(conn: Connection, ctx: IssuerContext, access_token: str) -> AccessGrant:
     row = conn.execute(
-        select(tokens.c.credential_identifiers, tokens.c.expires_at, grants)
+        select(tokens.c.credential_identifiers, tokens.c.expires_at.label("token_expires_at"), grants)
         .join(grants, grants.c.id == tokens.c.grant_id)
         .where(tokens.c.token_hash == _hash(access_token))
     ).first()
     if row is None:
         raise InvalidAccessTokenError("the access token is unknown")
-    if row.expires_at <= _ms(ctx.clock()):
+    if row.token_expires_at <= _ms(ctx.clock()):
         raise InvalidAccessTokenError("the access token has expired")
     holder = AuthorizedHolder(
         grant_id=row.id,

@@ -797,6 +797,16 @@ def test_bearer_token_missing_wrong_expired_or_in_query(vci: Vci) -> None:
     assert authorize_bearer(vci.ctx)(token) is None
 
 
+def test_access_token_lifetime_is_its_own(make_vci: Callable[..., Vci]) -> None:
+    """The token outlives its offer's expiry when its own lifetime is longer, and expires at its own end."""
+    vci = make_vci(offer_ttl=timedelta(minutes=1), access_token_ttl=timedelta(minutes=30))
+    token = vci.access_token()
+    vci.clock.advance(timedelta(minutes=29))
+    assert authorize_bearer(vci.ctx)(token) is not None
+    vci.clock.advance(timedelta(minutes=1))
+    assert authorize_bearer(vci.ctx)(token) is None
+
+
 # -- notifications ------------------------------------------------------------------------------------------------
 
 
