@@ -32,6 +32,7 @@ facade's ``authorization_code``) joins the same endpoint of the one authorizatio
         ├── UnknownCredentialIdentifierError     vciUnknownCredentialIdentifier     unknown_credential_identifier
         ├── InvalidProofError                    vciInvalidProof                    invalid_proof (400)
         ├── InvalidNonceError                    vciInvalidNonce                    invalid_nonce (400)
+        ├── InvalidEncryptionParametersError     vciInvalidEncryptionParameters     invalid_encryption_parameters
         ├── CredentialRequestDeniedError         vciCredentialRequestDenied         credential_request_denied (400)
         ├── InvalidNotificationIdError           vciInvalidNotificationId           invalid_notification_id (400)
         ├── InvalidNotificationRequestError      vciInvalidNotificationRequest      invalid_notification_request (400)
@@ -100,6 +101,7 @@ __all__ = [
     "InvalidAccessTokenError",
     "InvalidAuthorizationDetailsError",
     "InvalidCredentialRequestError",
+    "InvalidEncryptionParametersError",
     "InvalidGrantError",
     "InvalidNonceError",
     "InvalidNotificationIdError",
@@ -219,6 +221,13 @@ class InvalidNonceError(Oid4vciError):
 
     code = "vciInvalidNonce"
     error = "invalid_nonce"
+
+
+class InvalidEncryptionParametersError(Oid4vciError):
+    """The request asks for an encrypted credential response, which this issuer does not offer."""
+
+    code = "vciInvalidEncryptionParameters"
+    error = "invalid_encryption_parameters"
 
 
 class CredentialRequestDeniedError(Oid4vciError):
@@ -792,6 +801,11 @@ class CredentialEndpoint:
         if "format" in body:
             raise InvalidCredentialRequestError(
                 "the format member is a pre-1.0 shape; OpenID4VCI 1.0 names a credential_configuration_id"
+            )
+        if "credential_response_encryption" in body:
+            raise InvalidEncryptionParametersError(
+                "credential response encryption is not supported (the metadata advertises none); the response is"
+                " protected by TLS"
             )
         has_id, has_ident = "credential_configuration_id" in body, "credential_identifier" in body
         if has_id == has_ident:

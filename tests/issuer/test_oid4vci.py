@@ -728,6 +728,15 @@ def test_batch_limits(make_vci: Callable[..., Vci]) -> None:
         ),
         ({"credential_configuration_id": SD_JWT, "proofs": {"attestation": ["x"]}}, "invalid_proof", "not supported"),
         ({"credential_configuration_id": SD_JWT, "proofs": []}, "invalid_credential_request", "object"),
+        (
+            {
+                "credential_configuration_id": SD_JWT,
+                "proofs": {"jwt": ["<proof>"]},
+                "credential_response_encryption": {},
+            },
+            "invalid_encryption_parameters",
+            "not supported",
+        ),
     ],
 )
 def test_bad_credential_request_changes_nothing(vci: Vci, body: dict[str, Any], error: str, fragment: str) -> None:
