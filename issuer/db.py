@@ -27,6 +27,7 @@ Millis: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 TABLE_MODULES: tuple[str, ...] = (
     "issuer.enrollment",
     "issuer.evidence",
+    "issuer.oid4vci",
     "issuer.persons",
     "issuer.status",
     "issuer.vc_api",
