@@ -2,11 +2,22 @@
 
 The credential issuer identifier is the base URL; the issuer's did:web names the same host and path, and its DID
 document is served where did:web resolution looks for it (``/.well-known/did.json`` for a bare host, ``/did.json``
-under a path).
+under a path). The parts and their paths (docs/issuer.md):
+
+- enrollment (the card check): ``/enroll/challenge``, ``/enroll``;
+- OpenID4VCI 1.0: ``/.well-known/openid-credential-issuer``, ``/.well-known/oauth-authorization-server``,
+  ``/credential-offer/{ref}``, ``/token``, ``/nonce``, ``/credential``, ``/notification``;
+- credentials and status: ``/vct/identity``, ``/.well-known/jwt-vc-issuer``, ``/contexts/identity/v1``,
+  ``/status/bitstring/{id}``, ``/status/token/{id}``, ``/admin/credentials...``;
+- the xid CA: ``/ca/root.pem``, ``/ca/certificates``, ``/ca/ocsp``, ``/ca/crl``;
+- the W3C VC API: ``/credentials/issue``, ``/credentials/status``, ``/instances/{name}/credentials/...``.
+
+Every part takes the others as parameters (``issuer.contracts``); this module is the only place that knows them all.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,10 +28,23 @@ from starlette.routing import BaseRoute, Route
 
 from did.did_web import web_document
 from did.keys import PublicKey
+from issuer import (
+    credentials,
+    credentials_routes,
+    enroll_routes,
+    evidence,
+    oid4vci,
+    oid4vci_routes,
+    vc_api,
+    vc_api_routes,
+)
 from issuer.context import IssuerContext
+from issuer.enrollment import Enrollment
 from issuer.http import EXCEPTION_HANDLERS, json_response
+from issuer.oid4vci import GrantTypeRegistry
+from issuer.status import IssuerSigner, StatusLists, default_signers
 
-__all__ = ["create_app", "did_document", "did_document_path"]
+__all__ = ["IssuerParts", "create_app", "did_document", "did_document_path", "status_signers", "wire"]
 
 
 def did_document(ctx: IssuerContext) -> dict[str, Any]:
@@ -37,12 +61,55 @@ def did_document_path(base_url: str) -> str:
     return "/did.json" if urlsplit(base_url).path.strip("/") else "/.well-known/did.json"
 
 
+def status_signers(ctx: IssuerContext) -> dict[str, IssuerSigner]:
+    """Who signs each issuer's status lists: the did:web's key, and each VC API did:key with its default suite."""
+    signers = default_signers(ctx)
+    for instance in vc_api.instances(ctx):
+        if instance.default and instance.id not in signers:
+            signers[instance.id] = IssuerSigner(instance.signer, instance.verification_method, instance.cryptosuite)
+    return signers
+
+
+@dataclass
+class IssuerParts:
+    """The wired parts of the issuer (what ``create_app`` mounts; the CLI uses the same objects)."""
+
+    status: StatusLists
+    configurations: dict[str, dict[str, Any]]
+    enrollment: Enrollment
+    grant_types: GrantTypeRegistry
+
+
+def wire(ctx: IssuerContext) -> IssuerParts:
+    """Build the issuer's parts over one context, checking the credential configurations against OpenID4VCI 1.0."""
+    configurations = credentials.configurations(ctx)
+    problems = [p for cid, conf in configurations.items() for p in oid4vci.configuration_problems(cid, conf)]
+    if problems:
+        raise ValueError("credential configurations are not OpenID4VCI 1.0: " + "; ".join(problems))
+    status = StatusLists(ctx, status_signers(ctx))
+    offers = oid4vci.create_offer_factory(ctx, list(configurations))
+    return IssuerParts(status, configurations, Enrollment(ctx, offers), oid4vci.default_grant_types(ctx))
+
+
 def create_app(ctx: IssuerContext) -> Starlette:
     """The issuer's app on ``ctx.base_url``."""
+    parts = wire(ctx)
     document = did_document(ctx)
 
     async def did_json(request: Request) -> Response:
         return json_response(document, no_store=False, headers={"Cache-Control": "public, max-age=300"})
 
-    routes: list[BaseRoute] = [Route(did_document_path(ctx.base_url), did_json, methods=["GET"])]
+    routes: list[BaseRoute] = [
+        Route(did_document_path(ctx.base_url), did_json, methods=["GET"]),
+        *enroll_routes.routes(ctx, parts.enrollment),
+        *oid4vci_routes.routes(
+            ctx,
+            configurations=parts.configurations,
+            issue=credentials.make_credential_issuer(ctx, parts.status),
+            facts=evidence.identity_facts(ctx),
+            grant_types=parts.grant_types,
+        ),
+        *credentials_routes.routes(ctx, parts.status),
+        *vc_api_routes.routes(ctx, parts.status),
+    ]
     return Starlette(routes=routes, exception_handlers=dict(EXCEPTION_HANDLERS))

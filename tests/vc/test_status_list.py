@@ -180,8 +180,10 @@ def test_token_status_errors() -> None:
         TokenStatusList.from_json({"bits": 1, "lst": b64url_encode(zlib.compress(bytes(20 * 1024 * 1024)))})
     reference = TokenStatusReference.parse({"status_list": {"idx": 7, "uri": "https://issuer.example.jp/sl/1"}})
     assert reference.to_json() == {"status_list": {"idx": 7, "uri": "https://issuer.example.jp/sl/1"}}
+    assert TokenStatusReference.parse({"status_list": {"idx": 1, "uri": "http://127.0.0.1:8000/sl"}}).index == 1
     for bad, reason in [({}, "lacks status_list"), ({"status_list": {"idx": -1, "uri": "https://x"}}, "idx"),
                         ({"status_list": {"idx": 1, "uri": "http://x"}}, "https URL"),
+                        ({"status_list": {"idx": 1, "uri": "http://127.0.0.2.example/sl"}}, "https URL"),
                         ({"status_list": {"idx": True, "uri": "https://x"}}, "idx")]:  # fmt: skip
         with pytest.raises(StatusListError, match=reason):
             TokenStatusReference.parse(bad)

@@ -11,6 +11,7 @@ counted from the least significant bit. Errors (beside those of ``vc.status_list
 
 from __future__ import annotations
 
+import urllib.parse
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -120,13 +121,19 @@ class TokenStatusReference:
         idx, uri = reference.get("idx"), reference.get("uri")
         if not isinstance(idx, int) or isinstance(idx, bool) or idx < 0:
             raise StatusListError("status_list idx must be a non-negative integer")
-        if not isinstance(uri, str) or not uri.startswith("https://"):
-            raise StatusListError("status_list uri must be an https URL")
+        if not isinstance(uri, str) or not (uri.startswith("https://") or _loopback_http(uri)):
+            raise StatusListError("status_list uri must be an https URL (plain http only on a loopback host)")
         return cls(idx, uri)
 
     def to_json(self) -> dict[str, Any]:
         """The ``status`` claim value."""
         return {"status_list": {"idx": self.index, "uri": self.uri}}
+
+
+def _loopback_http(uri: str) -> bool:
+    """Whether a URI is plain http to a loopback host (a development issuer; fetching it stays the caller's policy)."""
+    parts = urllib.parse.urlsplit(uri)
+    return parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1")
 
 
 def issue_status_list_token(
