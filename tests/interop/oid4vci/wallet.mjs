@@ -3,6 +3,7 @@
 // stdin: {"offerUri": "openid-credential-offer://?credential_offer_uri=...", "txCode": "123456" | null,
 //         "configurationIds": ["..."], "batch": 1}
 // stdout: {"version", "credentials": {configurationId: [credential, ...]}, "proofs": {configurationId: [header]},
+//          "holderKeys": {configurationId: [private JWK of the key each credential is bound to]},
 //          "exchanges": [{method, url, contentType, authorization, requestBody, status, responseBody}], "tokenResponse"}
 // exit 1 with {"error": ...} when any step fails.
 import { createHash, randomBytes } from "node:crypto";
@@ -48,6 +49,7 @@ async function recordingFetch(input, init = {}) {
 }
 
 const keys = new Map(); // JSON of the public JWK -> private key
+const privateJwks = new Map(); // JSON of the public JWK -> private JWK (reported, so a test can present)
 
 async function signJwt(signer, { header, payload }) {
   if (signer.method !== "jwk") throw new Error(`signer method ${signer.method} not supported by this driver`);
@@ -71,6 +73,7 @@ async function newHolderKey() {
   const { publicKey, privateKey } = await generateKeyPair("ES256", { extractable: true });
   const jwk = await exportJWK(publicKey);
   keys.set(JSON.stringify(jwk), privateKey);
+  privateJwks.set(JSON.stringify(jwk), await exportJWK(privateKey));
   return jwk;
 }
 
@@ -88,12 +91,15 @@ async function main() {
   });
   const credentials = {};
   const proofs = {};
+  const holderKeys = {};
   const notificationIds = {};
   for (const credentialConfigurationId of configurationIds) {
     const { c_nonce: nonce } = await client.requestNonce({ issuerMetadata });
     const jwts = [];
+    const batchKeys = [];
     for (let i = 0; i < batch; i++) {
       const publicJwk = await newHolderKey();
+      batchKeys.push(publicJwk);
       const { jwt } = await client.createCredentialRequestJwtProof({
         issuerMetadata,
         credentialConfigurationId,
@@ -111,6 +117,7 @@ async function main() {
     credentials[credentialConfigurationId] = response.credentialResponse.credentials.map((c) => c.credential);
     notificationIds[credentialConfigurationId] = response.credentialResponse.notification_id;
     proofs[credentialConfigurationId] = jwts.map((jwt) => decodeProtectedHeader(jwt));
+    holderKeys[credentialConfigurationId] = batchKeys.map((jwk) => privateJwks.get(JSON.stringify(jwk)));
     await client.sendNotification({
       issuerMetadata,
       accessToken: accessTokenResponse.access_token,
@@ -123,6 +130,7 @@ async function main() {
     credentials,
     notificationIds,
     proofs,
+    holderKeys,
     exchanges,
   };
 }
