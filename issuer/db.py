@@ -24,7 +24,7 @@ metadata = MetaData()
 Millis: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 """Column type for times as Unix milliseconds (and 64-bit row ids; INTEGER on SQLite is the rowid)."""
 
-TABLE_MODULES: tuple[str, ...] = ()
+TABLE_MODULES: tuple[str, ...] = ("issuer.ca",)
 """Modules that define issuer tables (imported by create_schema)."""
 
 
