@@ -828,7 +828,6 @@ def _parse_ocsp_request(der: bytes) -> tuple[list[ocsp.CertId], bytes | None] | 
                 if not isinstance(value, bytes) or not 1 <= len(value) <= _MAX_NONCE:
                     return None
                 nonce = value
-        request.native  # noqa: B018 - parse the rest too, so a malformed tail is refused here
     except Exception:  # asn1crypto raises ValueError, TypeError, KeyError, ... on malformed DER
         return None
     return cert_ids, nonce

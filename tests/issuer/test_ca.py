@@ -7,7 +7,7 @@ import datetime as dt
 import hashlib
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from asn1crypto import csr as asn1_csr
@@ -22,7 +22,8 @@ from sqlalchemy import Engine, func, select
 from did import did_jwk
 from did.keys import KeyType, PublicKey
 from did.signer import SoftwareSigner
-from foundation.db import open_engine, transaction
+from foundation.db import is_unique_violation, open_engine, transaction
+from issuer import ca as ca_module
 from issuer.ca import (
     CA_SECTOR,
     DOCUMENT_SIGNING,
@@ -43,6 +44,7 @@ from issuer.ca import (
 from issuer.context import IssuerContext, IssuerSettings
 from issuer.contracts import AuthorizedHolder
 
+T = TypeVar("T")
 HolderKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 CARD = "ab" * 32
 
@@ -155,41 +157,76 @@ def test_root_name_is_configurable(issuer_context: IssuerContext) -> None:
     assert XidCA(production, pairwise=pairwise).root_name() == "xid Root CA"
 
 
-def test_root_creation_race_ends_with_one_root(issuer_context: IssuerContext) -> None:
-    """Two processes (two engines on one database) that both built a root before either stored it."""
+def _run_together(*calls: Callable[[], T]) -> list[T]:
+    """Run the calls in threads at once; their results, or the first error raised."""
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    def run(call: Callable[[], T]) -> None:
+        try:
+            results.append(call())
+        except BaseException as error:  # pragma: no cover - re-raised below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    if errors:
+        raise errors[0]
+    return results
+
+
+def _record_unique_violations(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    seen: list[bool] = []
+    original = is_unique_violation
+
+    def recording(error: BaseException) -> bool:
+        seen.append(original(error))
+        return seen[-1]
+
+    monkeypatch.setattr(ca_module, "is_unique_violation", recording)
+    return seen
+
+
+def test_root_creation_race_ends_with_one_root(issuer_context: IssuerContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two processes (two engines on one database) that both found no root and built one before either stored it.
+
+    On PostgreSQL both also look again inside their writer transactions before either inserts, so one insert
+    hits the primary key; on SQLite the writer lock (BEGIN IMMEDIATE) makes the second one see the first's root.
+    """
+    postgres = issuer_context.engine.dialect.name == "postgresql"
+    violations = _record_unique_violations(monkeypatch)
     second = open_engine(issuer_context.engine.url.render_as_string(hide_password=False))
     try:
-        barrier = threading.Barrier(2)
+        built, looked = threading.Barrier(2), threading.Barrier(2)
         cas = [
             XidCA(dataclasses.replace(issuer_context, engine=e), pairwise=pairwise)
             for e in (issuer_context.engine, second)
         ]
         for one in cas:
+            calls = [0]
 
-            def synchronized(build: Callable[[], bytes] = one._build_root) -> bytes:
+            def build(build: Callable[[], bytes] = one._build_root) -> bytes:
                 der = build()
-                barrier.wait(timeout=30)  # both have their own root certificate before either stores it
+                built.wait(timeout=30)
                 return der
 
-            one._build_root = synchronized  # type: ignore[method-assign]
-        results: list[bytes] = []
-        errors: list[BaseException] = []
+            def load(conn: Any, load: Callable[[Any], Any] = one._load_root, calls: list[int] = calls) -> Any:
+                root = load(conn)
+                calls[0] += 1
+                if calls[0] == 2 and postgres:  # inside the writer transaction, before the insert
+                    looked.wait(timeout=30)
+                return root
 
-        def run(one: XidCA) -> None:
-            try:
-                results.append(one.root().der)
-            except BaseException as error:  # pragma: no cover - reported below
-                errors.append(error)
-
-        threads = [threading.Thread(target=run, args=(one,)) for one in cas]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-        assert errors == []
+            one._build_root = build  # type: ignore[method-assign]
+            one._load_root = load  # type: ignore[method-assign]
+        results = _run_together(*(lambda one=one: one.root().der for one in cas))
         assert len(results) == 2
         assert results[0] == results[1]
         assert count(issuer_context.engine, ca_roots) == 1
+        assert violations == ([True] if postgres else [])
     finally:
         second.dispose()
 
@@ -347,23 +384,30 @@ def test_one_certificate_per_usage_per_grant(
 
 
 def test_concurrent_requests_for_one_grant_get_one_certificate(
-    ca: XidCA, holder_key: ec.EllipticCurvePrivateKey, issuer_context: IssuerContext
+    ca: XidCA, holder_key: ec.EllipticCurvePrivateKey, issuer_context: IssuerContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Two requests for one grant and usage that both found none and both signed a certificate: one is stored."""
+    postgres = issuer_context.engine.dialect.name == "postgresql"
+    violations = _record_unique_violations(monkeypatch)
     holder, csr = holder_for(holder_key), make_csr(holder_key)
     ca.root()
-    results: list[int] = []
+    looked = threading.Barrier(2)
+    calls = threading.local()
+    original = ca_module._by_grant
 
-    def run() -> None:
-        results.append(ca.issue(holder, csr, "authentication")[0].serial)
+    def by_grant(conn: Any, grant_id: str, usage: str) -> Any:
+        found = original(conn, grant_id, usage)
+        calls.n = getattr(calls, "n", 0) + 1
+        if calls.n == 2 and postgres:  # inside the writer transaction, before the insert
+            looked.wait(timeout=30)
+        return found
 
-    threads = [threading.Thread(target=run) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert len(results) == 4
-    assert len(set(results)) == 1
+    monkeypatch.setattr(ca_module, "_by_grant", by_grant)
+    results = _run_together(*(lambda: ca.issue(holder, csr, "authentication") for _ in range(2)))
+    assert len({issued.serial for issued, _ in results}) == 1
+    assert sorted(created for _, created in results) == [False, True]
     assert count(issuer_context.engine) == 1
+    assert violations == ([True] if postgres else [])
 
 
 # -- CSR checks (each must fail closed and store nothing) --------------------------------------------------------
