@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBack
 from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
-from did.keys import KeyType
+from did.keys import KeyType, PublicKey
 from did.signer import SoftwareSigner
 from foundation.db import transaction
 from issuer.ca import CA_SECTOR, IssuedCertificate, XidCA, revoke
@@ -231,3 +233,89 @@ def test_ed25519_ca_with_openssl(openssl: str, issuer_context: IssuerContext, tm
         issued, _ = live.ca.issue(holder_for(holder_key, grant="g-ed"), make_csr(holder_key), "signing")
         (tmp_path / "ed.pem").write_text(issued.pem)
         assert run(openssl, "verify", "-CAfile", str(live.root), str(tmp_path / "ed.pem")).returncode == 0
+
+
+SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
+_ON_TOKEN = """
+import sys
+from pathlib import Path
+
+import pkcs11
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from did.keys import KeyType, PublicKey
+from did.pkcs11 import Pkcs11Signer, generate_key
+from did.signer import SoftwareSigner
+from foundation.db import open_engine
+from issuer.ca import XidCA
+from issuer.context import IssuerContext, OperatorSecrets
+from issuer.contracts import AuthorizedHolder
+from issuer.db import create_schema
+
+out, module = Path(sys.argv[1]), sys.argv[2]
+key_type = KeyType[sys.argv[3]]
+with pkcs11.lib(module).get_token(token_label="xid-ca").open(rw=True, user_pin="1234") as session:
+    generate_key(session, key_type, "ca")
+engine = open_engine(f"sqlite:///{out / 'db.sqlite3'}")
+create_schema(engine)
+with Pkcs11Signer.open(module, "xid-ca", "1234", "ca") as ca_signer:
+    ctx = IssuerContext(
+        base_url="http://127.0.0.1:8000",
+        did="did:web:127.0.0.1%3A8000",
+        engine=engine,
+        es256=SoftwareSigner.generate(KeyType.P256),
+        ed25519=SoftwareSigner.generate(KeyType.ED25519),
+        ca_signer=ca_signer,
+        secrets=OperatorSecrets.generate(),
+        trust=None,
+        revocation=None,
+    )
+    ca = XidCA(ctx, pairwise=lambda person, sector: "pseudonym")
+    holder_key = ec.generate_private_key(ec.SECP256R1())
+    csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([])).sign(holder_key, hashes.SHA256())
+    jwk = PublicKey.from_cryptography(holder_key.public_key()).to_jwk()
+    holder = AuthorizedHolder("grant", "person", "evidence", jwk, "ab" * 32)
+    issued, _ = ca.issue(holder, csr.public_bytes(serialization.Encoding.DER), "signing")
+    (out / "root.pem").write_text(ca.root().pem)
+    (out / "cert.pem").write_text(issued.pem)
+    (out / "crl.der").write_bytes(ca.crl()[0])
+    (out / "ca.jwk").write_text(str(sorted(ca_signer.public_jwk.items())))
+engine.dispose()
+"""
+
+
+@pytest.mark.softhsm
+@pytest.mark.parametrize("key_type", [KeyType.P256, KeyType.ED25519], ids=["p256", "ed25519"])
+def test_ca_key_on_a_pkcs11_token(openssl: str, tmp_path: Path, key_type: KeyType) -> None:
+    """The CA signs through a PKCS#11 signer (SoftHSM2), never holding the private key; openssl checks the result.
+
+    It runs in a child process: SoftHSM2 reads its configuration once per process, and other tests use their own.
+    """
+    require_component(shutil.which("softhsm2-util") is not None and Path(SOFTHSM).exists(), "SoftHSM2 (apt softhsm2)")
+    (tmp_path / "tokens").mkdir()
+    conf = tmp_path / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {tmp_path / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    env = {**os.environ, "SOFTHSM2_CONF": str(conf)}
+    init = ["softhsm2-util", "--init-token", "--free", "--label", "xid-ca", "--so-pin", "0000", "--pin", "1234"]
+    subprocess.run(init, check=True, capture_output=True, env=env, timeout=60)
+    child = subprocess.run(
+        [sys.executable, "-c", _ON_TOKEN, str(tmp_path), SOFTHSM, key_type.name],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=120,
+        check=False,
+    )
+    assert child.returncode == 0, child.stderr
+    root, cert = tmp_path / "root.pem", tmp_path / "cert.pem"
+    assert run(openssl, "verify", "-CAfile", str(root), "-purpose", "smimesign", str(cert)).stdout.strip() == (
+        f"{cert}: OK"
+    )
+    crl = run(openssl, "crl", "-in", str(tmp_path / "crl.der"), "-inform", "DER", "-CAfile", str(root), "-noout")
+    assert "verify OK" in crl.stderr + crl.stdout
+    root_key = x509.load_pem_x509_certificate(root.read_bytes()).public_key()
+    token_key = PublicKey.from_cryptography(root_key)  # type: ignore[arg-type]
+    assert str(sorted(token_key.to_jwk().items())) == (tmp_path / "ca.jwk").read_text()
