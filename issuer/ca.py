@@ -113,6 +113,8 @@ DOCUMENT_SIGNING: Final = "1.3.6.1.5.5.7.3.36"
 """id-kp-documentSigning (RFC 9336)."""
 
 _ROOT_LIFETIME: Final = timedelta(days=3652)
+_BACKDATE: Final = timedelta(minutes=5)
+"""notBefore precedes the issuance by this much, so a relying party whose clock is a little behind accepts it."""
 _MAX_CN: Final = 64  # ub-common-name (RFC 5280 appendix A)
 _MAX_OCSP_REQUESTS: Final = 16
 _MAX_NONCE: Final = 32  # RFC 8954 §2.1
@@ -495,7 +497,7 @@ class XidCA:
             {
                 "serial_number": _serial(self.ctx.random),
                 "issuer": name,
-                "validity": {"not_before": _time(now), "not_after": _time(now + _ROOT_LIFETIME)},
+                "validity": {"not_before": _time(now - _BACKDATE), "not_after": _time(now + _ROOT_LIFETIME)},
                 "subject": name,
                 "subject_public_key_info": self._spki,
             },
@@ -540,7 +542,7 @@ class XidCA:
                 "usage": usage,
                 "card_fingerprint": holder.certificate_fingerprint,
                 "holder_jkt": public.thumbprint(),
-                "not_before": _millis(now),
+                "not_before": _millis(now - _BACKDATE),
                 "not_after": _millis(not_after),
                 "issued_at": _millis(now),
                 "certificate": der,
@@ -585,7 +587,7 @@ class XidCA:
             {
                 "serial_number": serial,
                 "issuer": root.certificate["tbs_certificate"]["subject"],
-                "validity": {"not_before": _time(now), "not_after": _time(not_after)},
+                "validity": {"not_before": _time(now - _BACKDATE), "not_after": _time(not_after)},
                 "subject": asn1_x509.Name.build({"organization_name": "xid", "common_name": pseudonym}),
                 "subject_public_key_info": spki,
             },

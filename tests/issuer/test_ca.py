@@ -276,7 +276,8 @@ def test_authentication_certificate_profile(ca: XidCA, holder_key: ec.EllipticCu
     assert ext.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest == (
         x509.SubjectKeyIdentifier.from_public_key(holder_key.public_key()).digest
     )
-    assert cert.not_valid_after_utc - cert.not_valid_before_utc == dt.timedelta(days=365)
+    assert cert.not_valid_before_utc == issued.issued_at - dt.timedelta(minutes=5)  # clock skew allowance
+    assert cert.not_valid_after_utc == issued.issued_at + dt.timedelta(days=365)
     # nothing of the person beyond the pseudonym: no person ID, no card fingerprint
     assert b"person-1" not in issued.der
     assert CARD.encode() not in issued.der
@@ -311,6 +312,7 @@ def test_certificates_are_recorded(
         assert (one.grant_id, one.person_id, one.card_fingerprint) == ("grant-1", "person-1", CARD)
         assert one.holder_jkt == PublicKey.from_cryptography(holder_key.public_key()).thumbprint()
         assert one.not_after == load(one.der).not_valid_after_utc
+        assert one.not_before == load(one.der).not_valid_before_utc
         assert one.revoked_at is None
     assert {c.usage for c in recorded} == {"authentication", "signing"}
 
@@ -319,8 +321,8 @@ def test_validity_is_capped_by_the_setting_and_the_root(
     issuer_context: IssuerContext, holder_key: ec.EllipticCurvePrivateKey
 ) -> None:
     short = dataclasses.replace(issuer_context, settings=IssuerSettings(ca_certificate_validity=dt.timedelta(days=30)))
-    cert = load(XidCA(short, pairwise=pairwise).issue(holder_for(holder_key), make_csr(holder_key), "signing")[0].der)
-    assert cert.not_valid_after_utc - cert.not_valid_before_utc == dt.timedelta(days=30)
+    issued, _ = XidCA(short, pairwise=pairwise).issue(holder_for(holder_key), make_csr(holder_key), "signing")
+    assert load(issued.der).not_valid_after_utc == issued.issued_at + dt.timedelta(days=30)
     long = dataclasses.replace(issuer_context, settings=IssuerSettings(ca_certificate_validity=dt.timedelta(days=9000)))
     long_ca = XidCA(long, pairwise=pairwise)
     cert = load(long_ca.issue(holder_for(holder_key, grant="grant-2"), make_csr(holder_key), "signing")[0].der)
