@@ -283,7 +283,9 @@ class Root:
     der: bytes
     certificate: asn1_x509.Certificate
     key_identifier: bytes
-    """SHA-1 of the root's subjectPublicKey (its SKI, the OCSP responder key hash)."""
+    """SHA-1 of the root's subjectPublicKey (its SKI, the OCSP responder ID's key hash)."""
+    issuer_hashes: dict[str, tuple[bytes, bytes]]
+    """(issuerNameHash, issuerKeyHash) of OCSP CertIDs naming this root, by digest (sha1, sha256, sha384, sha512)."""
 
     @property
     def pem(self) -> str:
@@ -296,14 +298,20 @@ class Root:
         value: datetime = self.certificate["tbs_certificate"]["validity"]["not_after"].native
         return value
 
+    @classmethod
+    def load(cls, key_id: str, der: bytes) -> Root:
+        """A stored root certificate with its identifiers computed once."""
+        certificate = asn1_x509.Certificate.load(der)
+        tbs = certificate["tbs_certificate"]
+        subject, key = tbs["subject"].dump(), _public_key_bits(tbs["subject_public_key_info"])
+        hashes_by_name = {
+            name: (digest(subject).digest(), digest(key).digest()) for name, digest in _CERTID_HASHES.items()
+        }
+        return cls(key_id, der, certificate, hashes_by_name["sha1"][1], hashes_by_name)
+
     def matches(self, algorithm: str, name_hash: bytes, key_hash: bytes) -> bool:
         """Whether an OCSP CertID's issuer hashes (under the named digest) are this root's."""
-        digest = _CERTID_HASHES.get(algorithm)
-        if digest is None:
-            return False
-        subject = self.certificate["tbs_certificate"]["subject"].dump()
-        key = _public_key_bits(self.certificate["tbs_certificate"]["subject_public_key_info"])
-        return digest(subject).digest() == name_hash and digest(key).digest() == key_hash
+        return self.issuer_hashes.get(algorithm) == (name_hash, key_hash)
 
 
 @dataclass(frozen=True)
@@ -457,11 +465,7 @@ class XidCA:
         der = conn.execute(select(ca_roots.c.certificate).where(ca_roots.c.key_id == self._key_id)).scalar()
         if der is None:
             return None
-        certificate = asn1_x509.Certificate.load(bytes(der))
-        key_identifier = hashlib.sha1(  # noqa: S324 - RFC 5280 §4.2.1.2 method (1) and RFC 6960 KeyHash are SHA-1
-            _public_key_bits(certificate["tbs_certificate"]["subject_public_key_info"])
-        ).digest()
-        return Root(self._key_id, bytes(der), certificate, key_identifier)
+        return Root.load(self._key_id, bytes(der))
 
     def _load_or_create_root(self) -> Root:
         with transaction(self.ctx.engine) as conn:
