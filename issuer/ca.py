@@ -397,7 +397,7 @@ def _check_csr(der: bytes, holder_jwk: dict[str, Any]) -> tuple[keys.PublicKeyIn
     """The CSR's verified public key (proof of possession); only the holder's own P-256, P-384 or Ed25519 key."""
     try:
         csr = x509.load_der_x509_csr(der)
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):
         raise CsrError("the csr is not a DER PKCS#10 certification request") from None
     try:
         key = csr.public_key()
@@ -730,7 +730,14 @@ class XidCA:
                 status = ocsp.CertStatus(name="revoked", value=ocsp.RevokedInfo(info))
             responses.append(
                 {
-                    "cert_id": ocsp.CertId.load(cert_id.dump()),  # the request's CertID, as it was sent
+                    "cert_id": ocsp.CertId(  # the request's CertID, re-encoded: nothing it smuggled in is echoed
+                        {
+                            "hash_algorithm": {"algorithm": cert_id["hash_algorithm"]["algorithm"].native},
+                            "issuer_name_hash": cert_id["issuer_name_hash"].native,
+                            "issuer_key_hash": cert_id["issuer_key_hash"].native,
+                            "serial_number": cert_id["serial_number"].native,
+                        }
+                    ),
                     "cert_status": status,
                     "this_update": now,
                     "next_update": now + self.ctx.settings.ca_ocsp_validity,
