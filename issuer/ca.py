@@ -536,6 +536,8 @@ class XidCA:
         for _ in range(2):  # a second try only if the random serial collided
             now = self.ctx.clock().astimezone(UTC).replace(microsecond=0)
             serial = _serial(self.ctx.random)
+            if root.not_after <= now + _BACKDATE:
+                raise CaKeyError("the CA root has expired; configure a new CA key (a new root is made for it)")
             not_after = min(now + self.ctx.settings.ca_certificate_validity, root.not_after)
             der = self._build_certificate(root, spki, public, pseudonym, usage, serial, now, not_after)
             values = {

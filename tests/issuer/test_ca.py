@@ -329,6 +329,18 @@ def test_validity_is_capped_by_the_setting_and_the_root(
     assert cert.not_valid_after_utc == load(long_ca.root().der).not_valid_after_utc
 
 
+def test_no_certificates_from_an_expired_root(
+    issuer_context: IssuerContext, holder_key: ec.EllipticCurvePrivateKey
+) -> None:
+    now = [dt.datetime.now(dt.UTC)]
+    ca = XidCA(dataclasses.replace(issuer_context, clock=lambda: now[0]), pairwise=pairwise)
+    ca.root()
+    now[0] += dt.timedelta(days=3653)
+    with pytest.raises(CaKeyError, match="root has expired"):
+        ca.issue(holder_for(holder_key), make_csr(holder_key), "signing")
+    assert count(issuer_context.engine) == 0
+
+
 @pytest.mark.parametrize("key_type", ["p384", "ed25519"])
 def test_other_holder_key_types(ca: XidCA, key_type: str) -> None:
     key: HolderKey = (
