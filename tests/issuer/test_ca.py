@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import pytest
 from asn1crypto import csr as asn1_csr
+from asn1crypto import ocsp as asn1_ocsp
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -27,6 +28,7 @@ from issuer import ca as ca_module
 from issuer.ca import (
     CA_SECTOR,
     DOCUMENT_SIGNING,
+    CaError,
     CaKeyError,
     CertificateRevokedError,
     CsrError,
@@ -687,3 +689,67 @@ def test_a_flipped_bit_in_an_ocsp_response_breaks_its_signature(
     tampered = x509_ocsp.load_der_ocsp_response(flip_bit_in(der, nonce))
     with pytest.raises(InvalidSignature):
         verify_signed_by(root, tampered.signature, tampered.tbs_response_bytes, tampered.signature_hash_algorithm)
+
+
+class _ShortSigner:
+    """A CA signer that returns a truncated signature (a broken token driver)."""
+
+    def __init__(self, inner: SoftwareSigner) -> None:
+        self.inner = inner
+        self.key_id, self.algorithm, self.public_jwk = inner.key_id, inner.algorithm, inner.public_jwk
+
+    def sign(self, data: bytes) -> bytes:
+        return self.inner.sign(data)[:-1]
+
+
+def test_a_misbehaving_ca_signer_is_reported(issuer_context: IssuerContext) -> None:
+    ctx = dataclasses.replace(issuer_context, ca_signer=_ShortSigner(SoftwareSigner.generate(KeyType.P256)))
+    with pytest.raises(CaKeyError, match="63-byte ES256 signature"):
+        XidCA(ctx, pairwise=pairwise).root()
+    assert count(issuer_context.engine, ca_roots) == 0
+
+
+@pytest.mark.parametrize("pseudonym", ["", "x" * 65, "line\nbreak"], ids=["empty", "long", "control"])
+def test_an_unusable_pseudonym_is_refused(
+    issuer_context: IssuerContext, holder_key: ec.EllipticCurvePrivateKey, pseudonym: str
+) -> None:
+    ca = XidCA(issuer_context, pairwise=lambda person, sector: pseudonym)
+    with pytest.raises(CaError, match="pseudonym"):
+        ca.issue(holder_for(holder_key), make_csr(holder_key), "signing")
+    assert count(issuer_context.engine) == 0
+
+
+def test_the_ca_object_offers_the_operations(
+    ca: XidCA, holder_key: ec.EllipticCurvePrivateKey, issuer_context: IssuerContext
+) -> None:
+    root = load(ca.root().der)
+    sign, _ = ca.issue(holder_for(holder_key), make_csr(holder_key), "signing")
+    auth, _ = ca.issue(holder_for(holder_key), make_csr(holder_key), "authentication")
+    with transaction(issuer_context.engine, write=True) as conn:
+        assert ca.revoke(conn, sign.serial)  # reason unspecified
+        assert ca.revoke_from_card(conn, CARD.upper()) == 1  # the authentication one; the fingerprint's case is free
+        assert {c.revocation_reason for c in ca.certificates_of(conn, "person-1")} == {
+            "unspecified",
+            "privilegeWithdrawn",
+        }
+    answer = x509_ocsp.load_der_ocsp_response(ca.ocsp(ocsp_request(load(sign.der), root)).der)
+    assert answer.certificate_status == x509_ocsp.OCSPCertStatus.REVOKED
+    assert answer.revocation_reason is None  # "unspecified" is left out, as in the CRL
+    assert auth.serial != sign.serial
+
+
+def test_ocsp_requests_for_too_many_certificates_are_refused(ca: XidCA, holder_key: ec.EllipticCurvePrivateKey) -> None:
+    root = load(ca.root().der)
+    cert = load(ca.issue(holder_for(holder_key), make_csr(holder_key), "signing")[0].der)
+    one = asn1_ocsp.OCSPRequest.load(ocsp_request(cert, root))
+    single = one["tbs_request"]["request_list"][0]
+
+    def with_requests(n: int) -> bytes:
+        der: bytes = asn1_ocsp.OCSPRequest({"tbs_request": {"request_list": [single] * n}}).dump()
+        return der
+
+    many = x509_ocsp.load_der_ocsp_response(ca.ocsp(with_requests(16)).der)
+    assert many.response_status == x509_ocsp.OCSPResponseStatus.SUCCESSFUL
+    assert len(list(many.responses)) == 16
+    too_many = x509_ocsp.load_der_ocsp_response(ca.ocsp(with_requests(17)).der)
+    assert too_many.response_status == x509_ocsp.OCSPResponseStatus.MALFORMED_REQUEST

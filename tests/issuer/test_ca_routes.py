@@ -285,3 +285,15 @@ def test_body_limit_follows_the_setting(issuer_context: IssuerContext) -> None:
     assert answer.status_code == 413
     with transaction(small.engine) as conn:
         assert conn.execute(ca_certificates.select()).first() is None
+
+
+def test_ocsp_transport_limits(served: Served) -> None:
+    malformed = x509_ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+    long_get = served.client.get("/ca/ocsp/" + "A" * 20_000)
+    assert long_get.status_code == 414
+    assert x509_ocsp.load_der_ocsp_response(long_get.content).response_status == malformed
+    bad_length = served.client.post(
+        "/ca/ocsp", content=b"0", headers={"content-type": "application/ocsp-request", "content-length": "x"}
+    )
+    assert bad_length.status_code == 400
+    assert x509_ocsp.load_der_ocsp_response(bad_length.content).response_status == malformed
