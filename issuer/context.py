@@ -99,6 +99,14 @@ class IssuerSettings:
     """Static bearer token for the W3C VC API (``XID_VC_API_TOKEN``); None disables the static token."""
     admin_token: str | None = None
     """Bearer token of the admin API (``XID_ADMIN_TOKEN``); None disables the admin API."""
+    ca_name: str = ""
+    """Common name of the xid CA's root; empty: ``xid TEST Root CA`` in development, else ``xid Root CA``."""
+    ca_certificate_validity: timedelta = timedelta(days=365)
+    """Lifetime of the holder certificates the xid CA issues (capped by the root's own notAfter)."""
+    ca_crl_validity: timedelta = timedelta(days=1)
+    """Time from a CRL's thisUpdate to its nextUpdate; a fresh CRL is signed after half of it, or on a revocation."""
+    ca_ocsp_validity: timedelta = timedelta(hours=1)
+    """Time from an OCSP response's thisUpdate to its nextUpdate."""
     development: bool = True
     """The embedded default (SQLite, software keys, the TEST card CA trusted); xid serve prints a banner."""
 

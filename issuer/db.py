@@ -25,6 +25,7 @@ Millis: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 """Column type for times as Unix milliseconds (and 64-bit row ids; INTEGER on SQLite is the rowid)."""
 
 TABLE_MODULES: tuple[str, ...] = (
+    "issuer.ca",
     "issuer.enrollment",
     "issuer.evidence",
     "issuer.oid4vci",
