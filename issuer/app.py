@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy import Connection
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,17 +30,23 @@ from starlette.routing import BaseRoute, Route
 from did.did_web import web_document
 from did.keys import PublicKey
 from issuer import (
+    ca,
+    ca_routes,
     credentials,
     credentials_routes,
     enroll_routes,
     evidence,
     oid4vci,
     oid4vci_routes,
+    persons,
+    status,
     vc_api,
     vc_api_routes,
 )
+from issuer.ca import XidCA
 from issuer.context import IssuerContext
 from issuer.enrollment import Enrollment
+from issuer.evidence import RecheckReport
 from issuer.http import EXCEPTION_HANDLERS, json_response
 from issuer.oid4vci import GrantTypeRegistry
 from issuer.status import IssuerSigner, StatusLists, default_signers
@@ -74,10 +81,25 @@ def status_signers(ctx: IssuerContext) -> dict[str, IssuerSigner]:
 class IssuerParts:
     """The wired parts of the issuer (what ``create_app`` mounts; the CLI uses the same objects)."""
 
+    ctx: IssuerContext
     status: StatusLists
     configurations: dict[str, dict[str, Any]]
     enrollment: Enrollment
     grant_types: GrantTypeRegistry
+    ca: XidCA
+
+    def revoke_from_card(self, conn: Connection, certificate_fingerprint: str) -> int:
+        """Revoke everything issued from a card certificate: credentials and xid CA certificates (``recheck``)."""
+        revoked = status.revoke_from_card(self.ctx, conn, certificate_fingerprint)
+        return revoked + ca.revoke_from_card(self.ctx, conn, certificate_fingerprint)
+
+    def recheck(self) -> RecheckReport:
+        """Re-validate the stored card certificates; revoke what was issued from any found revoked."""
+        return evidence.recheck(self.ctx, self.revoke_from_card)
+
+    def merge(self, keep: str, absorb: str) -> None:
+        """Merge two persons (operator command), moving every part's records of ``absorb`` to ``keep``."""
+        persons.merge(self.ctx, keep, absorb, also=(ca.merge_person, status.merge_person))
 
 
 def wire(ctx: IssuerContext) -> IssuerParts:
@@ -86,9 +108,10 @@ def wire(ctx: IssuerContext) -> IssuerParts:
     problems = [p for cid, conf in configurations.items() for p in oid4vci.configuration_problems(cid, conf)]
     if problems:
         raise ValueError("credential configurations are not OpenID4VCI 1.0: " + "; ".join(problems))
-    status = StatusLists(ctx, status_signers(ctx))
+    lists = StatusLists(ctx, status_signers(ctx))
     offers = oid4vci.create_offer_factory(ctx, list(configurations))
-    return IssuerParts(status, configurations, Enrollment(ctx, offers), oid4vci.default_grant_types(ctx))
+    authority = XidCA(ctx, pairwise=lambda person_id, sector: persons.pairwise_subject(ctx, person_id, sector))
+    return IssuerParts(ctx, lists, configurations, Enrollment(ctx, offers), oid4vci.default_grant_types(ctx), authority)
 
 
 def create_app(ctx: IssuerContext) -> Starlette:
@@ -110,6 +133,7 @@ def create_app(ctx: IssuerContext) -> Starlette:
             grant_types=parts.grant_types,
         ),
         *credentials_routes.routes(ctx, parts.status),
+        *ca_routes.routes(ctx, parts.ca, oid4vci.authorize_bearer(ctx)),
         *vc_api_routes.routes(ctx, parts.status),
     ]
     return Starlette(routes=routes, exception_handlers=dict(EXCEPTION_HANDLERS))

@@ -39,7 +39,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -278,11 +278,14 @@ def _move(conn: Connection, table: Table, key: str, keep: str, absorb: str) -> N
             conn.execute(update(table).where(condition).values(person_id=keep))
 
 
-def merge(ctx: IssuerContext, keep: str, absorb: str) -> None:
+def merge(
+    ctx: IssuerContext, keep: str, absorb: str, *, also: Sequence[Callable[[Connection, str, str], int]] = ()
+) -> None:
     """Merge person ``absorb`` into ``keep`` (operator command): links and evidence move, absorb is marked merged.
 
-    One transaction; a ledger record (``linkage``: subject = keep's commitment, object = absorb's) is appended after
-    it commits when the context has a ledger.
+    One transaction, which also runs each ``also(conn, absorb, keep)`` (the other parts' records of the person: xid
+    CA certificates, credential records); a ledger record (``linkage``: subject = keep's commitment, object =
+    absorb's) is appended after it commits when the context has a ledger.
     """
     if keep == absorb:
         raise MergeError("a person cannot be merged into itself")
@@ -301,6 +304,8 @@ def merge(ctx: IssuerContext, keep: str, absorb: str) -> None:
         _move(conn, holder_keys, "key_hash", keep, absorb)
         _move(conn, matches, "match_hash", keep, absorb)
         conn.execute(update(evidence_table).where(evidence_table.c.person_id == absorb).values(person_id=keep))
+        for move in also:
+            move(conn, absorb, keep)
         conn.execute(
             update(persons).where(persons.c.person_id == absorb).values(merged_into=keep, merged_at=_millis(now))
         )

@@ -98,6 +98,7 @@ __all__ = [
     "get_credential",
     "list_credentials",
     "lists_table",
+    "merge_person",
     "record_credential",
     "reinstate",
     "reinstate_person",
@@ -657,6 +658,14 @@ def reinstate_person(ctx: IssuerContext, conn: Connection, person_id: str) -> in
     """Reinstate every suspended credential of a person; how many changed."""
     ids = _ids(conn, credentials_table.c.person_id, person_id, ("suspended",))
     return _many(conn, ids, lambda c, i: _change(c, i, "valid"))
+
+
+def merge_person(conn: Connection, merged: str, into: str) -> int:
+    """Record the credentials of a merged person under the person it was merged into; returns how many moved."""
+    moved = conn.execute(
+        update(credentials_table).where(credentials_table.c.person_id == merged).values(person_id=into)
+    )
+    return int(moved.rowcount)
 
 
 def revoke_from_card(ctx: IssuerContext, conn: Connection, certificate_fingerprint: str) -> int:

@@ -22,12 +22,16 @@ from typing import Any
 import httpx
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from starlette.types import Receive, Scope, Send
 
 from did import Resolver
 from did.did_web import DidWebResolver
+from foundation.b64 import b64url_encode
 from foundation.db import transaction
-from issuer import evidence, status
+from issuer.app import wire
 from jpki_bridge.testca import CardIdentity, Person, TestCA
 from tests.helpers import load_person, require_component, serve
 from tests.issuer.enroll_kit import Wallet
@@ -112,9 +116,10 @@ def verifier() -> Iterator[CredentialVerifier]:
 
 
 def test_enroll_and_obtain_every_format_with_a_third_party_wallet(
-    system: System, caplog: pytest.LogCaptureFixture
+    system: System, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     require_component(shutil.which("node") is not None, "node")
+    require_component(shutil.which("openssl") is not None, "openssl")
     require_component((INTEROP / "oid4vci" / "node_modules").exists(), "npm peers (run make interop)")
     caplog.set_level(logging.DEBUG)
     wallet = Wallet(system.url)
@@ -173,6 +178,20 @@ def test_enroll_and_obtain_every_format_with_a_third_party_wallet(
     assert js["claims"]["name"] == name
     assert "address" not in js["claims"]
 
+    # the xid CA issues both certificates for the enrolled holder key (the CSR is the proof of possession); openssl
+    # validates each against the published root and asks the OCSP responder the certificate names
+    certificates = {}
+    token = obtained["tokenResponse"]["access_token"]
+    with httpx.Client(base_url=system.url, headers={"authorization": f"Bearer {token}"}) as client:
+        root = client.get("/ca/root.pem").text
+        for usage in ("authentication", "signing"):
+            answer = client.post("/ca/certificates", json={"csr": csr(wallet), "usage": usage})
+            assert answer.status_code == 201, answer.text
+            certificates[usage] = answer.json()["certificate"]
+            assert answer.json()["chain"] == [root]
+    for usage, pem in certificates.items():
+        assert openssl_ocsp(tmp_path, root, pem, system.url) == "good", usage
+
     # nothing in clear: databases (with their WAL files), logs, ledger
     home = system.settings.home
     system.services.ledger.checkpoint()
@@ -187,14 +206,56 @@ def test_enroll_and_obtain_every_format_with_a_third_party_wallet(
     # the card is revoked at its CA; the re-check finds it and revokes every credential issued from it
     system.ca.revoke(system.card.sign_cert, x509.ReasonFlags.key_compromise)
     system.ca.save(system.settings.test_ca_dir)
-    ctx = system.services.issuer
-    report = evidence.recheck(ctx, lambda conn, fingerprint: status.revoke_from_card(ctx, conn, fingerprint))
+    report = wire(system.services.issuer).recheck()
     assert report.revoked == 1
-    assert report.issued_revoked == len(CONFIGURATIONS)
+    assert report.issued_revoked == len(CONFIGURATIONS) + len(certificates)
     with verifier() as check:
         for credential in credentials.values():
             with pytest.raises(CredentialRevokedError):
                 check.verify(credential, require_key_binding=False)
+    for usage, pem in certificates.items():
+        assert openssl_ocsp(tmp_path, root, pem, system.url) == "revoked", usage
+
+
+def csr(wallet: Wallet) -> str:
+    """A PKCS#10 request signed by the enrolled holder key (base64url DER)."""
+    key = wallet.signer._key
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ignored by the CA")])
+    request = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+    return b64url_encode(request.public_bytes(serialization.Encoding.DER))
+
+
+def openssl_ocsp(directory: Path, root: str, certificate: str, url: str) -> str:
+    """What ``openssl ocsp`` says of a certificate, asking the responder at the issuer (verified with the root)."""
+    (directory / "root.pem").write_text(root, encoding="ascii")
+    (directory / "cert.pem").write_text(certificate, encoding="ascii")
+    verify = subprocess.run(
+        ["openssl", "verify", "-CAfile", "root.pem", "cert.pem"], cwd=directory, capture_output=True, text=True
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    done = subprocess.run(
+        [
+            "openssl",
+            "ocsp",
+            "-issuer",
+            "root.pem",
+            "-cert",
+            "cert.pem",
+            "-CAfile",
+            "root.pem",
+            "-url",
+            f"{url}/ca/ocsp",
+        ],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Response verify OK" in done.stderr + done.stdout
+    return done.stdout.split("cert.pem: ", 1)[1].split()[0]
 
 
 def personal_data(person: Person) -> list[bytes]:
