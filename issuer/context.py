@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Protocol
 from sqlalchemy import Engine
 
 from did.signer import Signer
-from foundation.b64 import b64url_encode
+from foundation.b64 import b64url_decode, b64url_encode
+from foundation.errors import XidError
 from jpki_bridge.revocation import RevocationProvider
 from jpki_bridge.trust import TrustAnchors
 
@@ -41,6 +42,9 @@ class RenewalLinkProvider(Protocol):
         ...
 
 
+_SECRET_NAMES = ("evidence_key", "match_key", "pairwise_key", "ledger_key")
+
+
 @dataclass(frozen=True)
 class OperatorSecrets:
     """Keys the operator keeps off the database: each at least 32 random bytes, each used for one purpose only."""
@@ -55,12 +59,26 @@ class OperatorSecrets:
     """HMAC-SHA256 key for the ledger's subject commitments (``ledger.records.commitment``)."""
 
     def __post_init__(self) -> None:
-        for name in ("evidence_key", "match_key", "pairwise_key", "ledger_key"):
+        for name in _SECRET_NAMES:
             if len(getattr(self, name)) < 32:
                 raise ValueError(f"the operator secret {name} must be at least 32 bytes")
 
     def __repr__(self) -> str:
         return "OperatorSecrets(<redacted>)"
+
+    def to_json(self) -> dict[str, str]:
+        """The secrets as a JSON object of base64url strings (the operator secrets file)."""
+        return {name: b64url_encode(getattr(self, name)) for name in _SECRET_NAMES}
+
+    @classmethod
+    def from_json(cls, document: object) -> OperatorSecrets:
+        """Secrets from their JSON form; ValueError when a member is missing, not base64url or too short."""
+        if not isinstance(document, dict) or not all(isinstance(document.get(n), str) for n in _SECRET_NAMES):
+            raise ValueError(f"the operator secrets need the members {', '.join(_SECRET_NAMES)} (base64url strings)")
+        try:
+            return cls(*(b64url_decode(document[name]) for name in _SECRET_NAMES))
+        except XidError as error:
+            raise ValueError(f"an operator secret is not base64url: {error.message}") from None
 
     @classmethod
     def generate(cls) -> OperatorSecrets:

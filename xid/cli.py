@@ -19,6 +19,10 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "xid.cli_did:did",
         "Decentralized identifiers: create keys and DIDs, resolve DIDs, publish did:web documents.",
     ),
+    "issuer": (
+        "xid.cli_issuer:issuer",
+        "Operate the issuer: credentials and their status, persons, evidence, the VC API's instances.",
+    ),
     "ledger": (
         "xid.cli_ledger:ledger",
         "The xid Ledger: an append-only, publicly verifiable log of hash-only records.",

@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from foundation.b64 import b64url_decode, b64url_encode
-from foundation.errors import XidError
 from xid.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -106,21 +104,16 @@ def _operator_secrets(settings: Settings) -> OperatorSecrets:
     from xid.files import OutputExistsError, write_file
 
     path = settings.operator_secrets
-    names = ("evidence_key", "match_key", "pairwise_key", "ledger_key")
     if not path.exists():
         if not settings.development:
-            raise SettingsError(f"no operator secrets at {path}: create them with 'xid issuer secrets --out {path}'")
-        fresh = OperatorSecrets.generate()
-        document = {name: b64url_encode(getattr(fresh, name)) for name in names}
-        with suppress(OutputExistsError):
-            write_file(path, json.dumps(document, indent=2) + "\n", secret=True, overwrite=False, parents=True)
+            raise SettingsError(f"no operator secrets at {path}: create them with 'xid issuer secrets {path}'")
+        with suppress(OutputExistsError):  # another worker wrote them first: use theirs
+            document = json.dumps(OperatorSecrets.generate().to_json(), indent=2) + "\n"
+            write_file(path, document, secret=True, overwrite=False, parents=True)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-        return OperatorSecrets(**{name: b64url_decode(document[name]) for name in names})
-    except (OSError, ValueError, KeyError, TypeError, XidError) as error:
-        raise SettingsError(
-            f"the operator secrets file {path} is unreadable or incomplete ({type(error).__name__})"
-        ) from None
+        return OperatorSecrets.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as error:
+        raise SettingsError(f"the operator secrets file {path} is unreadable or incomplete: {error}") from None
 
 
 def _trust(settings: Settings) -> tuple[TrustAnchors, RevocationProvider]:
