@@ -262,6 +262,7 @@ class TrustAnchors:
         auth_policies: Iterable[str] = (profile.AUTH_POLICY_OID,),
     ) -> None:
         self._anchors = tuple(anchors)
+        self._managers: dict[Purpose, SimpleTrustManager] = {}
         self.policies: dict[Purpose, frozenset[str]] = {
             "sign": frozenset(sign_policies),
             "auth": frozenset(auth_policies),
@@ -271,6 +272,23 @@ class TrustAnchors:
                 raise ValueError(f"at least one acceptable {purpose} policy OID is required")
         for anchor in self._anchors:
             _check_anchor_certificate(anchor.certificate, anchor.label)
+
+    def _trust_manager(self, purpose: Purpose) -> SimpleTrustManager:
+        """pyhanko's trust manager over the anchors of a purpose, built once (the anchors never change)."""
+        cached = self._managers.get(purpose)
+        if cached is None:
+            roots = [
+                CertTrustAnchor(
+                    asn1_x509.Certificate.load(anchor.certificate.public_bytes(serialization.Encoding.DER)),
+                    quals=TrustQualifiers(
+                        valid_from=anchor.certificate.not_valid_before_utc,
+                        valid_until=anchor.certificate.not_valid_after_utc,
+                    ),
+                )
+                for anchor in self.anchors(purpose)
+            ]
+            cached = self._managers[purpose] = SimpleTrustManager.build(trust_roots=roots)
+        return cached
 
     @classmethod
     def from_jlis_files(
@@ -407,22 +425,11 @@ def validate_chain(
     if at.tzinfo is None:
         raise ValueError("the validation time must be timezone-aware")
     parsed = profile.load_certificate(cert)
-    candidates = anchors.anchors(purpose)
-    trust_roots = [
-        CertTrustAnchor(
-            asn1_x509.Certificate.load(anchor.certificate.public_bytes(serialization.Encoding.DER)),
-            quals=TrustQualifiers(
-                valid_from=anchor.certificate.not_valid_before_utc,
-                valid_until=anchor.certificate.not_valid_after_utc,
-            ),
-        )
-        for anchor in candidates
-    ]
     policies = anchors.policies[purpose]
     try:
         end_entity = asn1_x509.Certificate.load(parsed.public_bytes(serialization.Encoding.DER))
         context = ValidationContext(
-            trust_manager=SimpleTrustManager.build(trust_roots=trust_roots),
+            trust_manager=anchors._trust_manager(purpose),
             moment=at,
             revinfo_policy=_NO_REVOCATION_BY_PYHANKO,
             time_tolerance=time_tolerance,
