@@ -34,13 +34,8 @@ __all__ = [
     "EmulatedCard",
     "ask_secret",
     "card_dir",
-    "confirm_option",
-    "emulated_option",
     "open_transport",
-    "pin_stdin_option",
-    "reader_option",
     "verify_pin",
-    "wait_option",
 ]
 
 # PINs of the emulated TEST card (environment variables, never arguments); documented in docs/card.md.

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from jpki_bridge.jpki import PinName
 
-__all__ = ["PIN_ENV", "TEST_PINS", "EmulatedCard", "card"]
+__all__ = ["PIN_ENV", "TEST_PINS", "card"]
 
 
 def _cert_summary(cert: x509.Certificate) -> dict[str, Any]:
