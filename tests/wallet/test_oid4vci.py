@@ -177,3 +177,43 @@ def test_a_certificate_for_another_key_is_refused(
     monkeypatch.undo()
     issued = request_certificate(WalletHttp(), url, token, holder, "signing")
     assert issued.chain[0] == issuer.ca_cert
+
+
+def test_a_card_signature_that_does_not_verify_is_not_sent(standin: tuple[StandinIssuer, str]) -> None:
+    import datetime as dt
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    from wallet.enroll import enroll
+    from wallet.errors import CardCheckError
+
+    issuer, url = standin
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "card")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    signed: list[bytes] = []
+
+    def card_sign(message: bytes) -> tuple[bytes, x509.Certificate]:
+        signed.append(message)
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        return key.sign(message + b"x", padding.PKCS1v15(), hashes.SHA256()), cert  # over other bytes
+
+    holder = SoftwareSigner.generate(KeyType.P256)
+    with pytest.raises(CardCheckError, match="does not check"):
+        enroll(WalletHttp(), url, holder, card_sign, progress=lambda _: None)
+    (nonce,) = issuer.state.challenges
+    assert signed == [b"xid-enroll-v1" + nonce.encode() + holder.public_key.thumbprint().encode()]
+    assert issuer.state.enrolled_certificates == []
