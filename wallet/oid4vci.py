@@ -203,6 +203,7 @@ class Oid4vciClient:
         self.holder = holder
         self.clock = clock
         self.thumbprint = jwk_thumbprint(holder.public_jwk)
+        self._jwt_vc_issuers: dict[str, dict[str, Any]] = {}
 
     # -- metadata ---------------------------------------------------------------------------------------------
 
@@ -392,16 +393,51 @@ class Oid4vciClient:
             if credential_format == "dc+sd-jwt":
                 if typ == "vc+sd-jwt":
                     raise PreFinalShapeError(f"{what}: typ vc+sd-jwt is pre-1.0; an SD-JWT VC has typ dc+sd-jwt")
-                if typ != "dc+sd-jwt":
-                    raise IssuerProtocolError(f"{what}: the SD-JWT's typ is {typ!r}, not dc+sd-jwt")
-                if config.get("vct") is not None and strict_json(parts.payload, what, error=IssuerProtocolError).get(
-                    "vct"
-                ) != config.get("vct"):
+                claims = self._verify_sd_jwt(credential, what)
+                if config.get("vct") is not None and claims.get("vct") != config.get("vct"):
                     raise IssuerProtocolError(f"{what}: the SD-JWT's vct is not the configuration's")
-            claims = strict_json(parts.payload, what, error=IssuerProtocolError)
+            else:
+                claims = strict_json(parts.payload, what, error=IssuerProtocolError)
         if bound:
             self._check_binding(claims, what)
         return _valid_until(claims)
+
+    def _verify_sd_jwt(self, credential: str, what: str) -> dict[str, Any]:
+        """Verify an SD-JWT VC's issuer signature and disclosures; return its claims (all disclosed)."""
+        from vc.errors import VcError
+        from vc.sd_jwt import verify
+
+        try:
+            verified = verify(credential, self._sd_jwt_issuer_key, audience=None, nonce=None, require_key_binding=False)
+        except VcError as exc:
+            raise IssuerProtocolError(f"{what}: the SD-JWT VC does not verify: {exc.message}") from None
+        return dict(verified.claims)
+
+    def _sd_jwt_issuer_key(self, header: dict[str, Any], payload: dict[str, Any]) -> PublicKey:
+        """The SD-JWT VC issuer's key: JWT VC Issuer Metadata for an https ``iss``, a did:key/did:jwk ``iss``."""
+        from did import Resolver
+        from did.errors import InvalidDidDocumentError
+
+        iss, kid = payload.get("iss"), header.get("kid")
+        if not isinstance(iss, str):
+            raise InvalidDidDocumentError("the SD-JWT VC has no iss")
+        if iss.startswith("did:"):
+            if not isinstance(kid, str) or not kid.startswith(iss + "#"):
+                raise InvalidDidDocumentError("a DID issuer's SD-JWT VC needs a kid under that DID")
+            return Resolver().resolve_document(iss).verification_method(kid, "assertionMethod").public_key
+        check_url(iss, "the SD-JWT VC's iss", InvalidDidDocumentError)
+        metadata = self._jwt_vc_issuers.get(iss)
+        if metadata is None:
+            metadata = self.http.get_json(well_known_url(iss, "jwt-vc-issuer"), "fetching the JWT VC issuer metadata")
+            self._jwt_vc_issuers[iss] = metadata
+        jwks = metadata.get("jwks")
+        keys = jwks.get("keys") if isinstance(jwks, dict) else None
+        if metadata.get("issuer") != iss or not isinstance(keys, list):
+            raise InvalidDidDocumentError("the JWT VC issuer metadata is not for this iss, or has no jwks")
+        matching = [k for k in keys if isinstance(k, dict) and (kid is None or k.get("kid") == kid)]
+        if len(matching) != 1:
+            raise InvalidDidDocumentError(f"the JWT VC issuer metadata has no single key for kid {kid!r}")
+        return PublicKey.from_jwk({k: v for k, v in matching[0].items() if k not in ("kid", "use", "alg", "key_ops")})
 
     def _check_binding(self, claims: Mapping[str, Any], what: str) -> None:
         keys: list[str] = []

@@ -102,6 +102,7 @@ class StandinIssuer:
                 Route("/offers/{offer_id}", self.offer, methods=["GET"]),
                 Route("/.well-known/openid-credential-issuer", self.metadata, methods=["GET"]),
                 Route("/.well-known/oauth-authorization-server", self.as_metadata, methods=["GET"]),
+                Route("/.well-known/jwt-vc-issuer", self.jwt_vc_issuer, methods=["GET"]),
                 Route("/token", self.token, methods=["POST"]),
                 Route("/nonce", self.nonce, methods=["POST"]),
                 Route("/credential", self.credential, methods=["POST"]),
@@ -228,6 +229,11 @@ class StandinIssuer:
         return JSONResponse(
             {"issuer": base, "token_endpoint": f"{base}/token", "pre-authorized_grant_anonymous_access_supported": True}
         )
+
+    async def jwt_vc_issuer(self, request: Request) -> Response:
+        """The JWT VC issuer metadata (SD-JWT VC issuer key discovery)."""
+        jwk = {**self.signer.public_jwk, "kid": self.signer.key_id}
+        return JSONResponse({"issuer": self.base(request), "jwks": {"keys": [jwk]}})
 
     async def token(self, request: Request) -> Response:
         """The token endpoint: the pre-authorized code grant."""

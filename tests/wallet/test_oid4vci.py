@@ -217,3 +217,24 @@ def test_a_card_signature_that_does_not_verify_is_not_sent(standin: tuple[Standi
     (nonce,) = issuer.state.challenges
     assert signed == [b"xid-enroll-v1" + nonce.encode() + holder.public_key.thumbprint().encode()]
     assert issuer.state.enrolled_certificates == []
+
+
+def test_an_sd_jwt_vc_signed_by_another_key_is_refused(
+    standin: tuple[StandinIssuer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issuer, url = standin
+    original: Callable[[str, PublicKey, str], str] = issuer._issue
+    honest = issuer.signer
+    rogue = SoftwareSigner.generate(KeyType.P256).with_key_id(honest.key_id)  # same kid, other key
+
+    def rogue_issue(config: str, key: PublicKey, base: str) -> str:
+        issuer.signer = rogue
+        try:
+            return original(config, key, base)
+        finally:
+            issuer.signer = honest
+
+    monkeypatch.setattr(issuer, "_issue", rogue_issue)
+    with pytest.raises(IssuerProtocolError, match="the SD-JWT VC does not verify"):
+        _redeem(issuer, url, SoftwareSigner.generate(KeyType.P256), issuer.behaviour.tx_code)
+    assert issuer.state.notifications == []  # not acknowledged
