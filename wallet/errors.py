@@ -30,6 +30,7 @@ __all__ = [
     "IssuerUnreachableError",
     "NoWalletError",
     "PreFinalShapeError",
+    "TxCodeFormatError",
     "TxCodeMissingError",
     "WalletCorruptError",
     "WalletError",
@@ -120,6 +121,12 @@ class TxCodeMissingError(WalletError):
     """The offer needs a transaction code and none was given."""
 
     code = "txCodeMissing"
+
+
+class TxCodeFormatError(WalletError):
+    """The transaction code does not have the length or the kind (digits) the offer says; it was not sent."""
+
+    code = "txCodeFormat"
 
 
 class CardCheckError(WalletError):

@@ -41,6 +41,7 @@ from wallet.errors import (
     IssuerMismatchError,
     IssuerProtocolError,
     PreFinalShapeError,
+    TxCodeFormatError,
     TxCodeMissingError,
 )
 from wallet.http import WalletHttp, check_url, one_line
@@ -265,6 +266,7 @@ class Oid4vciClient:
             code = tx_code(offer.tx_code) if callable(tx_code) else tx_code
             if not code:
                 raise TxCodeMissingError("the offer needs a transaction code (--tx-code CODE, or answer the prompt)")
+            _check_tx_code(code, offer.tx_code)
             form["tx_code"] = code
         answer = self.http.post_form(metadata.token_endpoint, form, "the token request")
         token = _string(answer, "access_token", "the token response")
@@ -479,23 +481,46 @@ class Oid4vciClient:
             progress(f"requesting {configuration_id}")
             received = self.request_credential(metadata, redemption.access_token, configuration_id)
             if on_credential is not None:
-                on_credential(received)
+                try:
+                    on_credential(received)
+                except Exception:
+                    if received.notification_id is not None and metadata.notification_endpoint is not None:
+                        self.notify(
+                            metadata, redemption.access_token, received.notification_id, progress, "credential_failure"
+                        )
+                    raise
             redemption.credentials.append(received)
             progress(f"received {configuration_id} ({received.format})")
             if received.notification_id is not None and metadata.notification_endpoint is not None:
                 self.notify(metadata, redemption.access_token, received.notification_id, progress)
         return redemption
 
-    def notify(self, metadata: IssuerMetadata, access_token: str, notification_id: str, progress: Progress) -> None:
-        """Tell the issuer a credential was stored (credential_accepted); a failure is reported, not raised."""
+    def notify(
+        self,
+        metadata: IssuerMetadata,
+        access_token: str,
+        notification_id: str,
+        progress: Progress,
+        event: str = "credential_accepted",
+    ) -> None:
+        """Tell the issuer a credential was stored (or could not be); a failure is reported, not raised."""
         assert metadata.notification_endpoint is not None
-        body = {"notification_id": notification_id, "event": "credential_accepted"}
+        body = {"notification_id": notification_id, "event": event}
         try:
             self.http.post_json_no_content(
                 metadata.notification_endpoint, body, "the notification", bearer=access_token
             )
         except (IssuerError, IssuerProtocolError) as exc:
             progress(f"warning: {exc.message} (the credential is stored)")
+
+
+def _check_tx_code(code: str, spec: Mapping[str, Any]) -> None:
+    """Refuse a code of the wrong length or kind before sending it: the issuer counts failed attempts."""
+    length = spec.get("length")
+    if isinstance(length, int) and len(code) != length:
+        raise TxCodeFormatError(f"the transaction code has {len(code)} characters; the offer says {length}")
+    if spec.get("input_mode", "numeric") == "numeric" and not (code.isascii() and code.isdigit()):
+        raise TxCodeFormatError("the transaction code must be digits only (the offer's input_mode is numeric)")
 
 
 def _thumbprint(jwk: Mapping[str, Any], what: str) -> str:

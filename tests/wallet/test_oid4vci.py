@@ -238,3 +238,31 @@ def test_an_sd_jwt_vc_signed_by_another_key_is_refused(
     with pytest.raises(IssuerProtocolError, match="the SD-JWT VC does not verify"):
         _redeem(issuer, url, SoftwareSigner.generate(KeyType.P256), issuer.behaviour.tx_code)
     assert issuer.state.notifications == []  # not acknowledged
+
+
+@pytest.mark.parametrize("code", ["12", "49381a"])
+def test_a_malformed_tx_code_is_not_sent(standin: tuple[StandinIssuer, str], code: str) -> None:
+    from wallet.errors import TxCodeFormatError
+
+    issuer, url = standin
+    made, _ = issuer.make_offer(url)
+    with pytest.raises(TxCodeFormatError):
+        Oid4vciClient(WalletHttp(), SoftwareSigner.generate(KeyType.P256)).redeem(offer_from_json(made), code)
+    assert not any(grant["used"] for grant in issuer.state.codes.values())
+    assert issuer.state.tokens == set()
+
+
+def test_a_credential_that_cannot_be_stored_is_reported_as_a_failure(standin: tuple[StandinIssuer, str]) -> None:
+    from wallet.errors import WalletWriteError
+
+    issuer, url = standin
+    made, _ = issuer.make_offer(url)
+
+    def cannot_store(_: object) -> None:
+        raise WalletWriteError("disk full")
+
+    client = Oid4vciClient(WalletHttp(), SoftwareSigner.generate(KeyType.P256))
+    with pytest.raises(WalletWriteError):
+        client.redeem(offer_from_json(made), issuer.behaviour.tx_code, on_credential=cannot_store)
+    assert [n["event"] for n in issuer.state.notifications] == ["credential_failure"]
+    assert issuer.state.requests == ["xid_identity_sd_jwt"]  # stopped at the first
