@@ -54,7 +54,9 @@ def check_url(url: str, what: str, error: type[Exception] = IssuerProtocolError)
 class WalletHttp:
     """JSON exchanges with an issuer, bounded in size and time; ``client`` may be injected (tests, proxies)."""
 
-    def __init__(self, client: httpx.Client | None = None, *, timeout: float = 10.0, max_bytes: int = MAX_ANSWER):
+    def __init__(
+        self, client: httpx.Client | None = None, *, timeout: float = 10.0, max_bytes: int = MAX_ANSWER
+    ) -> None:
         self.client = client
         self.timeout = timeout
         self.max_bytes = max_bytes

@@ -37,10 +37,9 @@ class Keystore:
         if key_type not in KEY_TYPES.values():
             raise ValueError(f"a holder key is P-256 or Ed25519, not {key_type.value}")
         signer = SoftwareSigner.generate(key_type)
-        vault = Vault.create(directory, passphrase)
         meta = {"keyType": key_type.value, "alg": signer.algorithm, "created": datetime.now(UTC).isoformat()}
-        vault.put(HOLDER_KEY, "key", meta, json.dumps(signer.to_private_jwk()).encode())
-        return cls(vault)
+        key = (HOLDER_KEY, "key", meta, json.dumps(signer.to_private_jwk()).encode())
+        return cls(Vault.create(directory, passphrase, initial=[key]))
 
     @classmethod
     def open(cls, directory: Path, passphrase: str) -> Keystore:

@@ -19,13 +19,15 @@ Atomic writing is a small helper of this module (``atomic_write``): wallet/ may 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
 import secrets
+import shutil
 import tempfile
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -56,8 +58,11 @@ _CHECK: Final = b"xid wallet passphrase check"
 _ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write a whole file (mode 0600) atomically: a temporary file beside it, fsync, rename."""
+def atomic_write(path: Path, data: bytes, *, overwrite: bool = True) -> None:
+    """Write a whole file (mode 0600) atomically: a temporary file beside it, fsync, rename.
+
+    With ``overwrite=False`` an existing file is never replaced, even by a concurrent writer (WalletExistsError).
+    """
     try:
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     except OSError as exc:
@@ -67,7 +72,15 @@ def atomic_write(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        if overwrite:
+            os.replace(temporary, path)
+        else:
+            os.link(temporary, path)  # fails if the target exists
+            os.unlink(temporary)
+    except FileExistsError:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise WalletExistsError(f"{path} already exists; it is never overwritten") from None
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
@@ -122,26 +135,53 @@ class Vault:
         return (directory / "wallet.json").is_file()
 
     @classmethod
-    def create(cls, directory: Path, passphrase: str, *, n: int = SCRYPT_N) -> Vault:
-        """Create a new wallet in the directory (never over an existing one)."""
+    def create(
+        cls,
+        directory: Path,
+        passphrase: str,
+        *,
+        n: int = SCRYPT_N,
+        initial: Sequence[tuple[str, str, Mapping[str, Any], bytes]] = (),
+    ) -> Vault:
+        """Create a new wallet in a new or empty directory (never over an existing one), with its first records.
+
+        The wallet is built in a temporary directory beside the target and renamed into place in one step, so an
+        interrupted creation leaves nothing, and of two concurrent creations exactly one wins.
+        """
         if not passphrase:
             raise WrongPassphraseError("the passphrase may not be empty")
         if cls.exists(directory):
             raise WalletExistsError(f"{directory} already holds a wallet; it is never overwritten")
         try:
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            (directory / "records").mkdir(mode=0o700, exist_ok=True)
+            directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            building = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
         except OSError as exc:
             raise WalletWriteError(f"cannot create {directory}: {exc.strerror or type(exc).__name__}") from None
-        salt = secrets.token_bytes(16)
-        vault = cls(directory, _derive(passphrase, salt, n))
-        nonce = secrets.token_bytes(12)
-        check = {
-            "nonce": b64url_encode(nonce),
-            "ciphertext": b64url_encode(vault._aead.encrypt(nonce, _CHECK, b"check")),
-        }
-        header = {"format": FORMAT, "kdf": {"alg": "scrypt", "salt": b64url_encode(salt), "n": n, "r": _R, "p": _P}}
-        atomic_write(directory / "wallet.json", json.dumps({**header, "check": check}, indent=2).encode() + b"\n")
+        try:
+            (building / "records").mkdir(mode=0o700)
+            salt = secrets.token_bytes(16)
+            vault = cls(building, _derive(passphrase, salt, n))
+            nonce = secrets.token_bytes(12)
+            check = {
+                "nonce": b64url_encode(nonce),
+                "ciphertext": b64url_encode(vault._aead.encrypt(nonce, _CHECK, b"check")),
+            }
+            kdf = {"alg": "scrypt", "salt": b64url_encode(salt), "n": n, "r": _R, "p": _P}
+            for record_id, kind, meta, plaintext in initial:
+                vault.put(record_id, kind, meta, plaintext)
+            text = json.dumps({"format": FORMAT, "kdf": kdf, "check": check}, indent=2).encode() + b"\n"
+            atomic_write(building / "wallet.json", text)
+            try:
+                os.rename(building, directory)  # replaces only a missing or empty directory
+            except OSError as exc:
+                if (directory / "wallet.json").is_file():
+                    raise WalletExistsError(f"{directory} already holds a wallet; it is never overwritten") from None
+                reason = "it is not empty" if exc.errno in (errno.ENOTEMPTY, errno.EEXIST) else exc.strerror
+                raise WalletWriteError(f"cannot create the wallet in {directory}: {reason}") from None
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
+        vault.directory = directory
         return vault
 
     @classmethod

@@ -123,3 +123,16 @@ def test_create_never_overwrites_and_open_needs_a_wallet(keystore: Keystore, tmp
         Vault.open(tmp_path / "nothing", PASSPHRASE)
     with pytest.raises(WrongPassphraseError, match="empty"):
         Vault.create(tmp_path / "empty", "")
+
+
+def test_a_concurrent_creation_never_replaces_a_wallet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    directory = tmp_path / "w"
+    first = Keystore.create(directory, PASSPHRASE)
+    before = files(directory)
+    monkeypatch.setattr(Vault, "exists", staticmethod(lambda _: False))  # as if the other writer had not finished
+    with pytest.raises(WalletExistsError):
+        Keystore.create(directory, "another passphrase")
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w"]  # the loser's build directory is gone
+    assert (directory / "wallet.json").read_bytes() == before["wallet.json"]
+    assert Keystore.open(directory, PASSPHRASE).holder().public_jwk == first.holder().public_jwk
