@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from did import PublicKey
+from did import KeyType, PublicKey
 from jpki_bridge.profile import parse_signature_certificate
 from tests.helpers import PERSONS, serve
 from tests.wallet.standin_issuer import Behaviour, StandinIssuer
@@ -314,3 +314,13 @@ def test_certificates_are_checked(home: Path, issuer: tuple[StandinIssuer, str])
     for cert in standin.state.certificates:
         cert.verify_directly_issued_by(root)
         assert isinstance(cert, x509.Certificate)
+
+
+def test_enroll_with_an_ed25519_holder_key(home: Path, issuer: tuple[StandinIssuer, str]) -> None:
+    standin, url = issuer
+    init(home, "--key-type", "ed25519")
+    result = enroll(home, url, "--json", "--tx-code", str(standin.behaviour.tx_code))
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["certificates"]) == 2
+    keys = {PublicKey.from_cryptography(c.public_key()).key_type for c in standin.state.certificates}  # type: ignore[arg-type]
+    assert keys == {KeyType.ED25519}
