@@ -136,3 +136,63 @@ def test_a_concurrent_creation_never_replaces_a_wallet(tmp_path: Path, monkeypat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w"]  # the loser's build directory is gone
     assert (directory / "wallet.json").read_bytes() == before["wallet.json"]
     assert Keystore.open(directory, PASSPHRASE).holder().public_jwk == first.holder().public_jwk
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda h: b"not json", "is not JSON"),
+        (lambda h: b"[]", "not a JSON object"),
+        (lambda h: json.dumps({**h, "format": "other"}).encode(), "is not an xid-wallet-v1 wallet"),
+        (lambda h: json.dumps({**h, "kdf": {**h["kdf"], "alg": "pbkdf2"}}).encode(), "malformed key derivation"),
+        (lambda h: json.dumps({**h, "kdf": {**h["kdf"], "salt": "***"}}).encode(), "malformed key derivation"),
+        (lambda h: json.dumps({**h, "kdf": {**h["kdf"], "n": 3 * 2**15}}).encode(), "allowed"),
+    ],
+)
+def test_a_damaged_wallet_file_is_reported(keystore: Keystore, change: object, match: str) -> None:
+    path = keystore.vault.directory / "wallet.json"
+    path.write_bytes(change(json.loads(path.read_text())))  # type: ignore[operator]
+    with pytest.raises(WalletCorruptError, match=match):
+        Keystore.open(keystore.vault.directory, PASSPHRASE)
+
+
+def test_damaged_records_are_reported(keystore: Keystore) -> None:
+    records = keystore.vault.directory / "records"
+    with pytest.raises(ValueError, match="record id"):
+        keystore.vault.get("../wallet")
+    with pytest.raises(WalletCorruptError, match="no record"):
+        keystore.vault.get("missing")
+    assert not keystore.vault.has("missing")
+    (records / "broken.json").write_text(json.dumps({"id": "broken", "kind": "credential", "meta": {}}))
+    with pytest.raises(WalletCorruptError, match="malformed"):
+        keystore.vault.get("broken")
+    (records / "renamed.json").write_text(json.dumps({"id": "other", "kind": "credential", "meta": {}}))
+    with pytest.raises(WalletCorruptError, match="holds record 'other'"):
+        list_wallet(keystore.vault.directory)
+    with pytest.raises(WalletCorruptError, match="is not a credential"):
+        CredentialStore(keystore.vault).credential(HOLDER_KEY)
+
+
+def test_listing_needs_a_wallet(tmp_path: Path) -> None:
+    with pytest.raises(NoWalletError):
+        list_wallet(tmp_path)
+
+
+def test_an_unwritable_wallet_is_one_error(keystore: Keystore, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import os
+
+    from wallet.errors import WalletWriteError
+
+    before = files(keystore.vault.directory)
+
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(os, "replace", read_only)
+    with pytest.raises(WalletWriteError, match="Read-only file system"):
+        keystore.vault.put("new", "credential", {}, b"x")
+    assert files(keystore.vault.directory) == before  # the temporary file is gone too
+    monkeypatch.setattr("tempfile.mkstemp", read_only)
+    with pytest.raises(WalletWriteError, match="Read-only file system"):
+        keystore.vault.put("new", "credential", {}, b"x")
