@@ -240,6 +240,8 @@ def enroll_command(
     directory = _wallet_dir(wallet_dir)
     keystore: Keystore | None = None
     if offer_only and not Vault.exists(directory):
+        if passphrase_stdin:  # the first line is the passphrase in every case, never taken for the card password
+            _passphrase(True)
         holder: Signer = SoftwareSigner.generate(KeyType.P256)
         _progress("no wallet here: the card check binds a one-time key")
     else:
