@@ -324,3 +324,21 @@ def test_enroll_with_an_ed25519_holder_key(home: Path, issuer: tuple[StandinIssu
     assert len(json.loads(result.stdout)["certificates"]) == 2
     keys = {PublicKey.from_cryptography(c.public_key()).key_type for c in standin.state.certificates}  # type: ignore[arg-type]
     assert keys == {KeyType.ED25519}
+
+
+def test_the_last_try_needs_confirmation(home: Path, issuer: tuple[StandinIssuer, str], tmp_path: Path) -> None:
+    standin, url = issuer
+    init(home)
+    data = tmp_path / "data.txt"
+    data.write_text("x")
+    for _ in range(4):  # spend four tries with a wrong password
+        spent = run(home, "card", "sign", str(data), "--emulated", "--pin-stdin", input="WRONG999\n")
+        assert spent.exit_code == 1
+    assert sign_tries_left(home) == 1
+    refused = enroll(home, url)
+    assert error_line(refused).startswith("error [lastPinTry]: only one try is left")
+    assert sign_tries_left(home) == 1  # nothing was verified
+    assert standin.state.enrolled_certificates == []
+    confirmed = enroll(home, url, "--confirm-last-try")
+    assert confirmed.exit_code == 0, confirmed.output
+    assert sign_tries_left(home) == 5  # a right password resets the counter
