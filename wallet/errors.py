@@ -8,12 +8,13 @@ XidError
     ├── WrongPassphraseError       wrongPassphrase     the passphrase does not open the wallet
     ├── WalletWriteError           walletWriteFailed   a wallet file cannot be written
     ├── InvalidOfferError          invalidOffer        not an OpenID4VCI 1.0 credential offer
-    ├── IssuerError                issuerError         the issuer answered with an error (status, error code)
+    ├── IssuerRefusedError         issuerRefused       the issuer answered with an error (status, error code)
     ├── IssuerProtocolError        issuerProtocol      the issuer's answer breaks the protocol
     │   ├── IssuerMismatchError    issuerMismatch      metadata for another issuer than the offer names
     │   └── PreFinalShapeError     preFinalShape       a pre-1.0 (draft) OpenID4VCI shape
     ├── IssuerUnreachableError     issuerUnreachable   no answer from the issuer (connect, timeout, size)
     ├── TxCodeMissingError         txCodeMissing       the offer needs a transaction code and none was given
+    ├── TxCodeFormatError          txCodeFormat        the code does not have the length or kind the offer says
     └── CardCheckError             cardCheckFailed     the card's signature does not verify with its certificate
 """
 
@@ -24,9 +25,9 @@ from foundation.errors import XidError
 __all__ = [
     "CardCheckError",
     "InvalidOfferError",
-    "IssuerError",
     "IssuerMismatchError",
     "IssuerProtocolError",
+    "IssuerRefusedError",
     "IssuerUnreachableError",
     "NoWalletError",
     "PreFinalShapeError",
@@ -82,10 +83,10 @@ class InvalidOfferError(WalletError):
     code = "invalidOffer"
 
 
-class IssuerError(WalletError):
+class IssuerRefusedError(WalletError):
     """The issuer answered with an error response (``error`` and ``error_description``)."""
 
-    code = "issuerError"
+    code = "issuerRefused"
 
     def __init__(self, message: str, *, status: int = 0, error: str = "") -> None:
         super().__init__(message)

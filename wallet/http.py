@@ -5,7 +5,7 @@ Each call names what it does (``what``) so a failure is one line a person unders
 - only https URLs, except loopback hosts (127.0.0.1, ::1, localhost) for local development and tests;
 - a 2xx answer must be JSON (``application/json``) holding an object, read strictly (``foundation.strict_json``);
 - an error answer is shown as ``<what>: the issuer answered <status> <error>: <error_description>``, with the
-  description cut to one line of at most 300 characters (``IssuerError``);
+  description cut to one line of at most 300 characters (``IssuerRefusedError``);
 - a redirect is refused (the protocol has none where the wallet calls); a connection failure, timeout or an answer
   above the size limit is ``IssuerUnreachableError``.
 """
@@ -22,7 +22,7 @@ import httpx
 
 from foundation.http import Fetched, FetchError, fetch
 from foundation.strict_json import InvalidJsonError, strict_json
-from wallet.errors import IssuerError, IssuerProtocolError, IssuerUnreachableError
+from wallet.errors import IssuerProtocolError, IssuerRefusedError, IssuerUnreachableError
 
 __all__ = ["MAX_ANSWER", "WalletHttp", "check_url", "one_line"]
 
@@ -115,7 +115,7 @@ class WalletHttp:
             detail += f": {one_line(description)}"
         if not 400 <= status < 600:
             return IssuerProtocolError(f"{what}: unexpected HTTP status {status} ({detail})")
-        return IssuerError(f"{what}: the issuer answered {status} {detail}", status=status, error=error)
+        return IssuerRefusedError(f"{what}: the issuer answered {status} {detail}", status=status, error=error)
 
     def get_json(self, url: str, what: str) -> dict[str, Any]:
         """GET a JSON object (200)."""

@@ -37,9 +37,9 @@ from foundation.jws import encode_compact, parse_compact
 from foundation.strict_json import compact_json, strict_json
 from wallet.errors import (
     InvalidOfferError,
-    IssuerError,
     IssuerMismatchError,
     IssuerProtocolError,
+    IssuerRefusedError,
     PreFinalShapeError,
     TxCodeFormatError,
     TxCodeMissingError,
@@ -323,7 +323,7 @@ class Oid4vciClient:
                     f"the {configuration_id} credential request",
                     bearer=access_token,
                 )
-            except IssuerError as exc:
+            except IssuerRefusedError as exc:
                 if exc.error == "invalid_nonce" and attempt == 1 and metadata.nonce_endpoint is not None:
                     continue
                 raise
@@ -510,7 +510,7 @@ class Oid4vciClient:
             self.http.post_json_no_content(
                 metadata.notification_endpoint, body, "the notification", bearer=access_token
             )
-        except (IssuerError, IssuerProtocolError) as exc:
+        except (IssuerRefusedError, IssuerProtocolError) as exc:
             progress(f"warning: {exc.message} (the credential is stored)")
 
 

@@ -191,7 +191,7 @@ def test_accept_asks_for_the_tx_code_and_a_wrong_one_is_the_issuers_error(
     wrong = run(home, "wallet", "accept", uri, "--passphrase-stdin", input=f"{PASSPHRASE}\n000000\n")
     assert (
         error_line(wrong)
-        == "error [issuerError]: the token request: the issuer answered 400 invalid_grant: wrong tx_code"
+        == "error [issuerRefused]: the token request: the issuer answered 400 invalid_grant: wrong tx_code"
     )
     assert "transaction code (sent by mail) [6 digits]" in wrong.stderr
     offer, tx_code = standin.make_offer(url)
@@ -244,7 +244,7 @@ def test_a_second_invalid_nonce_is_one_error_line(home: Path) -> None:
     with serve(standin.app) as url:
         result = enroll(home, url)
     assert error_line(result) == (
-        "error [issuerError]: the xid_identity_sd_jwt credential request: the issuer answered 400 invalid_nonce: "
+        "error [issuerRefused]: the xid_identity_sd_jwt credential request: the issuer answered 400 invalid_nonce: "
         "c_nonce expired"
     )
     assert standin.state.requests == ["xid_identity_sd_jwt"] * 2  # one retry, no more
@@ -277,7 +277,7 @@ def test_an_issuer_error_is_one_line(home: Path) -> None:
     with serve(standin.app) as url:
         result = enroll(home, url)
     assert error_line(result) == (
-        "error [issuerError]: the card check: the issuer answered 403 card_revoked: the card certificate is revoked"
+        "error [issuerRefused]: the card check: the issuer answered 403 card_revoked: the card certificate is revoked"
     )
     assert result.exit_code == 1
 

@@ -15,9 +15,9 @@ from foundation.jws import encode_compact
 from foundation.strict_json import compact_json
 from wallet.errors import (
     InvalidOfferError,
-    IssuerError,
     IssuerMismatchError,
     IssuerProtocolError,
+    IssuerRefusedError,
     IssuerUnreachableError,
     PreFinalShapeError,
     WalletError,
@@ -197,7 +197,7 @@ CASES: list[tuple[str, Setup, type[WalletError], str]] = [
         IssuerProtocolError,
         "redirect",
     ),
-    ("server error", override("/token", respond(500, b"oops")), IssuerError, "500 no error code"),
+    ("server error", override("/token", respond(500, b"oops")), IssuerRefusedError, "500 no error code"),
     ("odd status", override("/token", respond(299, b"")), IssuerProtocolError, "unexpected HTTP status 299"),
     (
         "too large",
@@ -313,3 +313,98 @@ def test_malformed_offers(value: Any, match: str) -> None:
 def test_one_line_keeps_server_text_short_and_flat() -> None:
     assert one_line("a\r\nb\u2028c\x1b[31m") == "a b c [31m"
     assert len(one_line("x" * 1000)) == 300
+
+
+SD_SIGNER = SoftwareSigner.generate(KeyType.P256)
+
+
+def sd_jwt_credential(iss: str | None = ISSUER, vct: str = "https://x.example/t", kid: str | None = None) -> str:
+    """A real SD-JWT VC for the holder, signed by SD_SIGNER."""
+    from vc import sd_jwt
+
+    claims: dict[str, Any] = {"vct": vct, "name": sd_jwt.SD("n"), "exp": 2_000_000_000}
+    if iss is not None:
+        claims["iss"] = iss
+    signer = SD_SIGNER if kid is None else SD_SIGNER.with_key_id(kid)
+    return sd_jwt.issue(claims, signer, holder_jwk=HOLDER.public_jwk)
+
+
+def sd_mock(credential: str, metadata: dict[str, Any] | None = None) -> MockIssuer:
+    """A mock issuer of one SD-JWT VC configuration with JWT VC issuer metadata."""
+    mock = MockIssuer()
+    mock.config = configuration("dc+sd-jwt", vct="https://x.example/t")
+    mock.credential = {"credentials": [{"credential": credential}]}
+    jwks = {"keys": [{**SD_SIGNER.public_jwk, "kid": SD_SIGNER.key_id}]}
+    mock.overrides["/.well-known/jwt-vc-issuer"] = respond(200, metadata or {"issuer": ISSUER, "jwks": jwks})
+    return mock
+
+
+def test_sd_jwt_vcs_from_an_https_and_a_did_issuer() -> None:
+    (received,) = sd_mock(sd_jwt_credential()).redeem()
+    assert received.valid_until is not None
+    did = did_jwk.create(SD_SIGNER.public_jwk)
+    (from_did,) = sd_mock(sd_jwt_credential(iss=did, kid=did + "#0")).redeem()
+    assert from_did.format == "dc+sd-jwt"
+
+
+@pytest.mark.parametrize(
+    ("credential", "metadata", "match"),
+    [
+        (sd_jwt_credential(iss=None), None, "no iss"),
+        (sd_jwt_credential(iss=did_jwk.create(SD_SIGNER.public_jwk)), None, "kid under that DID"),
+        (sd_jwt_credential(vct="https://other.example/t"), None, "vct is not the configuration's"),
+        (sd_jwt_credential(), {"issuer": "https://other.example", "jwks": {"keys": []}}, "not for this iss"),
+        (sd_jwt_credential(), {"issuer": ISSUER, "jwks": {"keys": []}}, "no single key"),
+    ],
+)
+def test_sd_jwt_vcs_whose_issuer_key_cannot_be_found(credential: str, metadata: Any, match: str) -> None:
+    with pytest.raises(IssuerProtocolError, match=match):
+        sd_mock(credential, metadata).redeem()
+
+
+def test_an_ldp_vc_bound_to_a_did_key_and_its_validity() -> None:
+    from did import did_key
+
+    mock = MockIssuer()
+    mock.config = configuration("ldp_vc")
+    subject = did_key.create(HOLDER.public_key)
+    credential = {"credentialSubject": {"id": subject}, "validUntil": "2030-01-01T00:00:00Z", "proof": {}}
+    mock.credential = {"credentials": [{"credential": credential}]}
+    (received,) = mock.redeem()
+    assert received.valid_until is not None
+    assert received.valid_until.year == 2030
+
+
+def test_no_nonce_endpoint_and_a_failed_notification() -> None:
+    mock = MockIssuer()
+    original = mock.metadata
+    mock.metadata = lambda: {  # type: ignore[method-assign]
+        **{k: v for k, v in original().items() if k != "nonce_endpoint"},
+        "notification_endpoint": f"{ISSUER}/notification",
+    }
+    mock.credential = {**mock.credential, "notification_id": "n1"}
+    mock.overrides["/notification"] = respond(400, {"error": "invalid_notification_id"})
+    http = WalletHttp(httpx.Client(transport=httpx.MockTransport(mock.handle)))
+    offer = offer_from_json(
+        {
+            "credential_issuer": ISSUER,
+            "credential_configuration_ids": ["c"],
+            "grants": {PRE_AUTHORIZED_GRANT: {"pre-authorized_code": "code"}},
+        }
+    )
+    notes: list[str] = []
+    (received,) = Oid4vciClient(http, HOLDER).redeem(offer, None, progress=notes.append).credentials
+    assert received.notification_id == "n1"
+    assert any(
+        n.startswith("warning: the notification: the issuer answered 400 invalid_notification_id") for n in notes
+    )
+    proof = json.loads(mock.seen[-2].content)["proofs"]["jwt"][0]
+    assert "nonce" not in json.loads(b64url_decode(proof.split(".")[1]))
+    assert not any(r.url.path == "/nonce" for r in mock.seen)
+
+
+def test_a_configuration_without_a_format() -> None:
+    mock = MockIssuer()
+    mock.config = {"proof_types_supported": PROOF}
+    with pytest.raises(IssuerProtocolError, match="has no format"):
+        mock.redeem()

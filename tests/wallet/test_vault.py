@@ -196,3 +196,13 @@ def test_an_unwritable_wallet_is_one_error(keystore: Keystore, monkeypatch: pyte
     monkeypatch.setattr("tempfile.mkstemp", read_only)
     with pytest.raises(WalletWriteError, match="Read-only file system"):
         keystore.vault.put("new", "credential", {}, b"x")
+
+
+def test_holder_keys_are_p256_or_ed25519_and_must_be_keys(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="P-256 or Ed25519"):
+        Keystore.create(tmp_path / "w", PASSPHRASE, KeyType.P384)
+    assert not (tmp_path / "w").exists()
+    keystore = Keystore.create(tmp_path / "k", PASSPHRASE)
+    keystore.vault.put(HOLDER_KEY, "key", {}, b'{"kty": "oct"}')
+    with pytest.raises(WalletCorruptError, match="does not hold a private key"):
+        keystore.holder()
