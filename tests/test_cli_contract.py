@@ -219,6 +219,31 @@ TABLE: dict[tuple[str, ...], dict[str, Case | str]] = {
         NOT_JSON: case("vc verify {text} --status-list {text}", 2, "usageError"),
         UNWRITABLE: "prints to stdout only",
     },
+    ("wallet", "accept"): {
+        MISSING: "takes an offer URI, not a file",
+        NOT_JSON: "takes an offer URI, not a file",
+        UNWRITABLE: case("wallet accept x --wallet {unwritable} --passphrase-stdin", 1, "noWallet", input="pw\n"),
+    },
+    ("wallet", "enroll"): {
+        MISSING: "reads no file named on the command line",
+        NOT_JSON: "reads no file named on the command line",
+        UNWRITABLE: case(
+            "wallet enroll --issuer http://127.0.0.1:9 --emulated --wallet {unwritable} --passphrase-stdin",
+            1,
+            "noWallet",
+            input="pw\n",
+        ),
+    },
+    ("wallet", "init"): {
+        MISSING: "reads no file",
+        NOT_JSON: "reads no file",
+        UNWRITABLE: case("wallet init --wallet {unwritable} --passphrase-stdin", 1, "walletWriteFailed", input="pw\n"),
+    },
+    ("wallet", "list"): {
+        MISSING: "reads the wallet, not a file named on the command line",
+        NOT_JSON: "reads the wallet, not a file named on the command line",
+        UNWRITABLE: "writes no file",
+    },
 }
 
 
@@ -413,6 +438,10 @@ OUTPUT: dict[tuple[str, ...], str] = {
     ("vc", "issue"): DOCUMENT,
     ("vc", "present"): DOCUMENT,
     ("vc", "verify"): REPORT,
+    ("wallet", "accept"): REPORT,
+    ("wallet", "enroll"): REPORT,
+    ("wallet", "init"): REPORT,
+    ("wallet", "list"): REPORT,
 }
 
 

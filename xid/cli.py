@@ -39,6 +39,10 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "xid.cli_vc:vc",
         "Verifiable Credentials: issue (VC-JOSE, SD-JWT VC, Data Integrity), verify, and present a subset of claims.",
     ),
+    "wallet": (
+        "xid.cli_wallet:wallet",
+        "The holder's wallet: keys, card enrollment, OpenID4VCI credentials and the xid CA certificates.",
+    ),
 }
 """Each command group: where it lives and its short help (shown by ``xid --help`` without importing it)."""
 

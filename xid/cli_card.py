@@ -8,133 +8,37 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import getpass
 import hashlib
-import json
-import os
 import signal
-import sys
 import threading
 import tomllib
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from xid.card_session import (
+    PIN_ENV,
+    TEST_PINS,
+    EmulatedCard,
+    card_dir,
+    confirm_option,
+    emulated_option,
+    open_transport,
+    pin_stdin_option,
+    reader_option,
+    verify_pin,
+    wait_option,
+)
 from xid.cli_group import XidGroup, echo_json, json_option
 from xid.files import CannotWriteError, read_bytes, read_text, write_file
-from xid.settings import Settings
 
 if TYPE_CHECKING:
     from cryptography import x509
 
-    from jpki_bridge.jpki import JpkiCard, PinName
-    from jpki_bridge.softcard import SoftCard
-    from jpki_bridge.testca import CardIdentity, Person
-    from jpki_bridge.transport import Transport
+    from jpki_bridge.jpki import PinName
 
-__all__ = ["PIN_ENV", "TEST_PINS", "EmulatedCard", "card"]
-
-# PINs of the emulated TEST card (environment variables, never arguments); documented in docs/card.md.
-PIN_ENV = {"sign": "XID_CARD_SIGN_PASSWORD", "auth": "XID_CARD_AUTH_PIN", "input": "XID_CARD_INPUT_PIN"}
-TEST_PINS = {"sign": "TEST1234", "auth": "1234", "input": "1234"}
-
-
-def _card_dir() -> Path:
-    return Settings.from_env().home / "card"
-
-
-@dataclass(frozen=True)
-class EmulatedCard:
-    """The files of the emulated TEST card under $XID_HOME/card."""
-
-    directory: Path
-
-    @property
-    def exists(self) -> bool:
-        """Whether ``xid card emulate`` has created the card."""
-        return (self.directory / "identity.json").exists()
-
-    def create(self, person: Person) -> CardIdentity:
-        """Issue a card for the person from the TEST CA (created on first use) and store it."""
-        from jpki_bridge.testca import TestCA
-
-        ca_dir = self.directory / "testca"
-        ca = TestCA.load(ca_dir) if (ca_dir / "testca.json").exists() else TestCA.create()
-        ca.save(ca_dir)
-        identity = ca.issue(person)
-        pins = {name: os.environ.get(env, TEST_PINS[name]) for name, env in PIN_ENV.items()}
-        for path, text in [
-            (self.directory / "identity.json", identity.to_json()),
-            (self.directory / "person.toml", person.to_toml()),
-            (self.directory / "pins.json", json.dumps(pins)),
-        ]:
-            write_file(path, text, secret=True, parents=True)
-        (self.directory / "state.json").unlink(missing_ok=True)
-        return identity
-
-    def load(self) -> SoftCard:
-        """The software card, with retry counters persisted in state.json."""
-        from jpki_bridge.apdu import CardError
-        from jpki_bridge.softcard import FaceData, SoftCard
-        from jpki_bridge.testca import CardIdentity, Person
-
-        if not self.exists:
-            raise CardError(f"no emulated card in {self.directory}: run 'xid card emulate --person FILE' first")
-        identity = CardIdentity.from_json((self.directory / "identity.json").read_text(encoding="utf-8"))
-        person = Person.from_toml(self.directory / "person.toml")
-        pins = json.loads((self.directory / "pins.json").read_text(encoding="utf-8"))
-        return SoftCard(
-            identity,
-            sign_pin=pins["sign"],
-            auth_pin=pins["auth"],
-            face=FaceData.of(person),
-            input_pin=pins["input"],
-            state_file=self.directory / "state.json",
-        )
-
-
-@contextlib.contextmanager
-def _transport(reader: str | None, emulated: bool, wait: float) -> Iterator[tuple[Transport, str]]:
-    from jpki_bridge.transport import InMemoryTransport
-
-    if emulated:
-        transport: Transport = InMemoryTransport(EmulatedCard(_card_dir()).load())
-        name = "emulated TEST card (in-process)"
-    else:
-        from jpki_bridge.pcsc import PcscTransport
-
-        pcsc = PcscTransport(reader, wait=wait)
-        transport, name = pcsc, pcsc.reader
-    try:
-        yield transport, name
-    finally:
-        transport.close()
-
-
-def _ask(prompt: str, pin_stdin: bool) -> str:
-    if pin_stdin:
-        line = sys.stdin.readline()
-        if not line:
-            raise click.UsageError("--pin-stdin: standard input was empty")
-        return line.rstrip("\r\n")
-    return getpass.getpass(prompt)
-
-
-def _verify(card: JpkiCard, pin: PinName, pin_stdin: bool, confirm_last_try: bool) -> None:
-    from jpki_bridge.apdu import LastTryError
-
-    status = card.pin_status(pin)
-    label = "signature password (6-16 letters/digits)" if pin == "sign" else "4-digit authentication PIN"
-    if status.tries_left == 1 and not confirm_last_try:
-        raise LastTryError(
-            f"only one try is left for the {label}; a wrong value blocks it. Re-run with --confirm-last-try "
-            "if you are sure"
-        )
-    secret = _ask(f"{label} ({status.tries_left} tries left): ", pin_stdin)
-    card.verify(pin, secret, confirm_last_try=confirm_last_try)
+__all__ = ["PIN_ENV", "TEST_PINS", "card"]
 
 
 def _cert_summary(cert: x509.Certificate) -> dict[str, Any]:
@@ -153,19 +57,6 @@ def _output(data: dict[str, Any], as_json: bool, lines: list[str]) -> None:
     else:
         for line in lines:
             click.echo(line)
-
-
-reader_option = click.option("--reader", help="Reader name (or prefix); default: the first reader with a card.")
-emulated_option = click.option(
-    "--emulated", is_flag=True, help="Use the emulated TEST card in-process (made by 'xid card emulate')."
-)
-wait_option = click.option("--wait", type=float, default=0.0, show_default=True, help="Seconds to wait for a card.")
-pin_stdin_option = click.option(
-    "--pin-stdin", is_flag=True, help="Read the password or PIN from standard input (one line) instead of asking."
-)
-confirm_option = click.option(
-    "--confirm-last-try", is_flag=True, help="Allow a VERIFY when only one try is left (a wrong value blocks the PIN)."
-)
 
 
 @click.group("card", cls=XidGroup)
@@ -201,7 +92,7 @@ def emulate_command(person_file: Path, vpcd: bool, port: int) -> None:
     except tomllib.TOMLDecodeError as exc:
         raise click.BadParameter(f"{person_file} is not TOML: {exc}", param_hint="--person") from None
     person = Person.from_mapping(mapping, source=str(person_file))
-    store = EmulatedCard(_card_dir())
+    store = EmulatedCard(card_dir())
     try:
         identity = store.create(person)
     except OSError as exc:  # the TEST CA's own files (jpki_bridge.testca writes them)
@@ -233,7 +124,7 @@ def status_command(reader: str | None, emulated: bool, wait: float, as_json: boo
     from jpki_bridge.input_assist import InputAssistCard
     from jpki_bridge.jpki import JpkiCard
 
-    with _transport(reader, emulated, wait) as (transport, name):
+    with open_transport(reader, emulated, wait) as (transport, name):
         jpki = JpkiCard(transport)
         jpki.select()
         sign, auth = jpki.pin_status("sign"), jpki.pin_status("auth")
@@ -297,10 +188,10 @@ def read_command(
             out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise CannotWriteError(f"cannot write into {out_dir}: {exc.strerror}") from None
-    with _transport(reader, emulated, wait) as (transport, _):
+    with open_transport(reader, emulated, wait) as (transport, _):
         jpki = JpkiCard(transport)
         jpki.select()
-        _verify(jpki, "sign", pin_stdin, confirm_last_try)
+        verify_pin(jpki, "sign", pin_stdin, confirm_last_try)
         sign_cert = jpki.read_sign_certificate()
         auth_cert = jpki.read_auth_certificate()
     info = parse_signature_certificate(sign_cert)
@@ -380,10 +271,10 @@ def sign_command(
     data = read_bytes(file, "FILE")
     if out is not None and not out.parent.is_dir():  # fail before the card spends a PIN verification
         raise CannotWriteError(f"cannot write {out}: {out.parent} is not a directory")
-    with _transport(reader, emulated, wait) as (transport, _):
+    with open_transport(reader, emulated, wait) as (transport, _):
         jpki = JpkiCard(transport)
         jpki.select()
-        _verify(jpki, key_name, pin_stdin, confirm_last_try)
+        verify_pin(jpki, key_name, pin_stdin, confirm_last_try)
         signature = jpki.sign(key_name, data)
         cert = jpki.read_sign_certificate() if key_name == "sign" else jpki.read_auth_certificate()
     verify_card_signature(cert, data, signature)

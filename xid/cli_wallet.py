@@ -1,0 +1,347 @@
+"""``xid wallet``: the holder's wallet: create it, enroll with a My Number card, accept offers, list what it holds.
+
+Secrets are never taken from the command line. The passphrase is asked twice (init) or once without echo, or read
+as one line of standard input with ``--passphrase-stdin``; the card's signature password likewise with
+``--pin-stdin``. With both, standard input holds the passphrase line first, then the password line.
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from xid.card_session import (
+    confirm_option,
+    emulated_option,
+    open_transport,
+    pin_stdin_option,
+    reader_option,
+    verify_pin,
+    wait_option,
+)
+from xid.cli_group import XidGroup, echo_json, json_option
+from xid.settings import Settings
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from did import Signer
+    from wallet.http import WalletHttp
+    from wallet.keystore import Keystore
+    from wallet.oid4vci import CredentialOffer, Redemption
+
+__all__ = ["wallet"]
+
+FORMAT_WORDS = {
+    "dc+sd-jwt": "SD-JWT VC (selective disclosure)",
+    "jwt_vc_json": "W3C VC as a JWT",
+    "ldp_vc": "W3C VC with a Data Integrity proof",
+}
+
+
+def _wallet_dir(value: Path | None) -> Path:
+    return value if value is not None else Settings.from_env().home / "wallet"
+
+
+def _progress(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _passphrase(passphrase_stdin: bool, *, twice: bool = False) -> str:
+    if passphrase_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            raise click.UsageError("--passphrase-stdin: standard input was empty")
+        return line.rstrip("\r\n")
+    first = getpass.getpass("wallet passphrase: ")
+    if twice and getpass.getpass("wallet passphrase again: ") != first:
+        raise click.UsageError("the two passphrases differ")
+    return first
+
+
+def _open(directory: Path, passphrase_stdin: bool) -> Keystore:
+    from wallet.keystore import Keystore
+    from wallet.vault import Vault
+
+    if not Vault.exists(directory):  # say so before asking for a passphrase
+        from wallet.errors import NoWalletError
+
+        raise NoWalletError(f"no wallet in {directory}: run 'xid wallet init' first")
+    return Keystore.open(directory, _passphrase(passphrase_stdin))
+
+
+def _tx_code_prompt(given: str | None) -> Any:
+    def ask(spec: Mapping[str, Any]) -> str:
+        if given is not None:
+            return given
+        description = spec.get("description")
+        hint = f" ({description})" if isinstance(description, str) else ""
+        length = spec.get("length")
+        kind = "letters and digits" if spec.get("input_mode") == "text" else "digits"
+        shape = f"{length} {kind}" if isinstance(length, int) else kind
+        return str(click.prompt(f"transaction code{hint} [{shape}]", hide_input=True, err=True))
+
+    return ask
+
+
+def _store_credentials(keystore: Keystore, redemption_issuer: str) -> Any:
+    from wallet.oid4vci import ReceivedCredential
+    from wallet.store import CredentialStore
+
+    store = CredentialStore(keystore.vault)
+
+    def on_credential(received: ReceivedCredential) -> None:
+        store.add_credential(
+            credential_format=received.format,
+            configuration_id=received.configuration_id,
+            issuer=redemption_issuer,
+            credential=received.credential,
+            valid_until=received.valid_until,
+        )
+
+    return on_credential
+
+
+def _redeem(http: WalletHttp, keystore: Keystore, holder: Signer, offer: CredentialOffer, tx_code: Any) -> Redemption:
+    from wallet.oid4vci import Oid4vciClient
+
+    client = Oid4vciClient(http, holder)
+    on_credential = _store_credentials(keystore, offer.credential_issuer)
+    return client.redeem(offer, tx_code, progress=_progress, on_credential=on_credential)
+
+
+def _credential_summary(redemption: Redemption) -> list[dict[str, Any]]:
+    return [
+        {
+            "configurationId": c.configuration_id,
+            "format": c.format,
+            "validUntil": c.valid_until.isoformat(timespec="seconds") if c.valid_until else None,
+        }
+        for c in redemption.credentials
+    ]
+
+
+def _summary_lines(issuer: str, credentials: list[dict[str, Any]], certificates: list[dict[str, Any]]) -> list[str]:
+    lines = [f"stored {len(credentials)} credential(s) from {issuer}:"]
+    for c in credentials:
+        until = f", valid until {c['validUntil'][:10]}" if c["validUntil"] else ""
+        lines.append(f"  {c['configurationId']}: {FORMAT_WORDS.get(c['format'], c['format'])}{until}")
+    if certificates:
+        lines.append(f"stored {len(certificates)} xid CA certificate(s) for your key:")
+        lines += [f"  {c['usage']}: valid until {c['validUntil'][:10]}" for c in certificates]
+    lines.append("your personal details stay encrypted in the wallet; 'xid wallet list' shows what it holds")
+    return lines
+
+
+wallet_option = click.option(
+    "--wallet",
+    "wallet_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="XID_WALLET",
+    help="The wallet directory (default $XID_WALLET, else $XID_HOME/wallet).",
+)
+passphrase_stdin_option = click.option(
+    "--passphrase-stdin",
+    is_flag=True,
+    help="Read the wallet passphrase from standard input (one line; before the card password with --pin-stdin).",
+)
+tx_code_option = click.option(
+    "--tx-code", help="The transaction code the issuer gave by another channel (asked for when needed otherwise)."
+)
+
+
+@click.group("wallet", cls=XidGroup)
+def wallet() -> None:
+    """The holder's wallet: keys, card enrollment, OpenID4VCI credentials and the xid CA certificates.
+
+    Everything in the wallet is encrypted with a key derived from its passphrase (see docs/wallet.md).
+    """
+
+
+@wallet.command("init")
+@wallet_option
+@passphrase_stdin_option
+@click.option(
+    "--key-type",
+    type=click.Choice(["p256", "ed25519"]),
+    default="p256",
+    show_default=True,
+    help="The holder key's type.",
+)
+@json_option
+def init_command(wallet_dir: Path | None, passphrase_stdin: bool, key_type: str, as_json: bool) -> None:
+    """Create a wallet with a new holder key (asks for a new passphrase twice)."""
+    from did import did_jwk
+    from wallet.errors import WalletExistsError
+    from wallet.keystore import KEY_TYPES, Keystore
+    from wallet.vault import Vault
+
+    directory = _wallet_dir(wallet_dir)
+    if Vault.exists(directory):  # before asking for a passphrase
+        raise WalletExistsError(f"{directory} already holds a wallet; it is never overwritten")
+    passphrase = _passphrase(passphrase_stdin, twice=True)
+    if not passphrase:
+        raise click.UsageError("the passphrase may not be empty")
+    holder = Keystore.create(directory, passphrase, KEY_TYPES[key_type]).holder()
+    data = {"wallet": str(directory), "keyType": holder.key_type.value, "holder": did_jwk.create(holder.public_jwk)}
+    if as_json:
+        echo_json(data)
+    else:
+        click.echo(f"wallet created in {directory}")
+        click.echo(f"holder key: {data['keyType']} ({data['holder'][:40]}…)")
+
+
+@wallet.command("enroll")
+@click.option("--issuer", required=True, help="The issuer's base URL (https, or http on 127.0.0.1).")
+@wallet_option
+@reader_option
+@emulated_option
+@wait_option
+@pin_stdin_option
+@passphrase_stdin_option
+@confirm_option
+@click.option("--offer-only", is_flag=True, help="Print the credential offer (and a QR code) instead of redeeming it.")
+@tx_code_option
+@json_option
+def enroll_command(
+    issuer: str,
+    wallet_dir: Path | None,
+    reader: str | None,
+    emulated: bool,
+    wait: float,
+    pin_stdin: bool,
+    passphrase_stdin: bool,
+    confirm_last_try: bool,
+    offer_only: bool,
+    tx_code: str | None,
+    as_json: bool,
+) -> None:
+    """Check your My Number card with an issuer and store the credentials and certificates it gives.
+
+    The card's signature key signs the issuer's challenge (asks the signature password; the tries left are shown
+    first and a wrong password is never retried). The issuer answers with an OpenID4VCI credential offer, which
+    is redeemed into this wallet, followed by the xid CA's authentication and signing certificates for your key.
+    With --offer-only the offer is printed (URI and QR code) for a phone wallet instead; a wallet is then used for
+    the card check if one exists, else a one-time key.
+    """
+    from did import KeyType, SoftwareSigner
+    from wallet.ca_client import USAGES, request_certificate
+    from wallet.enroll import enroll, issuer_base
+    from wallet.http import WalletHttp
+    from wallet.store import CredentialStore
+    from wallet.vault import Vault
+
+    base = issuer_base(issuer)
+    directory = _wallet_dir(wallet_dir)
+    keystore: Keystore | None = None
+    if offer_only and not Vault.exists(directory):
+        if passphrase_stdin:  # the first line is the passphrase in every case, never taken for the card password
+            _passphrase(True)
+        holder: Signer = SoftwareSigner.generate(KeyType.P256)
+        _progress("no wallet here: the card check binds a one-time key")
+    else:
+        keystore = _open(directory, passphrase_stdin)
+        holder = keystore.holder()
+
+    def card_sign(message: bytes) -> tuple[bytes, x509.Certificate]:
+        from jpki_bridge.jpki import JpkiCard
+
+        _progress("reading the card")
+        with open_transport(reader, emulated, wait) as (transport, name):
+            card = JpkiCard(transport)
+            card.select()
+            _progress(f"card in {name}: signature password, {card.pin_status('sign').tries_left} tries left")
+            verify_pin(card, "sign", pin_stdin, confirm_last_try)
+            signature = card.sign("sign", message)
+            certificate = card.read_sign_certificate()
+        _progress("the card signed the issuer's challenge")
+        return signature, certificate
+
+    http = WalletHttp()
+    enrolled = enroll(http, base, holder, card_sign, progress=_progress)
+    if offer_only:
+        shown = enrolled.offer_reference or enrolled.offer_uri
+        if as_json:
+            echo_json({"offer": shown, "tx_code": enrolled.tx_code})
+            return
+        import segno
+
+        segno.make(shown, error="m").terminal(out=sys.stdout, compact=True)
+        click.echo(shown)
+        if enrolled.tx_code is not None:
+            click.echo(f"transaction code (type it into the wallet): {enrolled.tx_code}")
+        if enrolled.expires_in is not None:
+            click.echo(f"the offer expires in {enrolled.expires_in} s")
+        return
+    assert keystore is not None
+    redemption = _redeem(http, keystore, holder, enrolled.offer, _tx_code_prompt(tx_code or enrolled.tx_code))
+    store = CredentialStore(keystore.vault)
+    certificates = []
+    for usage in USAGES:
+        _progress(f"requesting the xid CA {usage} certificate")
+        issued = request_certificate(http, base, redemption.access_token, holder, usage)
+        pem, chain = issued.pem()
+        item = store.add_certificate(
+            usage=usage, issuer=base, certificate=pem, chain=chain, not_after=issued.certificate.not_valid_after_utc
+        )
+        certificates.append({"usage": usage, "validUntil": item.meta["validUntil"]})
+        _progress(f"received the {usage} certificate")
+    credentials = _credential_summary(redemption)
+    if as_json:
+        echo_json({"issuer": base, "credentials": credentials, "certificates": certificates})
+    else:
+        for line in _summary_lines(base, credentials, certificates):
+            click.echo(line)
+
+
+@wallet.command("accept")
+@click.argument("offer")
+@wallet_option
+@passphrase_stdin_option
+@tx_code_option
+@json_option
+def accept_command(
+    offer: str, wallet_dir: Path | None, passphrase_stdin: bool, tx_code: str | None, as_json: bool
+) -> None:
+    """Take the credentials of an OpenID4VCI 1.0 offer (openid-credential-offer://..., by value or by reference)."""
+    from wallet.http import WalletHttp
+    from wallet.oid4vci import parse_offer
+
+    keystore = _open(_wallet_dir(wallet_dir), passphrase_stdin)
+    http = WalletHttp()
+    parsed = parse_offer(offer, http)
+    redemption = _redeem(http, keystore, keystore.holder(), parsed, _tx_code_prompt(tx_code))
+    credentials = _credential_summary(redemption)
+    if as_json:
+        echo_json({"issuer": parsed.credential_issuer, "credentials": credentials})
+    else:
+        for line in _summary_lines(parsed.credential_issuer, credentials, []):
+            click.echo(line)
+
+
+@wallet.command("list")
+@wallet_option
+@json_option
+def list_command(wallet_dir: Path | None, as_json: bool) -> None:
+    """List the stored credentials and certificates (needs no passphrase: shows no personal data)."""
+    from wallet.store import list_wallet
+
+    items = list_wallet(_wallet_dir(wallet_dir))
+    if as_json:
+        echo_json([item.to_json() for item in items])
+        return
+    if not items:
+        click.echo("the wallet holds no credential yet")
+    for item in items:
+        meta = item.meta
+        until = f", valid until {str(meta['validUntil'])[:10]}" if meta.get("validUntil") else ""
+        if item.kind == "credential":
+            what = f"{meta.get('configurationId')}: {FORMAT_WORDS.get(str(meta.get('format')), meta.get('format'))}"
+        else:
+            what = f"xid CA {meta.get('usage')} certificate"
+        click.echo(f"{item.id}  {what} from {meta.get('issuer')}{until}")
