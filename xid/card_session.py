@@ -65,8 +65,8 @@ class EmulatedCard:
 
         ca_dir = self.directory / "testca"
         ca = TestCA.load(ca_dir) if (ca_dir / "testca.json").exists() else TestCA.create()
-        ca.save(ca_dir)
         identity = ca.issue(person)
+        ca.save(ca_dir)  # after issuing: the CA's record of the card is what its OCSP responder answers from
         pins = {name: os.environ.get(env, TEST_PINS[name]) for name, env in PIN_ENV.items()}
         for path, text in [
             (self.directory / "identity.json", identity.to_json()),
