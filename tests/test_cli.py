@@ -131,9 +131,12 @@ def test_demo_tells_the_story(runner: CliRunner) -> None:
     markers += ["== 6.", "vc+jwt", "eddsa-rdfc-2022", "eddsa-jcs-2022", "ecdsa-rdfc-2019", "dc+sd-jwt"]
     markers += ["rejected [invalidJwsSignature]", "rejected [invalidProofSignature]"]
     markers += ["rejected [invalidKeyBinding]", "[credentialRevoked]"]
+    markers += ["== 7.", "SD-JWT VC", "jwt_vc_json", "ldp_vc", "over 20: yes", "verified under jp_aml"]
+    markers += ["authentication certificate", "signing certificate", "for document signing"]
     for marker in markers:
         assert marker in result.output
     assert "from cache" in result.output
+    assert result.output.count("signature verified, bound to the wallet's key, status valid") == 3
 
 
 def test_create_prints_a_report_for_people_by_default(runner: CliRunner, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -27,6 +27,11 @@ from did import (
 )
 from jpki_bridge.apdu import CardError
 from jpki_bridge.errors import JpkiError
+
+if TYPE_CHECKING:
+    from jpki_bridge.softcard import SoftCard
+    from jpki_bridge.testca import Person
+    from jpki_bridge.transport import Transport
 
 Secured = str | dict[str, Any]
 """A credential as the demo passes it around: a token, or a JSON credential with a Data Integrity proof."""
@@ -64,7 +69,9 @@ def _serve_directory(root: Path) -> Iterator[int]:
 
 def run() -> None:
     """Run the demo, printing each step."""
-    click.secho("xid demo: keys and DIDs, the My Number card check, the ledger, and credentials", bold=True)
+    click.secho(
+        "xid demo: keys and DIDs, the card check, the ledger, credentials, the issuer and the wallet", bold=True
+    )
     with tempfile.TemporaryDirectory(prefix="xid-demo-") as tmp:
         home = Path(tmp)
         holder_keys(home)
@@ -73,6 +80,7 @@ def run() -> None:
         card_story(home)
         ledger_story(home)
         credential_story()
+        issuer_story(home)
     click.echo()
     click.secho("Done. Nothing was written outside a temporary directory.", bold=True)
 
@@ -142,33 +150,26 @@ def _virtual_reader() -> tuple[str | None, str]:
     return reader, "pcscd is running, but no vsmartcard-vpcd reader is connected to it"
 
 
-def card_story(home: Path) -> None:
-    """Read a TEST My Number card (through pcscd when available), validate its chain and revocation, sign."""
-    import datetime as dt
+def _person() -> Person:
+    """The demo's fictional card holder."""
+    from jpki_bridge.testca import Person
 
-    from cryptography.hazmat.primitives import serialization
-
-    from jpki_bridge import revocation, trust
-    from jpki_bridge.jpki import JpkiCard
-    from jpki_bridge.pcsc import PcscTransport
-    from jpki_bridge.profile import parse_signature_certificate
-    from jpki_bridge.softcard import FaceData, SoftCard
-    from jpki_bridge.testca import Person, TestCA
-    from jpki_bridge.transport import InMemoryTransport, Transport
-    from jpki_bridge.vpcd import VpcdLink
-
-    _step("4. A My Number card is read, its chain and revocation checked, and it signs a challenge")
-    ca = TestCA.create()
-    person = Person(
+    return Person(
         name="\u5c71\u7530\u3000\u82b1\u5b50",  # 山田　花子 (fictional)
         sex="2",
         date_of_birth="419900102",
         address="\u6771\u4eac\u90fd\u5343\u4ee3\u7530\u533a\u5343\u4ee3\u7530\uff11\uff0d\uff11",
         my_number="123456789018",
     )
-    identity = ca.issue(person)
-    soft = SoftCard(identity, sign_pin="TEST1234", auth_pin="1234", face=FaceData.of(person), input_pin="1234")
-    _say("a TEST CA (names say 'xid TEST JPKI', never J-LIS) issued a software card for a fictional person")
+
+
+@contextmanager
+def _card_in_reader(soft: SoftCard) -> Iterator[Transport]:
+    """The card in vsmartcard's virtual reader through pcscd when available, else read in-process (saying why)."""
+    from jpki_bridge.pcsc import PcscTransport
+    from jpki_bridge.transport import InMemoryTransport
+    from jpki_bridge.vpcd import VpcdLink
+
     reader, why_not = _virtual_reader()
     link: VpcdLink | None = None
     transport: Transport
@@ -182,6 +183,32 @@ def card_story(home: Path) -> None:
         _say(f"skipping PC/SC: {why_not}")
         _say("so the card is read in-process instead (the same APDUs, without pcscd and pyscard in between)")
     try:
+        yield transport
+    finally:
+        transport.close()
+        if link is not None:
+            link.close()
+
+
+def card_story(home: Path) -> None:
+    """Read a TEST My Number card (through pcscd when available), validate its chain and revocation, sign."""
+    import datetime as dt
+
+    from cryptography.hazmat.primitives import serialization
+
+    from jpki_bridge import revocation, trust
+    from jpki_bridge.jpki import JpkiCard
+    from jpki_bridge.profile import parse_signature_certificate
+    from jpki_bridge.softcard import FaceData, SoftCard
+    from jpki_bridge.testca import TestCA
+
+    _step("4. A My Number card is read, its chain and revocation checked, and it signs a challenge")
+    ca = TestCA.create()
+    person = _person()
+    identity = ca.issue(person)
+    soft = SoftCard(identity, sign_pin="TEST1234", auth_pin="1234", face=FaceData.of(person), input_pin="1234")
+    _say("a TEST CA (names say 'xid TEST JPKI', never J-LIS) issued a software card for a fictional person")
+    with _card_in_reader(soft) as transport:
         card = JpkiCard(transport)
         card.select()
         status = card.pin_status("sign")
@@ -190,10 +217,6 @@ def card_story(home: Path) -> None:
         cert = card.read_sign_certificate()
         challenge = b"xid-enroll-v1 || nonce || holder key thumbprint"
         signature = card.sign("sign", challenge)
-    finally:
-        transport.close()
-        if link is not None:
-            link.close()
     info = parse_signature_certificate(cert)
     _say(f"basic 4 info from the signature certificate: {info.name} / sex {info.sex.value} /")
     _say(f"    born {info.date_of_birth.text} (era digit + date) / {info.address}")
@@ -384,3 +407,145 @@ def credential_story() -> None:
         _say(f"the issuer sets bit 2 of its status list; the eddsa-rdfc-2022 credential is now: [{exc.code}]")
     else:
         raise AssertionError("a revoked credential was accepted")
+
+
+@contextmanager
+def _serve_app() -> Iterator[tuple[str, dict[str, Any]]]:
+    """A uvicorn server on 127.0.0.1 in a thread; yields its URL and a slot for the app (set once it is built)."""
+    import uvicorn
+    from starlette.types import Receive, Scope, Send
+
+    slot: dict[str, Any] = {}
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await slot["app"](scope, receive, send)
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="xid-demo-serve", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the demo's local server did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}", slot
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+_FORMAT_WORDS = {
+    "dc+sd-jwt": "SD-JWT VC (each claim can be shown on its own)",
+    "jwt_vc_json": "W3C VC as a JWT (jwt_vc_json)",
+    "ldp_vc": "W3C VC with a Data Integrity proof (ldp_vc, eddsa-rdfc-2022)",
+}
+_CLAIM_WORDS = {
+    "name": "name",
+    "address": "address",
+    "sex": "sex code (1 male, 2 female, 3 not applicable)",
+    "jpki_date_of_birth": "date of birth as the card writes it (era digit + date)",
+    "birthdate": "birth date",
+    "age_over_18": "over 18",
+    "age_over_20": "over 20",
+}
+
+
+def _plain_claims(claims: dict[str, Any]) -> list[str]:
+    """The identity claims of a credential in plain words (the demo's person is fictional)."""
+    lines = []
+    for key, words in _CLAIM_WORDS.items():
+        if key in claims:
+            value = claims[key]
+            shown = value["formatted"] if isinstance(value, dict) else ("yes" if value is True else value)
+            lines.append(f"{words}: {shown}")
+    verification = claims.get("verification")
+    if isinstance(verification, dict):
+        lines.append(
+            f"verified under {verification.get('trust_framework')} at {verification.get('time')}, "
+            "by a JPKI signature certificate"
+        )
+    return lines
+
+
+def issuer_story(home: Path) -> None:
+    """xid serve's issuer and the wallet: one card check, three credentials and two certificates, each verified."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    from jpki_bridge.jpki import JpkiCard
+    from jpki_bridge.softcard import FaceData, SoftCard
+    from jpki_bridge.testca import TestCA
+    from vc.verify import CredentialVerifier
+    from wallet.ca_client import USAGES, request_certificate
+    from wallet.enroll import enroll
+    from wallet.http import WalletHttp
+    from wallet.keystore import Keystore
+    from wallet.oid4vci import Oid4vciClient
+    from xid.serve import running
+    from xid.settings import Settings
+
+    _step("7. The issuer and the wallet: one card check, three credentials, two certificates")
+    settings = Settings.from_env({"XID_HOME": str(home / "issuer")})
+    with _serve_app() as (url, slot), running(settings, url) as (services, app):
+        slot["app"] = app
+        _say(f"xid serve's issuer runs at {url} as {services.issuer.did} (development configuration)")
+        ca = TestCA.load(settings.test_ca_dir)
+        person = _person()
+        identity = ca.issue(person)
+        ca.save(settings.test_ca_dir)
+        soft = SoftCard(identity, sign_pin="TEST1234", auth_pin="1234", face=FaceData.of(person), input_pin="1234")
+        keystore = Keystore.create(home / "wallet", "demo passphrase")
+        holder = keystore.holder()
+        _say("the wallet made a holder key (P-256), stored encrypted under the person's passphrase")
+        http = WalletHttp()
+
+        def card_sign(message: bytes) -> tuple[bytes, x509.Certificate]:
+            with _card_in_reader(soft) as transport:
+                card = JpkiCard(transport)
+                card.select()
+                card.verify("sign", "TEST1234")
+                return card.sign("sign", message), card.read_sign_certificate()
+
+        enrolled = enroll(http, url, holder, card_sign, progress=lambda text: _say(f"  wallet: {text}"))
+        _say("the issuer checked the chain, revocation and both signatures, and answered with a credential offer")
+        _say(f"    (transaction code {enrolled.tx_code}, which a phone wallet would ask the person to type)")
+        redemption = Oid4vciClient(http, holder).redeem(enrolled.offer, enrolled.tx_code)
+        with httpx_client() as client:
+            verifier = CredentialVerifier(
+                Resolver.standard(DidWebResolver(client=client, allow_loopback=True, scheme="http")),
+                lambda list_url: _fetched(client, list_url),
+            )
+            for received in redemption.credentials:
+                result = verifier.verify(received.credential, require_key_binding=False)
+                claims = result.claims.get("credentialSubject", result.claims)
+                how = _FORMAT_WORDS.get(received.format, received.format)
+                _say(f"{how}: signature verified, bound to the wallet's key, status valid; it says")
+                for line in _plain_claims(claims):
+                    _say(f"    {line}")
+        for usage in USAGES:
+            issued = request_certificate(http, url, redemption.access_token, holder, usage)
+            cert = issued.certificate
+            uses = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+            purpose = "client authentication" if ExtendedKeyUsageOID.CLIENT_AUTH in uses else "document signing"
+            _say(f"xid CA {usage} certificate: {cert.subject.rfc4514_string()}, for {purpose},")
+            _say(f"    valid until {cert.not_valid_after_utc:%Y-%m-%d}, no personal data, chains to the xid TEST root")
+        _say("the issuer's database and the ledger hold keyed hashes and encrypted evidence, never these details")
+
+
+@contextmanager
+def httpx_client() -> Iterator[Any]:
+    """An HTTP client for the demo's verifier (closed afterwards)."""
+    import httpx
+
+    with httpx.Client(timeout=10) as client:
+        yield client
+
+
+def _fetched(client: Any, url: str) -> Secured:
+    """A published status list: JSON for a Bitstring Status List credential, text for a status list token."""
+    response = client.get(url)
+    response.raise_for_status()
+    return response.json() if "json" in response.headers["content-type"] else str(response.text)
