@@ -17,6 +17,7 @@ from foundation.b64 import b64url_decode, b64url_encode
 
 __all__ = [
     "KeyFacts",
+    "KeyIdSigner",
     "PrivateKeyObject",
     "Signer",
     "SoftwareSigner",
@@ -48,6 +49,33 @@ class Signer(Protocol):
     def sign(self, data: bytes) -> bytes:
         """Sign data; ECDSA signatures are returned in JOSE form (raw r||s)."""
         ...
+
+
+class KeyIdSigner:
+    """Any signer (software or PKCS#11) under another key id, e.g. the DID URL of its verification method."""
+
+    def __init__(self, signer: Signer, key_id: str) -> None:
+        self._signer = signer
+        self._key_id = key_id
+
+    @property
+    def key_id(self) -> str:
+        """The key id given (a DID URL)."""
+        return self._key_id
+
+    @property
+    def algorithm(self) -> str:
+        """The wrapped signer's JOSE algorithm."""
+        return self._signer.algorithm
+
+    @property
+    def public_jwk(self) -> dict[str, str]:
+        """The wrapped signer's public JWK."""
+        return self._signer.public_jwk
+
+    def sign(self, data: bytes) -> bytes:
+        """Sign with the wrapped signer."""
+        return self._signer.sign(data)
 
 
 class KeyFacts:

@@ -40,11 +40,12 @@ from typing import Any, Final
 from sqlalchemy import Connection
 
 from did import DidError, PublicKey
+from did.signer import KeyIdSigner
 from foundation.b64 import b64url_encode
 from issuer.context import IssuerContext
 from issuer.contracts import CredentialIssuer, IdentityFacts, StatusAllocator, StatusEntry
 from issuer.errors import IssuerError
-from issuer.status import KidSigner, record_credential
+from issuer.status import record_credential
 from jpki_bridge.profile import DateOfBirth
 from vc import sd_jwt
 from vc.data_integrity import add_proof
@@ -342,12 +343,12 @@ def secure_credential(
             "status": {"status_list": {"idx": entries[0].index, "uri": entries[0].list_url}},
             **{name: sd_jwt.SD(value) for name, value in claims.items()},
         }
-        token = sd_jwt.issue(payload, KidSigner(ctx.es256, ctx.es256_kid), holder_jwk=holder.to_jwk())
+        token = sd_jwt.issue(payload, KeyIdSigner(ctx.es256, ctx.es256_kid), holder_jwk=holder.to_jwk())
         return token, token.encode("ascii")
     subject = _did_jwk(holder)
     unsecured = _w3c_credential(ctx, credential_id, subject, dict(claims), entries, now, until)
     if configuration_id == JWT_VC:
-        jwt = issue_jwt_vc_json(unsecured, KidSigner(ctx.es256, ctx.es256_kid), subject=subject, now=now)
+        jwt = issue_jwt_vc_json(unsecured, KeyIdSigner(ctx.es256, ctx.es256_kid), subject=subject, now=now)
         return jwt, jwt.encode("ascii")
     if configuration_id == LDP_VC:
         secured = add_proof(

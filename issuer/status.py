@@ -56,7 +56,7 @@ from sqlalchemy import (
     update,
 )
 
-from did.signer import Signer
+from did.signer import KeyIdSigner, Signer
 from foundation.b64 import b64url_encode
 from foundation.db import transaction
 from issuer.context import IssuerContext
@@ -82,7 +82,6 @@ __all__ = [
     "CredentialRecord",
     "CredentialState",
     "IssuerSigner",
-    "KidSigner",
     "Publication",
     "RevokedIsFinalError",
     "StatusEntryError",
@@ -269,32 +268,6 @@ class Publication:
     max_age: int
 
 
-class KidSigner:
-    """A signer that names a given key id (a DID URL) in what it signs."""
-
-    def __init__(self, signer: Signer, kid: str) -> None:
-        self._signer, self._kid = signer, kid
-
-    @property
-    def key_id(self) -> str:
-        """The key id given (a DID URL)."""
-        return self._kid
-
-    @property
-    def algorithm(self) -> str:
-        """The wrapped signer's algorithm."""
-        return self._signer.algorithm
-
-    @property
-    def public_jwk(self) -> dict[str, str]:
-        """The wrapped signer's public JWK."""
-        return self._signer.public_jwk
-
-    def sign(self, data: bytes) -> bytes:
-        """Sign with the wrapped signer."""
-        return self._signer.sign(data)
-
-
 def _locked_list(conn: Connection, list_id: str) -> Any:
     row = conn.execute(select(lists_table).where(lists_table.c.id == list_id).with_for_update()).first()
     if row is None:
@@ -452,7 +425,7 @@ class StatusLists:
                 "ttl": settings.status_list_max_age,
                 "status_list": {"bits": row.status_size, "lst": b64url_encode(zlib.compress(data, 9))},
             }
-            signer = KidSigner(self.ctx.es256, self.ctx.es256_kid)
+            signer = KeyIdSigner(self.ctx.es256, self.ctx.es256_kid)
             return sign_compact({"typ": STATUS_LIST_JWT_TYP}, compact_json(claims), signer)
         issuer_signer = self.signers.get(row.issuer)
         if issuer_signer is None:
@@ -462,7 +435,7 @@ class StatusLists:
             url, row.issuer, row.purpose, _stamp(now), valid_until=_stamp(now + settings.status_list_validity)
         )
         if issuer_signer.mechanism == "vc+jwt":
-            return issue_vc_jwt(credential, KidSigner(issuer_signer.signer, issuer_signer.kid))
+            return issue_vc_jwt(credential, KeyIdSigner(issuer_signer.signer, issuer_signer.kid))
         secured = add_proof(
             credential,
             issuer_signer.signer,

@@ -44,7 +44,7 @@ from typing import Any, Final
 from sqlalchemy import BigInteger, Column, PrimaryKeyConstraint, String, Table, Text, insert, select
 
 from did import PublicKey, did_key
-from did.signer import Signer
+from did.signer import KeyIdSigner, Signer
 from foundation.db import is_unique_violation, transaction
 from foundation.errors import XidError
 from issuer.context import IssuerContext
@@ -142,33 +142,6 @@ vc_api_status = Table(
 """Status entries of credentials the VC API issued, by credential id and purpose (no credential content)."""
 
 
-class _KeyIdSigner:
-    """A signer under another key id (the DID URL of its verification method), signing with the wrapped key."""
-
-    def __init__(self, signer: Signer, key_id: str) -> None:
-        self._signer = signer
-        self._key_id = key_id
-
-    @property
-    def key_id(self) -> str:
-        """The verification method id."""
-        return self._key_id
-
-    @property
-    def algorithm(self) -> str:
-        """The wrapped signer's JOSE algorithm."""
-        return self._signer.algorithm
-
-    @property
-    def public_jwk(self) -> dict[str, str]:
-        """The wrapped signer's public JWK."""
-        return self._signer.public_jwk
-
-    def sign(self, data: bytes) -> bytes:
-        """Sign with the wrapped key."""
-        return self._signer.sign(data)
-
-
 @dataclass(frozen=True)
 class Instance:
     """One issuer instance: an issuer identifier, its key (as a verification method) and a securing mechanism."""
@@ -212,7 +185,7 @@ def _did_key_instances(ctx: IssuerContext) -> list[Instance]:
             continue
         public_key = PublicKey.from_jwk(signer.public_jwk)
         identifier = did_key.create(public_key)
-        keyed = _KeyIdSigner(signer, did_key.verification_method_id(public_key))
+        keyed = KeyIdSigner(signer, did_key.verification_method_id(public_key))
         for i, (name, suite) in enumerate(suites):
             found.append(Instance(name, identifier, suite, keyed, default=i == 0))
     return found
@@ -222,8 +195,8 @@ def instances(ctx: IssuerContext) -> list[Instance]:
     """The issuer instances of a context: the did:key ones whose keys ``ctx.vc_api_signers`` has, and did:web."""
     return [
         *_did_key_instances(ctx),
-        Instance("web", ctx.did, "eddsa-rdfc-2022", _KeyIdSigner(ctx.ed25519, ctx.ed25519_kid), default=True),
-        Instance("web-jwt", ctx.did, "vc+jwt", _KeyIdSigner(ctx.es256, ctx.es256_kid), default=False),
+        Instance("web", ctx.did, "eddsa-rdfc-2022", KeyIdSigner(ctx.ed25519, ctx.ed25519_kid), default=True),
+        Instance("web-jwt", ctx.did, "vc+jwt", KeyIdSigner(ctx.es256, ctx.es256_kid), default=False),
     ]
 
 

@@ -13,6 +13,7 @@ is down. Nothing is written unless the whole request succeeds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 from starlette.concurrency import run_in_threadpool
@@ -85,29 +86,23 @@ def routes(ctx: IssuerContext, status: StatusAllocator) -> list[BaseRoute]:
         name = request.path_params.get("name")
         return None if name is None else service.instance(str(name))
 
-    async def issue(request: Request) -> Response:
+    async def _call(request: Request, operation: Callable[[dict[str, Any], Any], Any], success: int) -> Response:
         try:
             body = await _body(request)
             try:
                 instance = _instance(request)
             except UnknownInstanceError as exc:
                 return problem(404, exc)
-            result = await run_in_threadpool(service.issue, body, instance)
+            result = await run_in_threadpool(operation, body, instance)
         except (VcApiError, RequestBodyError, DatabaseUnavailableError) as exc:
             return _error_response(exc)
-        return json_response(result, 201)
+        return json_response(result, success)
+
+    async def issue(request: Request) -> Response:
+        return await _call(request, service.issue, 201)
 
     async def update_status(request: Request) -> Response:
-        try:
-            body = await _body(request)
-            try:
-                instance = _instance(request)
-            except UnknownInstanceError as exc:
-                return problem(404, exc)
-            result = await run_in_threadpool(service.update_status, body, instance)
-        except (VcApiError, RequestBodyError, DatabaseUnavailableError) as exc:
-            return _error_response(exc)
-        return json_response(result, 200)
+        return await _call(request, service.update_status, 200)
 
     return [
         Route("/credentials/issue", issue, methods=["POST"]),

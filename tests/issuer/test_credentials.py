@@ -420,12 +420,12 @@ def test_verifier_refuses_an_issuer_url_whose_did_web_is_another_host(issuer: Is
     assert issuer_did(42) is None
     verifier: CredentialVerifier = issuer.verifier()
     # an SD-JWT VC whose iss is another origin than the kid's did:web is refused
-    from issuer.status import KidSigner
+    from did.signer import KeyIdSigner
     from vc import sd_jwt
 
     foreign = sd_jwt.issue(
         {"iss": "https://other.example.jp", "vct": "x", "iat": 0, "name": sd_jwt.SD("x")},
-        KidSigner(issuer.ctx.es256, issuer.ctx.es256_kid),
+        KeyIdSigner(issuer.ctx.es256, issuer.ctx.es256_kid),
         holder_jwk=holder.public_jwk,
     )
     with pytest.raises(Exception, match="does not belong to the issuer"):
