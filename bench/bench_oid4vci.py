@@ -37,10 +37,10 @@ from did.signer import SoftwareSigner
 from foundation.db import open_engine, transaction
 from foundation.jws import encode_compact
 from foundation.strict_json import compact_json
+from foundation.web import EXCEPTION_HANDLERS
 from issuer.context import IssuerContext, IssuerSettings, OperatorSecrets
 from issuer.contracts import GrantRequest, IdentityFacts
 from issuer.db import create_schema
-from issuer.http import EXCEPTION_HANDLERS
 from issuer.oid4vci import PRE_AUTHORIZED_CODE_GRANT, create_offer_factory
 from issuer.oid4vci_routes import routes
 from jpki_bridge.profile import basic4_from_values

@@ -29,6 +29,7 @@ from starlette.routing import BaseRoute, Route
 
 from did.did_web import web_document
 from did.keys import PublicKey
+from foundation.web import EXCEPTION_HANDLERS, json_response
 from issuer import (
     ca,
     ca_routes,
@@ -47,7 +48,6 @@ from issuer.ca import XidCA
 from issuer.context import IssuerContext
 from issuer.enrollment import Enrollment
 from issuer.evidence import RecheckReport
-from issuer.http import EXCEPTION_HANDLERS, json_response
 from issuer.oid4vci import GrantTypeRegistry
 from issuer.status import IssuerSigner, StatusLists, default_signers
 

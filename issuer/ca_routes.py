@@ -28,11 +28,19 @@ from starlette.routing import BaseRoute, Route
 
 from foundation.b64 import b64url_decode
 from foundation.db import DatabaseUnavailableError
+from foundation.web import (
+    BodyTooLargeError,
+    RequestBodyError,
+    bearer_token,
+    error_response,
+    json_response,
+    parse_model,
+    read_body,
+    read_json,
+)
 from issuer.ca import CertificateRevokedError, CsrError, OcspAnswer, XidCA
 from issuer.context import IssuerContext
 from issuer.contracts import AuthorizedHolder
-from issuer.errors import BodyTooLargeError, RequestBodyError
-from issuer.http import bearer_token, error_response, json_response, parse_model, read_body, read_json
 
 __all__ = ["Authorize", "CertificateRequest", "routes"]
 

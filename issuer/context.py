@@ -77,8 +77,8 @@ class OperatorSecrets:
             raise ValueError(f"the operator secrets need the members {', '.join(_SECRET_NAMES)} (base64url strings)")
         try:
             return cls(*(b64url_decode(document[name]) for name in _SECRET_NAMES))
-        except XidError as error:
-            raise ValueError(f"an operator secret is not base64url: {error.message}") from None
+        except (XidError, ValueError) as error:
+            raise ValueError(f"an operator secret is not base64url or too short: {error}") from None
 
     @classmethod
     def generate(cls) -> OperatorSecrets:

@@ -27,9 +27,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from foundation.db import transaction
+from foundation.web import bearer_token, error_response, json_response, parse_model, read_json
 from issuer.context import IssuerContext
 from issuer.credentials import type_metadata
-from issuer.http import bearer_token, error_response, json_response, parse_model, read_json
 from issuer.status import (
     CredentialRecord,
     RevokedIsFinalError,

@@ -26,6 +26,15 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from foundation.b64 import b64url_decode
+from foundation.web import (
+    RateLimiter,
+    RequestBodyError,
+    client_key,
+    error_response,
+    json_response,
+    parse_model,
+    read_json,
+)
 from issuer.context import IssuerContext
 from issuer.enrollment import (
     CardSignatureRejectedError,
@@ -37,8 +46,6 @@ from issuer.enrollment import (
     HolderProofError,
     RevocationUnknownError,
 )
-from issuer.errors import RequestBodyError
-from issuer.http import RateLimiter, client_key, error_response, json_response, parse_model, read_json
 
 __all__ = ["ChallengeRequest", "EnrollRequest", "qr_svg", "routes"]
 

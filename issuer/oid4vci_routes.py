@@ -20,11 +20,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from issuer.context import IssuerContext
-from issuer.contracts import CredentialIssuer, IdentityFactsReader
-from issuer.errors import BodyTooLargeError, RequestBodyError
-from issuer.http import (
+from foundation.web import (
+    BodyTooLargeError,
     RateLimiter,
+    RequestBodyError,
     bearer_token,
     client_key,
     error_response,
@@ -33,6 +32,8 @@ from issuer.http import (
     read_form,
     read_json,
 )
+from issuer.context import IssuerContext
+from issuer.contracts import CredentialIssuer, IdentityFactsReader
 from issuer.oid4vci import (
     CredentialEndpoint,
     GrantTypeRegistry,

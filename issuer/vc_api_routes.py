@@ -22,10 +22,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from foundation.db import DatabaseUnavailableError
+from foundation.web import BodyTooLargeError, RequestBodyError, bearer_token, json_response, read_json, safe_description
 from issuer.context import IssuerContext
 from issuer.contracts import StatusAllocator
-from issuer.errors import BodyTooLargeError, RequestBodyError
-from issuer.http import bearer_token, json_response, read_json, safe_description
 from issuer.vc_api import (
     CredentialNotFoundError,
     DuplicateCredentialIdError,

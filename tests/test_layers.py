@@ -17,11 +17,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 PACKAGES: list[str] = PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
-FOUNDATION_MAY_USE = {
-    "httpx",
-    "orjson",
-    "sqlalchemy",
-}  # besides the standard library: every package may import foundation
+# besides the standard library (every package may import foundation): HTTP client, JSON, databases, the web layer
+FOUNDATION_MAY_USE = {"httpx", "orjson", "sqlalchemy", "starlette", "pydantic"}
 
 MAY_IMPORT: dict[str, set[str]] = {
     "foundation": set(),
@@ -75,7 +72,7 @@ def test_the_check_sees_every_kind_of_import() -> None:
     assert imported_packages("import json\nfrom httpx import Client\n", PACKAGES) == set()
 
 
-def test_foundation_needs_only_the_standard_library_httpx_and_orjson() -> None:
+def test_foundation_needs_only_the_standard_library_and_its_listed_libraries() -> None:
     used = set().union(
         *(imported_names(path.read_text(encoding="utf-8")) for path in (ROOT / "foundation").rglob("*.py"))
     )

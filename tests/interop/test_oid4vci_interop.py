@@ -20,9 +20,9 @@ from starlette.applications import Starlette
 from did.keys import PublicKey
 from foundation.b64 import b64url_decode
 from foundation.db import transaction
+from foundation.web import EXCEPTION_HANDLERS
 from issuer.context import IssuerContext, IssuerSettings
 from issuer.contracts import CredentialOffer, GrantRequest
-from issuer.http import EXCEPTION_HANDLERS
 from issuer.oid4vci import PROOF_TYP, create_offer_factory, notifications
 from issuer.oid4vci_routes import routes
 from tests.helpers import require_component, serve

@@ -14,11 +14,11 @@ from starlette.applications import Starlette
 from did import KeyType, PublicKey, Resolver, SoftwareSigner, web_document
 from did.document import DidDocument
 from did.resolver import PureMethodResolver
+from foundation.web import EXCEPTION_HANDLERS
 from issuer.context import IssuerContext, IssuerSettings, OperatorSecrets
 from issuer.contracts import IdentityFacts
 from issuer.credentials import make_credential_issuer
 from issuer.credentials_routes import routes
-from issuer.http import EXCEPTION_HANDLERS
 from issuer.status import StatusLists
 from jpki_bridge.profile import Basic4Info, basic4_from_values
 from jpki_bridge.trust import TrustAnchors

@@ -31,10 +31,10 @@ from starlette.types import Receive, Scope, Send
 from did.keys import KeyType, PublicKey
 from did.signer import SoftwareSigner
 from foundation.db import transaction
+from foundation.web import EXCEPTION_HANDLERS
 from issuer.ca import CA_SECTOR, IssuedCertificate, XidCA, revoke
 from issuer.ca_routes import routes
 from issuer.context import IssuerContext
-from issuer.http import EXCEPTION_HANDLERS
 from tests.helpers import require_component, serve
 from tests.issuer.test_ca import flip_bit_in, holder_for, make_csr, pairwise
 

@@ -17,11 +17,11 @@ from starlette.applications import Starlette
 
 from foundation.b64 import b64url_encode
 from foundation.db import open_engine, transaction
+from foundation.web import EXCEPTION_HANDLERS
 from issuer.ca import XidCA, ca_certificates, revoke
 from issuer.ca_routes import routes
 from issuer.context import IssuerContext, IssuerSettings
 from issuer.contracts import AuthorizedHolder
-from issuer.http import EXCEPTION_HANDLERS
 from tests.helpers import AsgiClient
 from tests.issuer.test_ca import count, holder_for, make_csr, ocsp_request, pairwise
 

@@ -26,11 +26,11 @@ from did.keys import KeyType
 from did.signer import SoftwareSigner
 from foundation.b64 import b64url_encode
 from foundation.db import open_engine, transaction
+from foundation.web import EXCEPTION_HANDLERS
 from issuer.context import IssuerContext, IssuerSettings
 from issuer.enroll_routes import routes
 from issuer.enrollment import Enrollment, EnrollmentNonceError, challenges, signed_bytes
 from issuer.evidence import evidence_table, load
-from issuer.http import EXCEPTION_HANDLERS
 from issuer.persons import persons
 from jpki_bridge.jpki import JpkiCard
 from jpki_bridge.profile import SIGN_POLICY_OID

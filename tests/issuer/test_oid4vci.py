@@ -20,10 +20,10 @@ from did import did_jwk
 from did.keys import KeyType, PublicKey
 from did.signer import SoftwareSigner
 from foundation.db import open_engine, transaction
+from foundation.web import EXCEPTION_HANDLERS
 from issuer.context import IssuerContext, IssuerSettings
 from issuer.contracts import CredentialOffer, GrantRequest
 from issuer.errors import IssuerError
-from issuer.http import EXCEPTION_HANDLERS
 from issuer.oid4vci import (
     PRE_AUTHORIZED_CODE_GRANT,
     authorize_bearer,

@@ -25,10 +25,10 @@ from did.multibase import decode
 from did.resolver import PureMethodResolver
 from foundation.b64 import b64url_decode, b64url_encode
 from foundation.db import open_engine, transaction
+from foundation.web import EXCEPTION_HANDLERS
 from issuer.context import IssuerContext, IssuerSettings
 from issuer.contracts import StatusEntry, StatusKind, StatusPurpose
 from issuer.db import create_schema
-from issuer.http import EXCEPTION_HANDLERS
 from issuer.vc_api import (
     CREDENTIALS_V1,
     DATA_INTEGRITY_CONTEXT,

@@ -1,9 +1,15 @@
-"""What every issuer route shares: bounded body reading, strict JSON and forms, protocol error responses, rate limits.
+"""What every xid HTTP service shares: bounded body reading, strict JSON and forms, protocol error responses, rate
+limits.
 
 Handlers stay thin: read the body with ``read_json`` / ``read_form`` (size-limited, strict), validate it, call the
 core, and turn the core's ``XidError`` into the protocol's error with ``error_response``. ``EXCEPTION_HANDLERS``
 catches what a handler did not map: a request-body error becomes 400/413 ``invalid_request``, a rate limit 429, a
-database outage 503 ``temporarily_unavailable``; no client mistake ever reaches a 500.
+database outage 503 ``temporarily_unavailable``; no client mistake ever reaches a 500. Errors::
+
+    XidError
+    ├── RequestBodyError        invalidRequestBody   (not JSON / not a form / wrong media type / bad shape)
+    │   └── BodyTooLargeError   bodyTooLarge         (413)
+    └── RateLimitedError        rateLimited          (429, with Retry-After)
 """
 
 from __future__ import annotations
@@ -22,13 +28,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from foundation.db import DatabaseUnavailableError
+from foundation.errors import XidError
 from foundation.strict_json import strict_json
-from issuer.errors import BodyTooLargeError, RateLimitedError, RequestBodyError
 
 __all__ = [
     "EXCEPTION_HANDLERS",
     "NO_STORE",
+    "BodyTooLargeError",
+    "RateLimitedError",
     "RateLimiter",
+    "RequestBodyError",
     "bearer_token",
     "client_key",
     "error_response",
@@ -39,6 +48,29 @@ __all__ = [
     "read_json",
     "safe_description",
 ]
+
+
+class RequestBodyError(XidError):
+    """The request body is not what the endpoint takes: wrong media type, not JSON or a form, or the wrong shape."""
+
+    code = "invalidRequestBody"
+
+
+class BodyTooLargeError(RequestBodyError):
+    """The request body is larger than the endpoint accepts."""
+
+    code = "bodyTooLarge"
+
+
+class RateLimitedError(XidError):
+    """Too many requests from one client in a short time; ``retry_after`` says when to try again (seconds)."""
+
+    code = "rateLimited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
 
 NO_STORE = {"Cache-Control": "no-store"}
 """Headers for responses that carry secrets or single-use values (tokens, nonces, offers)."""

@@ -1,4 +1,4 @@
-"""The issuer's shared HTTP helpers: body limits, strict JSON and forms, rate limits, error responses."""
+"""The shared HTTP helpers (foundation.web): body limits, strict JSON and forms, rate limits, error responses."""
 
 from __future__ import annotations
 
@@ -8,9 +8,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from issuer.context import IssuerContext, OperatorSecrets
-from issuer.errors import RateLimitedError
-from issuer.http import EXCEPTION_HANDLERS, RateLimiter, bearer_token, json_response, read_form, read_json
+from foundation.web import (
+    EXCEPTION_HANDLERS,
+    RateLimitedError,
+    RateLimiter,
+    bearer_token,
+    json_response,
+    read_form,
+    read_json,
+)
 from tests.helpers import AsgiClient
 
 
@@ -97,12 +103,3 @@ def test_rate_limiter_refills() -> None:
     limiter.check("b")
     now[0] = 30.0
     limiter.check("a")
-
-
-def test_context_helpers(issuer_context: IssuerContext) -> None:
-    assert issuer_context.url("/x") == "http://127.0.0.1:8000/x"
-    assert issuer_context.es256_kid.endswith("#es256")
-    assert len(issuer_context.token()) == 43
-    assert "redacted" in repr(issuer_context.secrets)
-    with pytest.raises(ValueError, match="at least 32 bytes"):
-        OperatorSecrets(b"x" * 31, b"x" * 32, b"x" * 32, b"x" * 32)
