@@ -1,0 +1,35 @@
+"""The verifier's tables: every verifier module defines its tables on ``metadata`` (names prefixed ``verifier_``).
+
+Transactions, request objects, results and the replay store live here with expiries and unique constraints, so single
+use holds across processes sharing the database. ``create_schema`` imports every table-defining module first.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from sqlalchemy import BigInteger, Integer, MetaData
+from sqlalchemy.engine import Engine
+from sqlalchemy.types import TypeEngine
+
+from foundation.db import configure_sqlite, transaction
+
+__all__ = ["TABLE_MODULES", "Millis", "create_schema", "metadata"]
+
+metadata = MetaData()
+"""The one MetaData of the verifier's tables."""
+
+Millis: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
+"""Column type for times as Unix milliseconds."""
+
+TABLE_MODULES: tuple[str, ...] = ()
+"""Modules that define verifier tables (imported by create_schema)."""
+
+
+def create_schema(engine: Engine) -> None:
+    """Create the verifier's tables that do not exist yet (SQLite or PostgreSQL)."""
+    for name in TABLE_MODULES:
+        importlib.import_module(name)
+    configure_sqlite(engine)
+    with transaction(engine, write=True) as conn:
+        metadata.create_all(conn)
