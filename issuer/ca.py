@@ -620,6 +620,42 @@ class XidCA:
         der: bytes = certificate.dump()
         return der
 
+    def service_certificate(self, public_jwk: dict[str, Any], dns_name: str, validity: timedelta) -> bytes:
+        """A certificate (DER) for one of this deployment's own service keys, e.g. the verifier's request-signing key.
+
+        Subject ``O=xid, CN=<dns_name>``, a dNSName SAN (what OpenID4VP's ``x509_san_dns`` client identifiers name),
+        keyUsage digitalSignature, no EKU restriction beyond it; not recorded per person (it belongs to no grant),
+        so it is short-lived and re-issued at each start instead of being revoked.
+        """
+        public = PublicKey.from_jwk(public_jwk)
+        spki_der = public.public_key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        spki = keys.PublicKeyInfo.load(spki_der)
+        root = self.root()
+        now = self.ctx.clock()
+        not_after = min(now + validity, root.not_after)
+        subject_key = hashlib.sha1(_public_key_bits(spki)).digest()  # noqa: S324 - RFC 5280 §4.2.1.2 method (1)
+        certificate = _certificate(
+            self.ctx.ca_signer,
+            {
+                "serial_number": _serial(self.ctx.random),
+                "issuer": root.certificate["tbs_certificate"]["subject"],
+                "validity": {"not_before": _time(now - _BACKDATE), "not_after": _time(not_after)},
+                "subject": asn1_x509.Name.build({"organization_name": "xid", "common_name": dns_name}),
+                "subject_public_key_info": spki,
+            },
+            [
+                _extension("basic_constraints", {"ca": False}, critical=True),
+                _extension("key_usage", {"digital_signature"}, critical=True),
+                _extension("key_identifier", subject_key),
+                _extension("authority_key_identifier", {"key_identifier": root.key_identifier}),
+                _extension("subject_alt_name", [asn1_x509.GeneralName(name="dns_name", value=dns_name)]),
+            ],
+        )
+        der: bytes = certificate.dump()
+        return der
+
     # -- CRL -----------------------------------------------------------------------------------------------------
 
     def crl(self) -> tuple[bytes, int, datetime]:

@@ -753,3 +753,23 @@ def test_ocsp_requests_for_too_many_certificates_are_refused(ca: XidCA, holder_k
     assert len(list(many.responses)) == 16
     too_many = x509_ocsp.load_der_ocsp_response(ca.ocsp(with_requests(17)).der)
     assert too_many.response_status == x509_ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+
+
+def test_service_certificate_for_the_verifier_key(ca: XidCA) -> None:
+    from cryptography.x509 import DNSName
+    from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+
+    service = SoftwareSigner.generate(KeyType.P256)
+    der = ca.service_certificate(service.public_jwk, "verifier.example.jp", dt.timedelta(days=30))
+    cert = x509.load_der_x509_certificate(der)
+    root = x509.load_der_x509_certificate(ca.root().der)
+    verifier = PolicyBuilder().store(Store([root])).build_server_verifier(DNSName("verifier.example.jp"))
+    chain = verifier.verify(cert, [])
+    assert chain[-1] == root
+    key = cert.public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    assert PublicKey.from_cryptography(key) == PublicKey.from_jwk(service.public_jwk)
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc <= dt.timedelta(days=30, minutes=10)
+    other = PolicyBuilder().store(Store([root])).build_server_verifier(DNSName("evil.example.jp"))
+    with pytest.raises(VerificationError):
+        other.verify(cert, [])
