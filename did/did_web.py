@@ -58,6 +58,7 @@ __all__ = [
     "DidWebResolver",
     "HostResolver",
     "did_to_url",
+    "address_class",
     "system_resolve_host",
     "web_did",
     "web_document",
@@ -183,13 +184,13 @@ def system_resolve_host(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-def _address_class(ip: _IPAddress) -> str | None:
+def address_class(ip: _IPAddress) -> str | None:
     """'loopback', 'non-public', or None for a public address."""
     if isinstance(ip, ipaddress.IPv6Address):
         embedded = ip.ipv4_mapped or (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in _NAT64 else None)
         if embedded is not None:
-            return _address_class(embedded)
-        if ip.is_site_local or (ip.sixtofour is not None and _address_class(ip.sixtofour) is not None):
+            return address_class(embedded)
+        if ip.is_site_local or (ip.sixtofour is not None and address_class(ip.sixtofour) is not None):
             return "non-public"
     if ip.is_loopback:
         return "loopback"
@@ -292,7 +293,7 @@ class DidWebResolver:
                 ip = ipaddress.ip_address(address.split("%", 1)[0])
             except ValueError as exc:
                 raise ResolutionFailedError(f"looking up {host} gave an invalid address {address!r}") from exc
-            kind = _address_class(ip)
+            kind = address_class(ip)
             if kind == "loopback" and not self._allow_loopback:
                 raise ForbiddenHostError(
                     f"did:web host {host} resolves to loopback address {ip}; allowed only with allow_loopback"
