@@ -17,6 +17,7 @@ Every part takes the others as parameters (``issuer.contracts``); this module is
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -54,11 +55,12 @@ from issuer.status import IssuerSigner, StatusLists, default_signers
 __all__ = ["IssuerParts", "create_app", "did_document", "did_document_path", "status_signers", "wire"]
 
 
-def did_document(ctx: IssuerContext) -> dict[str, Any]:
-    """The issuer's did:web document: its ES256 and Ed25519 keys as Multikey verification methods."""
+def did_document(ctx: IssuerContext, extra_keys: Sequence[tuple[str, PublicKey]] = ()) -> dict[str, Any]:
+    """The origin's did:web document: the issuer's ES256 and Ed25519 keys (and e.g. the verifier's) as Multikeys."""
     keys = [
         ("es256", PublicKey.from_jwk(ctx.es256.public_jwk)),
         ("ed25519", PublicKey.from_jwk(ctx.ed25519.public_jwk)),
+        *extra_keys,
     ]
     return web_document(ctx.did, keys)
 
@@ -114,10 +116,10 @@ def wire(ctx: IssuerContext) -> IssuerParts:
     return IssuerParts(ctx, lists, configurations, Enrollment(ctx, offers), oid4vci.default_grant_types(ctx), authority)
 
 
-def create_app(ctx: IssuerContext) -> Starlette:
-    """The issuer's app on ``ctx.base_url``."""
+def create_app(ctx: IssuerContext, *, extra_keys: Sequence[tuple[str, PublicKey]] = ()) -> Starlette:
+    """The issuer's app on ``ctx.base_url`` (``extra_keys``: other services' keys in the origin's DID document)."""
     parts = wire(ctx)
-    document = did_document(ctx)
+    document = did_document(ctx, extra_keys)
 
     async def did_json(request: Request) -> Response:
         return json_response(document, no_store=False, headers={"Cache-Control": "public, max-age=300"})

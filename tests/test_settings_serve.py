@@ -12,9 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from xid.serve import _operator_secrets, _software_key, _trust, base_url_for, build_services, issuer_did
 from xid.settings import Settings, SettingsError
+
+_SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def test_settings_defaults_and_values(tmp_path: Path) -> None:
@@ -146,10 +149,36 @@ def test_xid_serve_runs_and_serves_its_did(tmp_path: Path) -> None:
         assert answer.status_code == 200
         document = answer.json()
         assert document["id"] == f"did:web:127.0.0.1%3A{port}"
-        assert {m["id"].split("#")[1] for m in document["verificationMethod"]} == {"es256", "ed25519"}
+        assert {m["id"].split("#")[1] for m in document["verificationMethod"]} == {"es256", "ed25519", "verifier"}
     finally:
         process.terminate()
         _, stderr = process.communicate(timeout=30)
     assert "DEVELOPMENT configuration" in stderr
     assert f"issuer http://127.0.0.1:{port}" in stderr
     assert "Traceback" not in stderr
+
+
+def test_the_verifier_shares_the_origin(tmp_path: Path) -> None:
+    from cryptography import x509
+    from cryptography.x509 import DNSName
+    from cryptography.x509.verification import PolicyBuilder, Store
+
+    from did.keys import PublicKey
+    from issuer.ca import XidCA
+
+    settings = Settings.from_env({"XID_HOME": str(tmp_path), "XID_TRUSTED_ISSUERS": "did:web:other.example.jp, "})
+    services = build_services(settings, "http://localhost:8123")
+    try:
+        verifier = services.verifier
+        assert verifier.did == services.issuer.did
+        assert verifier.trusted_issuers == (services.issuer.did, "http://localhost:8123", "did:web:other.example.jp")
+        leaf = x509.load_der_x509_certificate(verifier.x5c[0])
+        root = x509.load_der_x509_certificate(XidCA(services.issuer, pairwise=lambda p, s: p).root().der)
+        PolicyBuilder().store(Store([root])).build_server_verifier(DNSName("localhost")).verify(leaf, [])
+        assert leaf.public_key().public_bytes(*_SPKI) == PublicKey.from_jwk(
+            verifier.signer.public_jwk
+        ).public_key.public_bytes(*_SPKI)
+        document = verifier.resolver.resolve_document(verifier.did)
+        assert document.verification_method(verifier.kid) is not None
+    finally:
+        services.close()

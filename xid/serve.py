@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from xid.settings import Settings, SettingsError
@@ -23,11 +24,14 @@ from xid.settings import Settings, SettingsError
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
+    from did import Did, DidDocument
+    from did.resolver import MethodResolver
     from did.signer import Signer, SoftwareSigner
     from issuer.context import IssuerContext, OperatorSecrets
     from jpki_bridge.revocation import RevocationProvider
     from jpki_bridge.trust import TrustAnchors
     from ledger.log import Log
+    from verifier.context import VerifierContext
 
 __all__ = [
     "BASE_URL_ENV",
@@ -165,6 +169,7 @@ class Services:
     base_url: str
     issuer: IssuerContext
     ledger: Log
+    verifier: VerifierContext
 
     def close(self) -> None:
         """Flush the ledger (sign a final checkpoint) and release the databases."""
@@ -222,17 +227,110 @@ def build_services(settings: Settings, base_url: str) -> Services:
         ledger=log,
         vc_api_signers=vc_api,
     )
-    return Services(settings, base_url, context, log)
+    return Services(settings, base_url, context, log, _verifier_context(settings, context))
+
+
+class _OwnDidFirst:
+    """did:web resolution that answers the origin's own DID in-process and asks the network for every other."""
+
+    method = "web"
+    cacheable = True
+
+    def __init__(self, own: str, document: Mapping[str, Any], web: MethodResolver) -> None:
+        self.own, self.document, self.web = own, document, web
+
+    def resolve(self, did: Did) -> DidDocument:
+        """The DID's document."""
+        from did import DidDocument
+
+        return DidDocument(self.document, expected_id=self.own) if str(did) == self.own else self.web.resolve(did)
+
+
+def _own_status(issuer: IssuerContext) -> Callable[[str], Mapping[str, Any] | str | None]:
+    """Answer the origin's own status lists in-process (None for any other URL, which is then fetched)."""
+    import orjson
+
+    from issuer.app import status_signers
+    from issuer.status import StatusLists, UnknownStatusListError
+
+    lists = StatusLists(issuer, status_signers(issuer))
+    prefix = issuer.url("/status/")
+
+    def answer(url: str) -> Mapping[str, Any] | str | None:
+        kind, _, list_id = url.removeprefix(prefix).partition("/")
+        if not url.startswith(prefix) or kind not in ("bitstring", "token") or not list_id or "/" in list_id:
+            return None
+        try:
+            published = lists.publication(kind, list_id)  # type: ignore[arg-type]  # checked just above
+        except UnknownStatusListError:
+            return None
+        body: Mapping[str, Any] | str = (
+            orjson.loads(published.body) if kind == "bitstring" else published.body.decode("ascii")
+        )
+        return body
+
+    return answer
+
+
+def _verifier_certificates(settings: Settings, issuer: IssuerContext, signer: Signer, host: str) -> tuple[bytes, ...]:
+    """The x509_san_dns chain: the configured one (PEM file, leaf first), else a fresh one from the xid CA."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    if settings.verifier_x5c is not None:
+        try:
+            chain = x509.load_pem_x509_certificates(settings.verifier_x5c.read_bytes())
+        except (OSError, ValueError) as error:
+            message = f"XID_VERIFIER_X5C={settings.verifier_x5c} is not a PEM certificate chain: {error}"
+            raise SettingsError(message) from None
+        return tuple(cert.public_bytes(Encoding.DER) for cert in chain)
+    from issuer.ca import XidCA
+    from issuer.persons import pairwise_subject
+
+    ca = XidCA(issuer, pairwise=lambda person, sector: pairwise_subject(issuer, person, sector))
+    return (ca.service_certificate(signer.public_jwk, host, timedelta(days=30)),)
+
+
+def _verifier_context(settings: Settings, issuer: IssuerContext) -> VerifierContext:
+    """The verifier's context on the same origin, database and ledger as the issuer."""
+    from did import PublicKey, Resolver
+    from did.did_web import DidWebResolver
+    from issuer.app import did_document
+    from verifier.context import VerifierContext
+    from verifier.db import create_schema
+    from verifier.status_fetch import StatusFetcher
+
+    create_schema(issuer.engine)
+    signer = _signer(settings, "verifier", "P-256")
+    host = urlsplit(issuer.base_url).hostname
+    assert host is not None
+    own = did_document(issuer, [("verifier", PublicKey.from_jwk(signer.public_jwk))])
+    scheme = urlsplit(issuer.base_url).scheme
+    web = DidWebResolver(allow_loopback=settings.development, scheme=scheme)
+    return VerifierContext(
+        base_url=issuer.base_url,
+        engine=issuer.engine,
+        signer=signer,
+        x5c=_verifier_certificates(settings, issuer, signer, host),
+        did=issuer.did,
+        resolver=Resolver.standard(_OwnDidFirst(issuer.did, own, web)),
+        status_source=StatusFetcher(allow_loopback=settings.development, local=_own_status(issuer)),
+        trusted_issuers=(issuer.did, issuer.base_url, *settings.trusted_issuers),
+        ledger_key=issuer.secrets.ledger_key,
+        ledger=issuer.ledger,
+    )
 
 
 def create_app(services: Services) -> Starlette:
     """The one ASGI app: the issuer's services and the ledger's tiles under /ledger."""
     from starlette.routing import Mount
 
+    from did import PublicKey
     from issuer.app import create_app as issuer_app
     from ledger.http import create_app as ledger_app
 
-    app = issuer_app(services.issuer)
+    verifier_key = ("verifier", PublicKey.from_jwk(services.verifier.signer.public_jwk))
+    app = issuer_app(services.issuer, extra_keys=[verifier_key])
     app.router.routes.append(Mount("/ledger", app=ledger_app(services.ledger.store)))
     return app
 

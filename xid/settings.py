@@ -70,6 +70,11 @@ class Settings:
     pkcs11_pin: str | None = None
     ledger_key_file: Path | None = None
     """``XID_LEDGER_KEY``: the ledger's Ed25519 checkpoint key (default $XID_HOME/keys/ledger.jwk)."""
+    verifier_x5c: Path | None = None
+    """``XID_VERIFIER_X5C``: the verifier's certificate chain (PEM, leaf first; the leaf's key must be the verifier's
+    request key and its dNSName the base URL's host). Default: a short-lived certificate from the xid CA."""
+    trusted_issuers: tuple[str, ...] = ()
+    """``XID_TRUSTED_ISSUERS``: issuers (DIDs or https URLs, comma-separated) the verifier accepts besides its own."""
     operator_secrets_file: Path | None = None
     """``XID_OPERATOR_SECRETS``: the operator secrets file (default $XID_HOME/secrets/operator.json)."""
 
@@ -95,6 +100,8 @@ class Settings:
             pkcs11_pin=env.get("XID_PKCS11_PIN") or None,
             ledger_key_file=_path(env, "XID_LEDGER_KEY"),
             operator_secrets_file=_path(env, "XID_OPERATOR_SECRETS"),
+            verifier_x5c=_path(env, "XID_VERIFIER_X5C"),
+            trusted_issuers=tuple(i.strip() for i in env.get("XID_TRUSTED_ISSUERS", "").split(",") if i.strip()),
         )
 
     def __repr__(self) -> str:
