@@ -1,6 +1,6 @@
 """The OpenID4VCI 1.0 HTTP endpoints: metadata, offers by reference, token, nonce, credential and notification.
 
-Thin handlers over ``issuer.oid4vci``: read the body with the bounded helpers of ``issuer.http``, run the
+Thin handlers over ``issuer.oid4vci``: read the body with the bounded helpers of ``foundation.web``, run the
 (synchronous, database-bound) core in the thread pool, and map an ``Oid4vciError`` to its protocol error:
 RFC 6749 §5.2 at the token endpoint, RFC 6750 §3 (401 + ``WWW-Authenticate``) for access tokens, OpenID4VCI 1.0
 §8.3.1 at the credential endpoint and §11 at the notification endpoint.

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import create_engine
-from starlette.applications import Starlette
 
 from did import KeyType, SoftwareSigner
 from ledger import rfc9162
@@ -24,30 +20,10 @@ from ledger.records import EventType, Record, digest
 from ledger.store import Store
 from ledger.tiles import encode_entry_bundle
 from tests.database import engine_for
+from tests.helpers import AsgiClient
 
 ORIGIN = "xid.test/ledger/v1"
 SIZE = 300
-
-
-class Client:
-    """A synchronous face over httpx's ASGI transport (starlette's TestClient wants another httpx)."""
-
-    def __init__(self, app: Starlette) -> None:
-        self.app = app
-
-    def request(self, method: str, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
-        async def go() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://ledger.test") as client:
-                return await client.request(method, path, params=params)
-
-        return asyncio.run(go())
-
-    def get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
-        return self.request("GET", path, params)
-
-    def post(self, path: str) -> httpx.Response:
-        return self.request("POST", path)
 
 
 def record(i: int) -> Record:
@@ -55,7 +31,7 @@ def record(i: int) -> Record:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, Log]]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AsgiClient, Log]]:
     path = tmp_path_factory.mktemp("http") / "ledger.sqlite3"
     engine = engine_for(f"sqlite:///{path}")
     try:
@@ -64,7 +40,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, L
             log.append_many(record(i) for i in range(SIZE))
             log.checkpoint()
             log.append_many([record(SIZE)])  # written but not yet in a checkpoint: must not be served
-            yield Client(create_app(store)), log
+            yield AsgiClient(create_app(store)), log
     finally:
         engine.dispose()
 
@@ -73,7 +49,7 @@ def leaves() -> list[bytes]:
     return [rfc9162.leaf_hash(record(i).to_bytes()) for i in range(SIZE)]
 
 
-def test_checkpoint_is_the_signed_note(served: tuple[Client, Log]) -> None:
+def test_checkpoint_is_the_signed_note(served: tuple[AsgiClient, Log]) -> None:
     client, _ = served
     response = client.get("/checkpoint")
     assert response.status_code == 200
@@ -82,7 +58,7 @@ def test_checkpoint_is_the_signed_note(served: tuple[Client, Log]) -> None:
     assert response.text.splitlines()[:2] == [ORIGIN, str(SIZE)]
 
 
-def test_full_tiles_are_immutable_and_partial_tiles_short_lived(served: tuple[Client, Log]) -> None:
+def test_full_tiles_are_immutable_and_partial_tiles_short_lived(served: tuple[AsgiClient, Log]) -> None:
     client, _ = served
     hashes = leaves()
     full = client.get("/tile/0/000")
@@ -98,7 +74,7 @@ def test_full_tiles_are_immutable_and_partial_tiles_short_lived(served: tuple[Cl
     assert level1.content == rfc9162.root(hashes[:256])
 
 
-def test_entry_bundles(served: tuple[Client, Log]) -> None:
+def test_entry_bundles(served: tuple[AsgiClient, Log]) -> None:
     client, _ = served
     bundle = client.get("/tile/entries/000")
     assert bundle.content == encode_entry_bundle([record(i).to_bytes() for i in range(256)])
@@ -129,7 +105,7 @@ def test_entry_bundles(served: tuple[Client, Log]) -> None:
         ("/tile/0/000/", 400, "tile index"),
     ],
 )
-def test_bad_tile_paths_get_clear_errors(served: tuple[Client, Log], path: str, status: int, fragment: str) -> None:
+def test_bad_tile_paths_get_clear_errors(served: tuple[AsgiClient, Log], path: str, status: int, fragment: str) -> None:
     client, _ = served
     response = client.get(path)
     assert response.status_code == status, response.text
@@ -145,7 +121,7 @@ def test_tile_path_parser() -> None:
     assert parse_tile_request("entries/000.p/255") == (None, 0, 255)
 
 
-def test_inclusion_proof_endpoint(served: tuple[Client, Log]) -> None:
+def test_inclusion_proof_endpoint(served: tuple[AsgiClient, Log]) -> None:
     client, _ = served
     hashes = leaves()
     body = client.get("/proof/inclusion", params={"index": 123}).json()
@@ -158,7 +134,7 @@ def test_inclusion_proof_endpoint(served: tuple[Client, Log]) -> None:
     rfc9162.verify_inclusion(hashes[5], 5, 77, [base64.b64decode(p) for p in older["proof"]], rfc9162.root(hashes[:77]))
 
 
-def test_consistency_proof_endpoint(served: tuple[Client, Log]) -> None:
+def test_consistency_proof_endpoint(served: tuple[AsgiClient, Log]) -> None:
     client, _ = served
     hashes = leaves()
     body = client.get("/proof/consistency", params={"old": 77, "new": SIZE}).json()
@@ -187,14 +163,16 @@ def test_consistency_proof_endpoint(served: tuple[Client, Log]) -> None:
         ("/receipt/abc", 400, "decimal number"),
     ],
 )
-def test_bad_proof_requests_get_clear_errors(served: tuple[Client, Log], path: str, status: int, fragment: str) -> None:
+def test_bad_proof_requests_get_clear_errors(
+    served: tuple[AsgiClient, Log], path: str, status: int, fragment: str
+) -> None:
     client, _ = served
     response = client.get(path)
     assert response.status_code == status, response.text
     assert fragment in response.json()["message"]
 
 
-def test_receipt_endpoint_verifies_offline(served: tuple[Client, Log]) -> None:
+def test_receipt_endpoint_verifies_offline(served: tuple[AsgiClient, Log]) -> None:
     client, log = served
     response = client.get("/receipt/42")
     assert response.status_code == 200
@@ -206,7 +184,7 @@ def test_receipt_endpoint_verifies_offline(served: tuple[Client, Log]) -> None:
 def test_unknown_path_and_method() -> None:
     engine = create_engine("sqlite://")
     try:
-        client = Client(create_app(Store(engine)))
+        client = AsgiClient(create_app(Store(engine)))
         assert client.get("/nothing").status_code == 404
         assert client.post("/checkpoint").status_code == 405
     finally:
@@ -216,14 +194,14 @@ def test_unknown_path_and_method() -> None:
 def test_empty_database_gives_404_and_unreachable_database_503(tmp_path: Path) -> None:
     engine = engine_for(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
     try:
-        response = Client(create_app(Store(engine))).get("/checkpoint")
+        response = AsgiClient(create_app(Store(engine))).get("/checkpoint")
         assert response.status_code == 404
         assert response.json()["error"] == "notInitialized"
     finally:
         engine.dispose()
     broken = create_engine(f"sqlite:///{tmp_path / 'no-such-dir' / 'x.sqlite3'}")
     try:
-        response = Client(create_app(Store(broken))).get("/checkpoint")
+        response = AsgiClient(create_app(Store(broken))).get("/checkpoint")
         assert response.status_code == 503
         assert response.json() == {
             "error": "storeUnavailable",
