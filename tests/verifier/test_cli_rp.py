@@ -60,7 +60,7 @@ def test_bad_registrations_are_one_error_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         main,
         ["rp", "add", "--name", "Shop", "--redirect-uri", "http://shop.example/cb"],
-        env={"XID_HOME": str(tmp_path)},
+        env={"XID_HOME": str(tmp_path), "XID_DATABASE_URL": ""},
     )
     assert result.exit_code == 1
     assert result.stderr.startswith("error [rpInvalidRegistration]: ")

@@ -173,3 +173,30 @@ def test_removing_an_rp_removes_its_transactions(verifier_context: VerifierConte
     rps.remove(ctx.engine, rp.client_id)
     with pytest.raises(transactions.UnknownTransactionError):
         transactions.facts(ctx, created.id)
+
+
+def test_accept_is_single_use_even_after_facts_were_read(
+    verifier_context: VerifierContext, rp: rps.RelyingParty
+) -> None:
+    """Two responses racing past ``facts``: the conditional UPDATE lets exactly one through."""
+    ctx = verifier_context
+    created = transactions.create(ctx, rp, RequestSpec(dcql_query=DCQL))
+    transactions.facts(ctx, created.id)
+    transactions.accept(ctx, created.id, ValidatedResponse(credentials=(), digest="01" * 32))
+    with pytest.raises(transactions.TransactionClosedError):
+        transactions.accept(ctx, created.id, ValidatedResponse(credentials=(), digest="02" * 32))
+    assert not transactions.reject(ctx, created.id, "access_denied", "too late")
+    assert transactions.status(ctx, rp, created.id)["status"] == "verified"
+    with transaction(ctx.engine) as conn:
+        assert conn.execute(select(transactions.replay.c.digest)).scalars().all() == ["01" * 32]
+
+
+def test_accept_refuses_an_expired_transaction(verifier_context: VerifierContext, rp: rps.RelyingParty) -> None:
+    """A response validated just before expiry is not recorded after it."""
+    ctx = verifier_context
+    created = transactions.create(ctx, rp, RequestSpec(dcql_query=DCQL))
+    transactions.facts(ctx, created.id)
+    ctx.clock = lambda: datetime.now(UTC) + timedelta(minutes=6)
+    with pytest.raises(transactions.TransactionClosedError):
+        transactions.accept(ctx, created.id, ValidatedResponse(credentials=(), digest="03" * 32))
+    assert transactions.status(ctx, rp, created.id) == {"status": "expired"}
