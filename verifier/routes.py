@@ -42,7 +42,7 @@ from verifier.contracts import ResponseValidator
 from verifier.errors import VerifierError
 from verifier.transactions import RequestSpec
 
-__all__ = ["EVENT_POLL_S", "PREFIX", "REQUEST_OBJECT_MEDIA_TYPE", "routes"]
+__all__ = ["EVENT_POLL_S", "KEEP_ALIVE_S", "PREFIX", "REQUEST_OBJECT_MEDIA_TYPE", "routes"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,8 @@ PREFIX: Final = "/verifier/v1"
 REQUEST_OBJECT_MEDIA_TYPE: Final = "application/oauth-authz-req+jwt"
 EVENT_POLL_S: Final = 0.5
 """How often the event stream looks at the transaction's state (seconds)."""
+KEEP_ALIVE_S: Final = 15.0
+"""How long the event stream may stay silent before it sends a comment line (seconds)."""
 _FINAL: Final = frozenset({"verified", "rejected", "expired"})
 _MAX_WALLET_METADATA = 64 * 1024
 
@@ -116,13 +118,18 @@ def routes(ctx: VerifierContext, validator: ResponseValidator) -> list[BaseRoute
         async def stream() -> AsyncIterator[bytes]:
             report = first
             last: dict[str, Any] | None = None
+            quiet = 0.0
             while True:
                 if report != last:
                     yield b"event: status\ndata: " + orjson.dumps(report) + b"\n\n"
-                    last = report
+                    last, quiet = report, 0.0
+                elif quiet >= KEEP_ALIVE_S:  # a comment line keeps proxies from closing an idle stream
+                    yield b": keep-alive\n\n"
+                    quiet = 0.0
                 if report["status"] in _FINAL:
                     return
                 await asyncio.sleep(EVENT_POLL_S)
+                quiet += EVENT_POLL_S
                 try:
                     report = await run_in_threadpool(transactions.peek, ctx, rp, transaction_id)
                 except VerifierError:  # the transaction was purged meanwhile

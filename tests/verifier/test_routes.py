@@ -370,6 +370,7 @@ def test_same_device_returns_a_response_code_that_works_once(world: World) -> No
 
 def test_the_event_stream_ends_with_the_final_state(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(routes_module, "EVENT_POLL_S", 0.02)
+    monkeypatch.setattr(routes_module, "KEEP_ALIVE_S", 0.05)
     created = world.create()
 
     async def run() -> httpx.Response:
@@ -389,6 +390,7 @@ def test_the_event_stream_ends_with_the_final_state(world: World, monkeypatch: p
     assert events.headers["content-type"].startswith("text/event-stream")
     assert events.headers["cache-control"] == "no-store"
     data = [json.loads(line[6:]) for line in events.text.splitlines() if line.startswith("data: ")]
+    assert ": keep-alive" in events.text.splitlines()
     assert data == [{"status": "pending"}, {"status": "verified"}]
     assert world.status(created["id"]).json()["result"]["credentials"][0]["claims"] == SECRET_CLAIMS
     other = world.client.get(f"/verifier/v1/requests/{created['id']}/events", headers=world.other_auth)

@@ -9,6 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from cryptography import x509
+from joserfc import jwe
+from joserfc.jwk import ECKey
 from sqlalchemy import func, select
 
 from did.signer import verify_with_jwk
@@ -86,6 +88,10 @@ def test_x509_san_dns_request_object(verifier_context: VerifierContext, rp: rps.
     assert facts.encryption_jwk["x"] == key["x"]
     assert "d" in facts.encryption_jwk
     assert created.verification_code == verification_code(created.client_id, facts.nonce)
+    sealed = jwe.encrypt_compact(
+        {"alg": "ECDH-ES", "enc": "A256GCM", "kid": key["kid"]}, b'{"vp_token":{}}', ECKey.import_key(key)
+    )  # a wallet encrypts to the published key; the stored private key opens it
+    assert jwe.decrypt_compact(sealed, ECKey.import_key(dict(facts.encryption_jwk))).plaintext == b'{"vp_token":{}}'
     second = transactions.create(ctx, rp, RequestSpec(dcql_query=DCQL))
     assert transactions.facts(ctx, second.id).encryption_jwk["x"] != key["x"]  # type: ignore[index]
 
