@@ -131,6 +131,23 @@ TABLE: dict[tuple[str, ...], dict[str, Case | str]] = {
         NOT_JSON: "reads no file",
         UNWRITABLE: case("issuer secrets {unwritable}", 1, "cannotWrite"),
     },
+    ("rp", "add"): {
+        MISSING: "reads no file named on the command line",
+        NOT_JSON: "reads no file named on the command line",
+        UNWRITABLE: case(
+            "rp add --name Shop --sector shop.example", 1, "cannotWrite", env={"XID_HOME": "{unwritable}"}
+        ),
+    },
+    ("rp", "list"): {
+        MISSING: "reads no file named on the command line",
+        NOT_JSON: "reads no file named on the command line",
+        UNWRITABLE: case("rp list", 1, "cannotWrite", env={"XID_HOME": "{unwritable}"}),
+    },
+    ("rp", "remove"): {
+        MISSING: "reads no file named on the command line",
+        NOT_JSON: "reads no file named on the command line",
+        UNWRITABLE: case("rp remove c-1", 1, "cannotWrite", env={"XID_HOME": "{unwritable}"}),
+    },
     ("serve",): {
         MISSING: "reads no file named on the command line",
         NOT_JSON: "reads no file named on the command line",
@@ -431,6 +448,9 @@ OUTPUT: dict[tuple[str, ...], str] = {
     ("ledger", "prove"): DOCUMENT,
     ("ledger", "verify"): REPORT,
     ("ledger", "verify-receipt"): REPORT,
+    ("rp", "add"): REPORT,
+    ("rp", "list"): REPORT,
+    ("rp", "remove"): REPORT,
     ("serve",): SERVICE,
     ("status-list", "check"): REPORT,
     ("status-list", "create"): FILE,

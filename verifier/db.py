@@ -22,7 +22,7 @@ metadata = MetaData()
 Millis: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 """Column type for times as Unix milliseconds."""
 
-TABLE_MODULES: tuple[str, ...] = ()
+TABLE_MODULES: tuple[str, ...] = ("verifier.rps", "verifier.transactions")
 """Modules that define verifier tables (imported by create_schema)."""
 
 

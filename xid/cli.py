@@ -27,6 +27,7 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "xid.cli_ledger:ledger",
         "The xid Ledger: an append-only, publicly verifiable log of hash-only records.",
     ),
+    "rp": ("xid.cli_rp:rp", "Relying parties of the verifier: register, list and remove them."),
     "serve": (
         "xid.cli_serve:serve_command",
         "Serve the issuer: enrollment, OpenID4VCI, status lists, the xid CA, the VC API and the ledger's tiles.",

@@ -1,0 +1,105 @@
+"""``xid rp``: register, list and remove the relying parties of the verifier's RP API (and the OIDC facade)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import click
+
+from xid.cli_group import XidGroup, echo_json, json_option
+from xid.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+__all__ = ["rp"]
+
+
+@contextmanager
+def _engine() -> Iterator[Engine]:
+    """The services database xid serve uses, with the verifier's tables."""
+    from foundation.db import open_engine
+    from verifier.db import create_schema
+    from xid.files import CannotWriteError
+
+    settings = Settings.from_env()
+    try:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        (settings.home / ".write-test").touch()
+        (settings.home / ".write-test").unlink()
+    except OSError as error:
+        raise CannotWriteError(f"cannot write in the xid home directory {settings.home}: {error.strerror}") from None
+    engine = open_engine(settings.services_database)
+    try:
+        create_schema(engine)
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@click.group("rp", cls=XidGroup)
+def rp() -> None:
+    """Relying parties of the verifier: register, list and remove them.
+
+    Works on the database xid serve uses ($XID_DATABASE_URL, default SQLite under $XID_HOME), while it runs.
+    """
+
+
+@rp.command("add")
+@click.option("--name", required=True, help="The relying party's name (shown to operators).")
+@click.option(
+    "--redirect-uri",
+    "redirect_uris",
+    multiple=True,
+    metavar="URI",
+    help="A same-device redirect URI (https, or http on a loopback host); repeat for several.",
+)
+@click.option("--sector", metavar="HOST", help="The sector host (default: the first redirect URI's host).")
+@json_option
+def add_command(name: str, redirect_uris: tuple[str, ...], sector: str | None, as_json: bool) -> None:
+    """Register a relying party; prints its client_id and client secret (the secret only this once)."""
+    from verifier import rps
+
+    with _engine() as engine:
+        party, secret = rps.register(engine, name, redirect_uris, sector)
+    if as_json:
+        echo_json({"client_id": party.client_id, "client_secret": secret})
+        return
+    click.echo(f"client_id:     {party.client_id}")
+    click.echo(f"client_secret: {secret}")
+    click.echo("The secret is shown only now; store it with the relying party.", err=True)
+
+
+@rp.command("list")
+@json_option
+def list_command(as_json: bool) -> None:
+    """List the registered relying parties (never their secrets)."""
+    from verifier import rps
+
+    with _engine() as engine:
+        parties = [party.to_json() for party in rps.list_all(engine)]
+    if as_json:
+        echo_json(parties)
+        return
+    if not parties:
+        click.echo("no relying parties registered")
+    for party in parties:
+        uris = " ".join(party["redirect_uris"]) or "-"  # type: ignore[arg-type]
+        click.echo(f"{party['client_id']}  {party['name']}  sector {party['sector']}  redirect {uris}")
+
+
+@rp.command("remove")
+@click.argument("client_id")
+@json_option
+def remove_command(client_id: str, as_json: bool) -> None:
+    """Remove the relying party CLIENT_ID (its presentation requests go with it)."""
+    from verifier import rps
+
+    with _engine() as engine:
+        rps.remove(engine, client_id)
+    if as_json:
+        echo_json({"removed": client_id})
+    else:
+        click.echo(f"removed {client_id}")
