@@ -56,8 +56,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder, Store, VerificationError
 
-from did import KeyIdSigner, KeyType, PublicKey, Resolver, Signer, did_jwk
+from did import KeyType, PublicKey, Resolver, Signer, did_jwk
+from did.document import DidDocument
 from did.errors import DidError
+from did.signer import KeyIdSigner
 from foundation.b64 import b64url_decode, b64url_encode
 from foundation.http import Fetched, FetchError, fetch
 from foundation.jws import parse_compact
@@ -123,7 +125,10 @@ MAX_REQUEST_OBJECT: Final = 256 * 1024
 MAX_URL: Final = 32 * 1024
 _LOOPBACK: Final = frozenset({"127.0.0.1", "::1", "localhost"})
 _SIGNING_ALGS: Final = ("ES256", "EdDSA", "Ed25519")
-_SUITES: Final = {KeyType.P256: "ecdsa-rdfc-2019", KeyType.ED25519: "eddsa-rdfc-2022"}
+_SUITES: Final = {
+    KeyType.P256: ("ecdsa-jcs-2019", "ecdsa-rdfc-2019"),
+    KeyType.ED25519: ("eddsa-jcs-2022", "eddsa-rdfc-2022"),
+}
 _FORMATS: Final = ("dc+sd-jwt", "jwt_vc_json", "ldp_vc")
 
 
@@ -133,7 +138,10 @@ def wallet_metadata() -> dict[str, Any]:
         "vp_formats_supported": {
             "dc+sd-jwt": {"sd-jwt_alg_values": list(_SIGNING_ALGS), "kb-jwt_alg_values": list(_SIGNING_ALGS)},
             "jwt_vc_json": {"alg_values": list(_SIGNING_ALGS)},
-            "ldp_vc": {"proof_type_values": ["DataIntegrityProof"], "cryptosuite_values": sorted(_SUITES.values())},
+            "ldp_vc": {
+                "proof_type_values": ["DataIntegrityProof"],
+                "cryptosuite_values": sorted(s for p in _SUITES.values() for s in p),
+            },
         },
         "client_id_prefixes_supported": list(PREFIXES),
         "request_object_signing_alg_values_supported": list(_SIGNING_ALGS),
@@ -424,7 +432,7 @@ class Oid4vpHolder:
         roots: Sequence[x509.Certificate],
         *,
         http: VerifierHttp | None = None,
-        resolver: Callable[[str], Resolver] | None = None,
+        resolve_did: Callable[[str], DidDocument] | None = None,
         clock: Callable[[], float] = time.time,
         leeway: int = 30,
     ) -> None:
@@ -432,7 +440,7 @@ class Oid4vpHolder:
         self.store = store
         self.roots = list(roots)
         self.http = http or VerifierHttp()
-        self.resolver = resolver or _did_resolver
+        self.resolve_did = resolve_did or _resolve_did
         self.clock = clock
         self.leeway = leeway
         self.did = did_jwk.create(holder.public_jwk)
@@ -536,7 +544,7 @@ class Oid4vpHolder:
         if not isinstance(kid, str) or not kid.startswith(did + "#"):
             raise UntrustedVerifierError("the request object's kid is not a DID URL of the client identifier's DID")
         try:
-            return self.resolver(did).resolve_document(did).verification_method(kid[len(did) :]).public_key
+            return self.resolve_did(did).verification_method(kid[len(did) :]).public_key
         except DidError as exc:
             shown = one_line(kid, 120)
             raise UntrustedVerifierError(f"cannot find the verifier's key {shown}: {exc.message}") from None
@@ -685,7 +693,13 @@ class Oid4vpHolder:
         if redirect is not None:
             if not isinstance(redirect, str):
                 raise VerifierRefusedError("the verifier's redirect_uri is not a string")
-            check_url(redirect, "the verifier's redirect_uri", VerifierRefusedError)
+            parts = urlsplit(redirect)
+            if not parts.hostname or not (
+                parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK)
+            ):
+                raise VerifierRefusedError(
+                    f"the verifier's redirect_uri is not an https URL: {one_line(redirect, 100)!r}"
+                )
         return PresentationResult(redirect, plan.disclosed())
 
     def _presentation(self, request: PresentationRequest, selection: Selection, credential: Any) -> Any:
@@ -717,24 +731,31 @@ class Oid4vpHolder:
                 },
             }
             return sign_compact({"typ": "JWT"}, compact_json(claims), signer)
-        from vc.data_integrity import add_proof
+        from vc.data_integrity import DataIntegrityError, add_proof
 
-        suite = _SUITES[PublicKey.from_jwk(self.holder.public_jwk).key_type]
-        wanted = request.client_metadata.get("vp_formats_supported", {})
-        suites = wanted.get("ldp_vc", {}).get("cryptosuite_values") if isinstance(wanted, dict) else None
-        if isinstance(suites, list) and suite not in suites:
-            raise PresentationRequestError(f"vp_formats_not_supported: the verifier does not accept {suite} proofs")
+        ours = _SUITES[PublicKey.from_jwk(self.holder.public_jwk).key_type]
+        formats = request.client_metadata.get("vp_formats_supported")
+        ldp = formats.get("ldp_vc") if isinstance(formats, dict) else None
+        accepted = ldp.get("cryptosuite_values") if isinstance(ldp, dict) else None
+        suites = [s for s in ours if s in accepted] if isinstance(accepted, list) else list(ours)
         presentation = {
             "@context": [_base_context(credential)],
             "type": ["VerifiablePresentation"],
             "holder": self.did,
             "verifiableCredential": [credential],
         }
-        return add_proof(
-            presentation, signer, cryptosuite=suite, proof_purpose="authentication", challenge=request.nonce,
-            domain=request.client_id, created=datetime.fromtimestamp(now, UTC),
-            expires=datetime.fromtimestamp(now, UTC) + timedelta(minutes=5),
-        )  # fmt: skip
+        moment = datetime.fromtimestamp(now, UTC)
+        for suite in suites:  # an RDFC proof refuses embedded credentials' own @context (vc.data_integrity)
+            try:
+                return add_proof(
+                    presentation, signer, cryptosuite=suite, proof_purpose="authentication", challenge=request.nonce,
+                    domain=request.client_id, created=moment, expires=moment + timedelta(minutes=5),
+                )  # fmt: skip
+            except DataIntegrityError:
+                continue
+        raise PresentationRequestError(
+            f"vp_formats_not_supported: the verifier accepts no ldp_vp proof this wallet can make ({', '.join(ours)})"
+        )
 
 
 _CA_POLICY: Final = ExtensionPolicy.permit_all().require_present(
@@ -767,15 +788,18 @@ def _base_context(credential: Mapping[str, Any]) -> str:
     return first if isinstance(first, str) else "https://www.w3.org/ns/credentials/v2"
 
 
-def _did_resolver(did: str) -> Resolver:
-    """A resolver for did:key, did:jwk and did:web (http only when the DID's host is a loopback address)."""
+def _resolve_did(did: str) -> DidDocument:
+    """Resolve a did:key, did:jwk or did:web (over http only when the DID's host is a loopback address)."""
     from did.did_web import DidWebResolver
 
     host = unquote(did.split(":")[2]) if did.startswith("did:web:") and did.count(":") >= 2 else ""
-    hostname = urlsplit(f"//{host}").hostname or ""
-    if hostname in _LOOPBACK:
-        return Resolver.standard(DidWebResolver(scheme="http", allow_loopback=True), cache_ttl=0)
-    return Resolver.standard(DidWebResolver(), cache_ttl=0)
+    try:
+        loopback = (urlsplit(f"//{host}").hostname or "") in _LOOPBACK
+    except ValueError:
+        loopback = False
+    options: dict[str, Any] = {"scheme": "http", "allow_loopback": True} if loopback else {}
+    with DidWebResolver(**options) as web:
+        return Resolver.standard(web, cache_ttl=0).resolve_document(did)
 
 
 def _by_value(params: Mapping[str, str]) -> dict[str, Any]:
