@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner, Result
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from did import KeyType, SoftwareSigner, did_jwk
 from foundation.b64 import b64url_decode, b64url_encode
@@ -36,6 +39,7 @@ from wallet.keystore import Keystore
 from wallet.oid4vp import Oid4vpHolder, PresentationRequest, expanded_types, parse_request_url, sd_jwt_claims
 from wallet.store import CredentialStore
 from wallet.trust import add_root, trusted_roots
+from xid.cli import main
 
 PASSPHRASE = "correct horse battery staple"
 VCT = f"{BASE}/vct/identity"
@@ -374,3 +378,96 @@ def _private_jwk(key: ec.EllipticCurvePrivateKey) -> dict[str, Any]:
         "y": b64url_encode(numbers.public_numbers.y.to_bytes(32, "big")),
         "d": b64url_encode(numbers.private_value.to_bytes(32, "big")),
     }
+
+
+# -- xid wallet present / trust -------------------------------------------------------------------------------------
+
+
+def present_cli(world: World, url: str, *extra: str, input: str = f"{PASSPHRASE}\n") -> Result:
+    """Run ``xid wallet present`` on the world's wallet."""
+    args = ["wallet", "present", url, "--wallet", str(world.directory), "--passphrase-stdin", *extra]
+    return CliRunner().invoke(main, args, input=input, env={"XID_WALLET": ""})
+
+
+def test_cli_present_shows_the_request_and_prints_json(world: World) -> None:
+    url, tx = world.start(dcql_query=sd_query(["age_over_20"]), redirect_uri="https://rp.example/cb#response_code=x")
+    result = present_cli(world, url, "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    code = verification_code(tx.client_id, tx.nonce)
+    assert json.loads(result.stdout) == {
+        "verification_code": code,
+        "disclosed": {"pid": [["age_over_20"]]},
+        "redirect_uri": "https://rp.example/cb#response_code=x",
+    }
+    assert "127.0.0.1 (x509_san_dns) asks for:" in result.stderr
+    assert "    age_over_20" in result.stderr
+    assert f"verification code: {code}" in result.stderr
+    assert tx.results[0]["claims"]["age_over_20"] is True
+
+
+def test_cli_present_asks_for_consent_and_sends_nothing_on_no(world: World) -> None:
+    url, tx = world.start()
+    before = world.verifier.responses
+    result = present_cli(world, url, input=f"{PASSPHRASE}\nn\n")
+    assert result.exit_code == 1
+    assert "error [consentDeclined]" in result.stderr
+    assert "present this?" in result.stderr
+    assert world.verifier.responses == before
+    assert tx.results == []
+    result = present_cli(world, url, input=f"{PASSPHRASE}\ny\n")
+    assert result.exit_code == 0, result.output
+    assert "presented to 127.0.0.1" in result.stdout
+    assert tx.results[0]["claims"]["birthdate"] == "1990-01-02"
+
+
+def test_cli_wrong_passphrase_fetches_and_sends_nothing(world: World) -> None:
+    url, tx = world.start()
+    before = world.verifier.responses
+    result = present_cli(world, url, "--yes", input="not the passphrase\n")
+    assert result.exit_code == 1
+    assert "error [wrongPassphrase]" in result.stderr
+    assert tx.fetches == 0
+    assert world.verifier.responses == before
+
+
+def test_cli_refusal_is_one_error_line(world: World) -> None:
+    url, _ = world.start(dcql_query=sd_query(["nationality"]))
+    result = present_cli(world, url, "--yes")
+    assert result.exit_code == 1
+    assert "error [cannotSatisfyQuery]" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_cli_trust_add_and_list(tmp_path: Path) -> None:
+    directory = tmp_path / "wallet"
+    Keystore.create(directory, PASSPHRASE)
+    key, root = certificate_authority("a verifier CA")
+    pem = tmp_path / "root.pem"
+    pem.write_bytes(root.public_bytes(Encoding.PEM))
+    runner = CliRunner()
+    env = {"XID_WALLET": str(directory)}
+    added = runner.invoke(
+        main, ["wallet", "trust", "add", str(pem), "--passphrase-stdin", "--json"], input=f"{PASSPHRASE}\n", env=env
+    )
+    assert added.exit_code == 0, added.output
+    fingerprint = root.fingerprint(hashes.SHA256()).hex()
+    assert json.loads(added.stdout)["sha256"] == fingerprint
+    listed = runner.invoke(main, ["wallet", "trust", "list", "--json"], env=env)
+    assert [r["sha256"] for r in json.loads(listed.stdout)] == [fingerprint]
+    keystore = Keystore.open(directory, PASSPHRASE)
+    assert [r.fingerprint(hashes.SHA256()).hex() for r in trusted_roots(keystore.vault)] == [fingerprint]
+    # a leaf certificate and a text file are refused, and nothing is added
+    leaf = tmp_path / "leaf.pem"
+    leaf.write_bytes(
+        leaf_certificate(SoftwareSigner.generate(KeyType.P256), "x.example", (key, root)).public_bytes(Encoding.PEM)
+    )
+    text = tmp_path / "text.pem"
+    text.write_text("not a certificate\n")
+    for bad, message in ((leaf, "not a CA certificate"), (text, "no PEM certificate")):
+        refused = runner.invoke(
+            main, ["wallet", "trust", "add", str(bad), "--passphrase-stdin"], input=f"{PASSPHRASE}\n", env=env
+        )
+        assert refused.exit_code == 1
+        assert "error [invalidCertificate]" in refused.stderr
+        assert message in refused.stderr
+    assert len(json.loads(runner.invoke(main, ["wallet", "trust", "list", "--json"], env=env).stdout)) == 1
