@@ -7,7 +7,10 @@ turns it into a checked ``PresentationRequest``:
 
   - ``x509_san_dns:<host>``: a signed request object whose ``x5c`` chain validates to a root the wallet trusts
     (``wallet.trust``: the xid CA roots from enrollment and roots the person added), whose leaf has ``<host>`` as a
-    dNSName subjectAltName and signed the request object; the ``response_uri`` host must be ``<host>``;
+    dNSName subjectAltName (and, if it has a keyUsage, digitalSignature) and signed the request object; the
+    ``response_uri`` host must be ``<host>``. The chain is checked by ``cryptography.x509.verification``
+    (signatures, validity times, issuers that are CAs, path length) without the Web PKI's extension profile
+    (which would demand authority key identifiers and serverAuth usages that verifier certificates need not have);
   - ``decentralized_identifier:<did>``: a signed request object whose ``kid`` is a DID URL of ``<did>``, verified
     with that key of the resolved DID document (did:web over https; http only for a loopback host);
   - ``redirect_uri:<uri>``: an unsigned request, parameters by value in the URL (JSON-valued ones as JSON text); a
@@ -758,16 +761,8 @@ class Oid4vpHolder:
         )
 
 
-_CA_POLICY: Final = ExtensionPolicy.permit_all().require_present(
-    x509.BasicConstraints,
-    Criticality.AGNOSTIC,
-    lambda _policy, _cert, value: _require_ca(value),
-)
-
-
-def _require_ca(value: x509.BasicConstraints | None) -> None:
-    if value is None or not value.ca:
-        raise ValueError("an issuing certificate must be a CA (basicConstraints cA)")
+_CA_POLICY: Final = ExtensionPolicy.permit_all().require_present(x509.BasicConstraints, Criticality.AGNOSTIC, None)
+"""Issuers need basicConstraints (cryptography itself then requires cA true and checks the path length)."""
 
 
 def _vc_of(payload: dict[str, Any]) -> dict[str, Any]:

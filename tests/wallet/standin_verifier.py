@@ -65,14 +65,18 @@ def certificate_authority(name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.C
 
 
 def leaf_certificate(
-    signer: SoftwareSigner, dns_name: str, ca: tuple[ec.EllipticCurvePrivateKey, x509.Certificate]
+    signer: SoftwareSigner,
+    dns_name: str,
+    ca: tuple[ec.EllipticCurvePrivateKey, x509.Certificate],
+    *,
+    key_usage: x509.KeyUsage | None = None,
 ) -> x509.Certificate:
-    """A leaf for the signer's key with the dNSName, issued by the CA."""
+    """A leaf for the signer's key with the dNSName (and the key usage, if given), issued by the CA."""
     ca_key, root = ca
     key = signer._key
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     now = dt.datetime.now(dt.UTC)
-    return (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_name)]))
         .issuer_name(root.subject)
@@ -81,8 +85,10 @@ def leaf_certificate(
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=30))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns_name)]), critical=False)
-        .sign(ca_key, hashes.SHA256())
     )
+    if key_usage is not None:
+        builder = builder.add_extension(key_usage, critical=True)
+    return builder.sign(ca_key, hashes.SHA256())
 
 
 def b64_der(certificate: x509.Certificate) -> str:
@@ -108,6 +114,8 @@ class Behaviour:
     response_uri: str | None = None
     aud: str = SELF_ISSUED
     typ: str = "oauth-authz-req+jwt"
+    kid: str | None = None
+    """The kid of a decentralized_identifier request object (default: the stand-in DID's key)."""
     x5c: list[str] | None = None
     dns_name: str = HOST
     enc_jwk: dict[str, Any] | None = None
@@ -228,7 +236,8 @@ class StandinVerifier:
             return f"{unsigned}.{b64url_encode(payload)}."
         signer = self.other if behaviour.other_key else self.signer
         if behaviour.prefix == "decentralized_identifier":
-            return sign_compact({"typ": behaviour.typ, "kid": f"{self.did}#verifier"}, payload, signer)
+            kid = behaviour.kid or f"{self.did}#verifier"
+            return sign_compact({"typ": behaviour.typ, "kid": kid}, payload, signer)
         x5c = behaviour.x5c
         if x5c is None:
             x5c = [b64_der(leaf_certificate(self.signer, behaviour.dns_name, self.ca))]

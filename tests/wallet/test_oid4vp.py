@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -276,6 +277,21 @@ def test_certificate_san_is_not_the_client_id_host(world: World) -> None:
     refused(world, url, UntrustedVerifierError, "is not for '127.0.0.1'")
 
 
+def test_certificate_that_may_not_sign(world: World) -> None:
+    usage = x509.KeyUsage(False, False, True, False, False, False, False, False, False)  # keyEncipherment only
+    leaf = leaf_certificate(world.verifier.signer, "127.0.0.1", world.verifier.ca, key_usage=usage)
+    url, _ = world.start(x5c=[b64_der(leaf)])
+    refused(world, url, UntrustedVerifierError, "may not sign")
+
+
+def test_decentralized_identifier_kid_of_another_did(world: World) -> None:
+    other = world.verifier.other
+    url, _ = world.start(prefix="decentralized_identifier", other_key=True, kid=f"{did_jwk.create(other.public_jwk)}#0")
+    refused(world, url, UntrustedVerifierError, "kid is not a DID URL of the client identifier's DID")
+    url, _ = world.start(prefix="decentralized_identifier", kid=f"{world.verifier.did}#missing")
+    refused(world, url, UntrustedVerifierError, "cannot find the verifier's key")
+
+
 def test_response_uri_host_is_not_the_client_id_host(world: World) -> None:
     port = world.verifier.base.rsplit(":", 1)[1]
     url, _ = world.start(response_uri=f"http://localhost:{port}/response")
@@ -332,6 +348,14 @@ def test_a_claim_the_wallet_lacks(world: World) -> None:
     refused(world, url, CannotSatisfyQueryError, "nothing was sent")
     url, _ = world.start(dcql_query=w3c_query("ldp_vc", ["credentialSubject", "passport_number"]))
     refused(world, url, CannotSatisfyQueryError, "nothing was sent")
+
+
+def test_a_query_satisfied_only_in_part(world: World) -> None:
+    query = {
+        "credentials": [*sd_query(["birthdate"])["credentials"], *w3c_query("ldp_vc", ["passport"])["credentials"]]
+    }
+    url, _ = world.start(dcql_query=query)
+    refused(world, url, CannotSatisfyQueryError, "asks for (identity); nothing was sent")
 
 
 def test_expired_credentials_are_not_offered(world: World) -> None:
