@@ -29,7 +29,8 @@ turns it into a checked ``PresentationRequest``:
   absent, ``alg`` ``ECDH-ES`` or absent, with a ``kid``) and an ``enc`` of ``encrypted_response_enc_values_supported``
   (A128GCM by default; A128GCM and A256GCM supported).
 
-``Oid4vpHolder.plan`` matches the DCQL query (``vc.dcql``) against the wallet's unexpired credentials and names
+``Oid4vpHolder.plan`` matches the DCQL query (``vc.dcql``; W3C ``type_values`` as fully expanded IRIs, or leniently
+the types as written) against the wallet's unexpired credentials and names
 what would be disclosed: for SD-JWT VCs only the claims asked for (and their parents); a ``jwt_vc_json`` or
 ``ldp_vc`` credential cannot disclose selectively, so all of it goes (the plan says so). A query the wallet cannot
 satisfy raises ``CannotSatisfyQueryError`` and nothing is sent. ``Oid4vpHolder.present`` then builds the
@@ -397,6 +398,13 @@ def expanded_types(credential: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(t for t in types if isinstance(t, str))
 
 
+def _types(credential: Mapping[str, Any]) -> frozenset[str]:
+    """The types DCQL ``type_values`` are matched with: expanded IRIs (as the spec says) and, leniently, as written."""
+    written = credential.get("type")
+    terms = [t for t in (written if isinstance(written, list) else [written]) if isinstance(t, str)]
+    return expanded_types(credential) | frozenset(terms)
+
+
 def _leaf_paths(value: Any, prefix: ClaimPath) -> Iterator[ClaimPath]:
     if isinstance(value, dict) and value:
         for key, item in value.items():
@@ -645,9 +653,9 @@ class Oid4vpHolder:
             elif fmt == "jwt_vc_json" and isinstance(credential, str):
                 payload = strict_json(parse_compact(credential, error=WalletCorruptError).payload, "a JWT VC")
                 vc = _vc_of(payload)
-                candidates.append(Candidate(record.id, fmt, vc, types=expanded_types(vc)))
+                candidates.append(Candidate(record.id, fmt, vc, types=_types(vc)))
             elif fmt == "ldp_vc" and isinstance(credential, dict):
-                candidates.append(Candidate(record.id, fmt, credential, types=expanded_types(credential)))
+                candidates.append(Candidate(record.id, fmt, credential, types=_types(credential)))
         return candidates, credentials
 
     def plan(self, request: PresentationRequest) -> PresentationPlan:

@@ -227,6 +227,18 @@ def test_the_verifiers_content_encryption_choice_is_followed(world: World) -> No
     refused(world, url, PresentationRequestError, "no content encryption")
 
 
+def test_w3c_type_values_as_written_match_too(world: World) -> None:
+    query = w3c_query("ldp_vc", ["credentialSubject", "age_over_20"])
+    query["credentials"][0]["meta"]["type_values"] = [["VerifiableCredential", "XidIdentityCredential"]]
+    url, _ = world.start(prefix="redirect_uri", response_mode="direct_post", dcql_query=query)
+    holder = world.holder()
+    plan = holder.plan(holder.resolve(url))
+    assert plan.selections[0].format == "ldp_vc"
+    query["credentials"][0]["meta"]["type_values"] = [["https://example.org/Other"]]
+    url, _ = world.start(prefix="redirect_uri", response_mode="direct_post", dcql_query=query)
+    refused(world, url, CannotSatisfyQueryError, "nothing was sent")
+
+
 def test_the_w3c_types_are_expanded_iris() -> None:
     credential = {"@context": ["https://www.w3.org/ns/credentials/v2", "https://w3id.org/xid/identity/v1"]}
     assert expanded_types({**credential, "type": ["VerifiableCredential", "XidIdentityCredential"]}) == set(W3C_TYPES)
