@@ -348,7 +348,7 @@ def sd_jwt_claims(token: str) -> dict[str, Any]:
     import hashlib
 
     jwt, *rest = token.split("~")
-    payload = strict_json(parse_compact(jwt, error=WalletCorruptError).payload, "an SD-JWT payload")
+    payload = strict_json(parse_compact(jwt, error=WalletCorruptError).payload, "an SD-JWT", error=WalletCorruptError)
     by_digest: dict[str, list[Any]] = {}
     for disclosure in (d for d in rest if d):
         try:
@@ -396,6 +396,16 @@ def expanded_types(credential: Mapping[str, Any]) -> frozenset[str]:
         return frozenset()
     types = expanded[0].get("@type", []) if expanded and isinstance(expanded[0], dict) else []
     return frozenset(t for t in types if isinstance(t, str))
+
+
+def _expired(until: Any, now: datetime) -> bool:
+    """Whether a credential's listed validity end (ISO 8601, or None) has passed; a malformed one counts as passed."""
+    if until is None:
+        return False
+    try:
+        return datetime.fromisoformat(str(until)) <= now
+    except ValueError:
+        return True
 
 
 def _types(credential: Mapping[str, Any]) -> frozenset[str]:
@@ -534,7 +544,7 @@ class Oid4vpHolder:
             dns_names = names.get_values_for_type(x509.DNSName)
         except (x509.ExtensionNotFound, ValueError):
             dns_names = []
-        if host not in dns_names:
+        if host.lower() not in [name.lower() for name in dns_names]:
             shown = one_line(host, 80)
             raise UntrustedVerifierError(f"the verifier's certificate is not for {shown!r} (no such dNSName)")
         try:
@@ -639,7 +649,7 @@ class Oid4vpHolder:
         for record in list_records(self.store.vault.directory, "credential"):
             fmt = record.meta.get("format")
             until = record.meta.get("validUntil")
-            if fmt not in formats or (isinstance(until, str) and datetime.fromisoformat(until) <= now):
+            if fmt not in formats or _expired(until, now):
                 continue
             credential = self.store.credential(record.id)
             credentials[record.id] = credential

@@ -350,15 +350,22 @@ def list_command(wallet_dir: Path | None, as_json: bool) -> None:
 
 
 def _query_lines(request: PresentationRequest, plan: PresentationPlan) -> list[str]:
-    """What is asked, by whom, and the verification code, in plain words (shown before consent)."""
-    lines = [f"{request.verifier} ({request.client_id.split(':', 1)[0]}) asks for:"]
+    """What is asked, by whom, and the verification code, in plain words (shown before consent).
+
+    Everything the verifier chose (its identifier, query ids, claim names) is shown through ``one_line``, so no
+    control character or terminal escape from the request reaches the terminal.
+    """
+    from wallet.http import one_line
+
+    lines = [f"{one_line(request.verifier, 200)} ({request.prefix}) asks for:"]
     for selection in plan.selections:
         what = FORMAT_WORDS.get(selection.format, selection.format)
+        query_id = one_line(selection.query_id, 80)
         if selection.whole:
-            lines.append(f"  {selection.query_id}: the whole credential ({what}; this format cannot disclose less):")
+            lines.append(f"  {query_id}: the whole credential ({what}; this format cannot disclose less):")
         else:
-            lines.append(f"  {selection.query_id}: from your {what}:")
-        names = [".".join(str(e) for e in path) for path in selection.paths]
+            lines.append(f"  {query_id}: from your {what}:")
+        names = [one_line(".".join(str(e) for e in path), 200) for path in selection.paths]
         lines += [f"    {name}" for name in names] or ["    only the credential's type, issuer and validity"]
     lines.append(f"verification code: {request.verification_code} (it must match the one on the requester's page)")
     return lines
@@ -379,6 +386,7 @@ def present_command(
     and the four-digit verification code are shown on stderr. Nothing is sent unless you agree (or --yes).
     """
     from wallet.errors import ConsentDeclinedError
+    from wallet.http import one_line
     from wallet.oid4vp import Oid4vpHolder
     from wallet.store import CredentialStore
     from wallet.trust import trusted_roots
@@ -403,9 +411,9 @@ def present_command(
             }
         )
         return
-    click.echo(f"presented to {request.verifier}")
+    click.echo(f"presented to {one_line(request.verifier, 200)}")
     if result.redirect_uri is not None:
-        click.echo(f"continue at: {result.redirect_uri}")
+        click.echo(f"continue at: {one_line(result.redirect_uri, 2000)}")
 
 
 @wallet.group("trust", cls=XidGroup)
