@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from click.testing import CliRunner, Result
@@ -507,3 +508,34 @@ def test_cli_trust_add_and_list(tmp_path: Path) -> None:
         assert "error [invalidCertificate]" in refused.stderr
         assert message in refused.stderr
     assert len(json.loads(runner.invoke(main, ["wallet", "trust", "list", "--json"], env=env).stdout)) == 1
+
+
+def test_a_signed_request_by_value(world: World) -> None:
+    _, tx = world.start(response_mode="direct_post")
+    jar = world.verifier.jar(tx)
+    url = "openid4vp://?" + urlencode({"client_id": tx.client_id, "request": jar})
+    request, _ = answered(world, url)
+    assert request.nonce == tx.nonce
+    assert tx.fetches == 0
+    assert tx.results[0]["claims"]["birthdate"] == "1990-01-02"
+    header, payload, signature = jar.split(".")
+    forged = b64url_encode(json.dumps({**json.loads(b64url_decode(payload)), "nonce": "forged"}).encode())
+    url = "openid4vp://?" + urlencode({"client_id": tx.client_id, "request": f"{header}.{forged}.{signature}"})
+    refused(world, url, UntrustedVerifierError, "signature does not verify")
+
+
+@pytest.mark.parametrize(
+    ("query", "text"),
+    [
+        ("client_id=x509_san_dns%3Ah&request=a&request_uri=https%3A%2F%2Fh%2Fr", "both request and request_uri"),
+        (
+            "client_id=x509_san_dns%3Ah&request_uri=https%3A%2F%2Fh%2Fr&request_uri_method=put",
+            "invalid_request_uri_method",
+        ),
+        ("client_id=x509_san_dns%3Ah&client_id=x509_san_dns%3Ai&request_uri=https%3A%2F%2Fh%2Fr", "repeats client_id"),
+        ("request_uri=https%3A%2F%2Fh%2Fr", "no client_id"),
+        ("client_id=x509_san_dns%3Ah&request_uri=http%3A%2F%2Fh.example%2Fr", "must be an https URL"),
+    ],
+)
+def test_malformed_request_urls(world: World, query: str, text: str) -> None:
+    refused(world, f"openid4vp://?{query}", PresentationRequestError, text)
