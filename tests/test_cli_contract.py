@@ -261,6 +261,23 @@ TABLE: dict[tuple[str, ...], dict[str, Case | str]] = {
         NOT_JSON: "reads the wallet, not a file named on the command line",
         UNWRITABLE: "writes no file",
     },
+    ("wallet", "present"): {
+        MISSING: "takes a request URL, not a file",
+        NOT_JSON: "takes a request URL, not a file",
+        UNWRITABLE: case("wallet present x --wallet {unwritable} --passphrase-stdin", 1, "noWallet", input="pw\n"),
+    },
+    ("wallet", "trust", "add"): {
+        MISSING: case("wallet trust add {missing}", 2, "usageError"),
+        NOT_JSON: "reads a PEM certificate; the wallet is opened first (a text file is refused: tests/wallet)",
+        UNWRITABLE: case(
+            "wallet trust add {text} --wallet {unwritable} --passphrase-stdin", 1, "noWallet", input="pw\n"
+        ),
+    },
+    ("wallet", "trust", "list"): {
+        MISSING: "reads the wallet, not a file named on the command line",
+        NOT_JSON: "reads the wallet, not a file named on the command line",
+        UNWRITABLE: "writes no file",
+    },
 }
 
 
@@ -462,6 +479,9 @@ OUTPUT: dict[tuple[str, ...], str] = {
     ("wallet", "enroll"): REPORT,
     ("wallet", "init"): REPORT,
     ("wallet", "list"): REPORT,
+    ("wallet", "present"): REPORT,
+    ("wallet", "trust", "add"): REPORT,
+    ("wallet", "trust", "list"): REPORT,
 }
 
 

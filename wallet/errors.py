@@ -15,7 +15,14 @@ XidError
     ├── IssuerUnreachableError     issuerUnreachable   no answer from the issuer (connect, timeout, size)
     ├── TxCodeMissingError         txCodeMissing       the offer needs a transaction code and none was given
     ├── TxCodeFormatError          txCodeFormat        the code does not have the length or kind the offer says
-    └── CardCheckError             cardCheckFailed     the card's signature does not verify with its certificate
+    ├── CardCheckError             cardCheckFailed     the card's signature does not verify with its certificate
+    ├── PresentationRequestError   invalidPresentationRequest  an OpenID4VP request breaks the protocol or its rules
+    │   └── UntrustedVerifierError untrustedVerifier   the request object's signature, certificate or DID fails
+    ├── CannotSatisfyQueryError    cannotSatisfyQuery  the wallet holds nothing that answers the query (nothing sent)
+    ├── ConsentDeclinedError       consentDeclined     the person declined to present (nothing sent)
+    ├── VerifierRefusedError       verifierRefused     the verifier answered with an error (status, error code)
+    ├── VerifierUnreachableError   verifierUnreachable no answer from the verifier (connect, timeout, size)
+    └── InvalidCertificateError    invalidCertificate  not a CA certificate the wallet can trust (trust add)
 """
 
 from __future__ import annotations
@@ -23,7 +30,10 @@ from __future__ import annotations
 from foundation.errors import XidError
 
 __all__ = [
+    "CannotSatisfyQueryError",
     "CardCheckError",
+    "ConsentDeclinedError",
+    "InvalidCertificateError",
     "InvalidOfferError",
     "IssuerMismatchError",
     "IssuerProtocolError",
@@ -31,8 +41,12 @@ __all__ = [
     "IssuerUnreachableError",
     "NoWalletError",
     "PreFinalShapeError",
+    "PresentationRequestError",
     "TxCodeFormatError",
     "TxCodeMissingError",
+    "UntrustedVerifierError",
+    "VerifierRefusedError",
+    "VerifierUnreachableError",
     "WalletCorruptError",
     "WalletError",
     "WalletExistsError",
@@ -134,3 +148,50 @@ class CardCheckError(WalletError):
     """The card's signature does not verify with the certificate read from the card."""
 
     code = "cardCheckFailed"
+
+
+class PresentationRequestError(WalletError):
+    """An OpenID4VP request breaks OpenID4VP 1.0 or a rule of its client identifier prefix; nothing was sent."""
+
+    code = "invalidPresentationRequest"
+
+
+class UntrustedVerifierError(PresentationRequestError):
+    """The request object's signature, certificate chain, certificate name or DID key does not check out."""
+
+    code = "untrustedVerifier"
+
+
+class CannotSatisfyQueryError(WalletError):
+    """The wallet holds no credentials that answer the verifier's query; nothing was sent."""
+
+    code = "cannotSatisfyQuery"
+
+
+class ConsentDeclinedError(WalletError):
+    """The person declined to present; nothing was sent."""
+
+    code = "consentDeclined"
+
+
+class VerifierRefusedError(WalletError):
+    """The verifier answered with an error response (``error`` and ``error_description``) or broke the protocol."""
+
+    code = "verifierRefused"
+
+    def __init__(self, message: str, *, status: int = 0, error: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+
+
+class VerifierUnreachableError(WalletError):
+    """The verifier could not be reached, was too slow, or sent more than the wallet reads."""
+
+    code = "verifierUnreachable"
+
+
+class InvalidCertificateError(WalletError):
+    """The file is not a PEM CA certificate the wallet can add as a trusted root."""
+
+    code = "invalidCertificate"

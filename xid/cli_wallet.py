@@ -1,4 +1,5 @@
-"""``xid wallet``: the holder's wallet: create it, enroll with a My Number card, accept offers, list what it holds.
+"""``xid wallet``: the holder's wallet: create it, enroll with a My Number card, accept offers, list what it holds,
+present credentials to OpenID4VP verifiers and manage the roots trusted for verifiers' certificates.
 
 Secrets are never taken from the command line. The passphrase is asked twice (init) or once without echo, or read
 as one line of standard input with ``--passphrase-stdin``; the card's signature password likewise with
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from wallet.http import WalletHttp
     from wallet.keystore import Keystore
     from wallet.oid4vci import CredentialOffer, Redemption
+    from wallet.oid4vp import PresentationPlan, PresentationRequest
 
 __all__ = ["wallet"]
 
@@ -345,3 +347,113 @@ def list_command(wallet_dir: Path | None, as_json: bool) -> None:
         else:
             what = f"xid CA {meta.get('usage')} certificate"
         click.echo(f"{item.id}  {what} from {meta.get('issuer')}{until}")
+
+
+def _query_lines(request: PresentationRequest, plan: PresentationPlan) -> list[str]:
+    """What is asked, by whom, and the verification code, in plain words (shown before consent).
+
+    Everything the verifier chose (its identifier, query ids, claim names) is shown through ``one_line``, so no
+    control character or terminal escape from the request reaches the terminal.
+    """
+    from wallet.http import one_line
+
+    lines = [f"{one_line(request.verifier, 200)} ({request.prefix}) asks for:"]
+    for selection in plan.selections:
+        what = FORMAT_WORDS.get(selection.format, selection.format)
+        query_id = one_line(selection.query_id, 80)
+        if selection.whole:
+            lines.append(f"  {query_id}: the whole credential ({what}; this format cannot disclose less):")
+        else:
+            lines.append(f"  {query_id}: from your {what}:")
+        names = [one_line(".".join(str(e) for e in path), 200) for path in selection.paths]
+        lines += [f"    {name}" for name in names] or ["    only the credential's type, issuer and validity"]
+    lines.append(f"verification code: {request.verification_code} (it must match the one on the requester's page)")
+    return lines
+
+
+@wallet.command("present")
+@click.argument("request_url")
+@wallet_option
+@passphrase_stdin_option
+@click.option("--yes", is_flag=True, help="Present without asking (for scripts); what is asked is still shown.")
+@json_option
+def present_command(
+    request_url: str, wallet_dir: Path | None, passphrase_stdin: bool, yes: bool, as_json: bool
+) -> None:
+    """Answer an OpenID4VP request (openid4vp://...), disclosing only what it asks for, after your consent.
+
+    The request is checked first (its signature and who sent it, see docs/wallet.md); then what is asked, by whom,
+    and the four-digit verification code are shown on stderr. Nothing is sent unless you agree (or --yes).
+    """
+    from wallet.errors import ConsentDeclinedError
+    from wallet.http import one_line
+    from wallet.oid4vp import Oid4vpHolder
+    from wallet.store import CredentialStore
+    from wallet.trust import trusted_roots
+
+    keystore = _open(_wallet_dir(wallet_dir), passphrase_stdin)
+    holder = Oid4vpHolder(keystore.holder(), CredentialStore(keystore.vault), trusted_roots(keystore.vault))
+    _progress("fetching and checking the request")
+    request = holder.resolve(request_url)
+    plan = holder.plan(request)
+    for line in _query_lines(request, plan):
+        _progress(line)
+    if not yes and not click.confirm("present this?", default=False, err=True):
+        raise ConsentDeclinedError("you declined; nothing was sent")
+    _progress(f"sending the presentation ({request.response_mode})")
+    result = holder.present(request, plan)
+    if as_json:
+        echo_json(
+            {
+                "verification_code": request.verification_code,
+                "disclosed": result.disclosed,
+                "redirect_uri": result.redirect_uri,
+            }
+        )
+        return
+    click.echo(f"presented to {one_line(request.verifier, 200)}")
+    if result.redirect_uri is not None:
+        click.echo(f"continue at: {one_line(result.redirect_uri, 2000)}")
+
+
+@wallet.group("trust", cls=XidGroup)
+def trust() -> None:
+    """Roots trusted for verifiers' certificates: the xid CA's (from enrollment) and those you add."""
+
+
+@trust.command("add")
+@click.argument("certificate", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@wallet_option
+@passphrase_stdin_option
+@json_option
+def trust_add_command(certificate: Path, wallet_dir: Path | None, passphrase_stdin: bool, as_json: bool) -> None:
+    """Trust a root CA certificate (PEM) for verifiers that identify with x509_san_dns."""
+    from wallet.trust import MAX_PEM, add_root
+
+    with certificate.open("rb") as handle:
+        pem = handle.read(MAX_PEM + 1)
+    keystore = _open(_wallet_dir(wallet_dir), passphrase_stdin)
+    record = add_root(keystore.vault, pem)
+    if as_json:
+        echo_json({"id": record.id, **record.meta})
+    else:
+        click.echo(f"trusted: {record.meta['subject']} (SHA-256 {record.meta['sha256']})")
+
+
+@trust.command("list")
+@wallet_option
+@json_option
+def trust_list_command(wallet_dir: Path | None, as_json: bool) -> None:
+    """List the roots you added (needs no passphrase; the xid CA roots from enrollment are trusted too)."""
+    from wallet.trust import list_roots
+
+    roots = list_roots(_wallet_dir(wallet_dir))
+    if as_json:
+        echo_json([{"id": r.id, **r.meta} for r in roots])
+        return
+    if not roots:
+        click.echo("no root added; the xid CA roots from enrollment are trusted")
+    for r in roots:
+        click.echo(
+            f"{r.meta.get('subject')}  SHA-256 {r.meta.get('sha256')}, valid until {str(r.meta.get('validUntil'))[:10]}"
+        )
