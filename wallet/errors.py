@@ -16,7 +16,7 @@ XidError
     ├── TxCodeMissingError         txCodeMissing       the offer needs a transaction code and none was given
     ├── TxCodeFormatError          txCodeFormat        the code does not have the length or kind the offer says
     ├── CardCheckError             cardCheckFailed     the card's signature does not verify with its certificate
-    ├── PresentationRequestError   invalidVerifierRequest      an OpenID4VP request breaks the protocol or its rules
+    ├── PresentationRequestError   invalidVerifierRequest  an OpenID4VP request breaks the protocol or its rules
     │   └── UntrustedVerifierError untrustedVerifier   the request object's signature, certificate or DID fails
     ├── CannotSatisfyQueryError    cannotSatisfyQuery  the wallet holds nothing that answers the query (nothing sent)
     ├── ConsentDeclinedError       consentDeclined     the person declined to present (nothing sent)
