@@ -31,12 +31,14 @@ and no presentation outside a fully answered option. Nothing here writes to the 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from did import DidError, jwk_thumbprint, parse_did_url
+from did import DidError, Resolver, jwk_thumbprint, parse_did_url
+from did.document import DidDocument, VerificationMethod
 from foundation.errors import XidError
 from vc.data_integrity import verify_proof
 from vc.dcql import Candidate, CredentialQuery, DcqlError, DcqlQuery, match_credential
@@ -110,8 +112,10 @@ class PresentationValidator:
 
     def __init__(self, ctx: VerifierContext) -> None:
         self._ctx = ctx
-        self._verifier = CredentialVerifier(ctx.resolver, ctx.status_source)
+        self._keys = _KeyCache(ctx.resolver)
+        self._verifier = CredentialVerifier(self._keys, ctx.status_source)
         self._trusted = frozenset(_issuer_key(issuer) for issuer in ctx.trusted_issuers)
+        self._queries: dict[str, DcqlQuery] = {}
 
     def __call__(self, transaction: TransactionFacts, form: Mapping[str, str]) -> ValidatedResponse:
         """The validated response, or a ResponseRejectedError naming the OpenID4VP error."""
@@ -120,10 +124,7 @@ class PresentationValidator:
 
     def check(self, transaction: TransactionFacts, parsed: ParsedResponse, now: datetime) -> ValidatedResponse:
         """Validate the presentations of a parsed response and that together they answer the DCQL query."""
-        try:
-            query = DcqlQuery.parse(transaction.dcql_query)
-        except DcqlError as exc:  # stored by the request side, which validated it: a server fault, not the wallet's
-            raise QueryNotSatisfiedError(f"the request's DCQL query is invalid: {exc.message}") from exc
+        query = self._query(transaction)
         by_id = {q.id: q for q in query.credentials}
         credentials: list[PresentedCredential] = []
         warnings: list[str] = []
@@ -137,6 +138,19 @@ class PresentationValidator:
                 credentials.append(self._presentation(credential_query, presentation, transaction, now, warnings))
         _check_satisfied(query, set(parsed.vp_token))
         return ValidatedResponse(tuple(credentials), parsed.digest, tuple(warnings))
+
+    def _query(self, transaction: TransactionFacts) -> DcqlQuery:
+        """The transaction's DCQL query, parsed once per transaction (a wallet may post several times)."""
+        cached = self._queries.get(transaction.id)
+        if cached is None:
+            try:
+                cached = DcqlQuery.parse(transaction.dcql_query)
+            except DcqlError as exc:  # stored by the request side, which validated it: a server fault
+                raise QueryNotSatisfiedError(f"the request's DCQL query is invalid: {exc.message}") from exc
+            if len(self._queries) >= _MAX_CACHED:
+                self._queries.clear()
+            self._queries[transaction.id] = cached
+        return cached
 
     # -- one presentation ---------------------------------------------------------------------------------------
 
@@ -270,7 +284,7 @@ class PresentationValidator:
         try:
             proof = verify_proof(
                 presentation,
-                self._ctx.resolver.dereference,
+                self._keys.dereference,
                 expected_purpose="authentication",
                 challenge=transaction.nonce,
                 domain=transaction.client_id,
@@ -313,10 +327,41 @@ class PresentationValidator:
 
     def _holder_key(self, kid: str, query: CredentialQuery) -> _HolderKey:
         try:
-            method = self._ctx.resolver.dereference(kid, "authentication")
+            method = self._keys.dereference(kid, "authentication")
         except DidError as exc:
             raise HolderBindingError(f"{query.id}: the VP's key {kid} is not usable: {exc.message}") from exc
         return _HolderKey(method.public_key.verify, query)
+
+
+class _KeyCache(Resolver):
+    """The context's resolver, with dereferenced verification methods kept for a minute: a DID document is already
+    cached by the resolver, this spares decoding the same key again for every presentation."""
+
+    def __init__(self, inner: Resolver, ttl: float = 60.0) -> None:
+        super().__init__([])
+        self._inner = inner
+        self._ttl = ttl
+        self._methods_seen: dict[tuple[str, str | None], tuple[float, VerificationMethod]] = {}
+
+    def resolve_document(self, did: str) -> DidDocument:
+        """Resolve through the context's resolver."""
+        return self._inner.resolve_document(did)
+
+    def dereference(self, did_url: str, relationship: str | None = None) -> VerificationMethod:
+        """The verification method of a DID URL (from the cache while fresh)."""
+        key = (did_url, relationship)
+        now = time.monotonic()
+        hit = self._methods_seen.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        method = self._inner.dereference(did_url, relationship)
+        if len(self._methods_seen) >= _MAX_CACHED:
+            self._methods_seen.clear()
+        self._methods_seen[key] = (now + self._ttl, method)
+        return method
+
+
+_MAX_CACHED: Final = 1024
 
 
 @dataclass(frozen=True)

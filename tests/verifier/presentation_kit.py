@@ -191,14 +191,24 @@ class Wallet:
         with transaction(self.issuer.ctx.engine, write=True) as conn:
             return self.issuer.issue(conn, configuration, facts(), self.holder.signer.public_jwk)
 
-    def issue_revoked(self, configuration: str) -> Any:
-        """Issue a credential of the configuration to the holder, then revoke it."""
+    def issue_with_id(self, configuration: str) -> tuple[str, Any]:
+        """Issue a credential of the configuration to the holder; return its record id and the credential."""
         with transaction(self.issuer.ctx.engine) as conn:
             before = set(conn.execute(select(credentials_table.c.id)).scalars())
         credential = self.issue(configuration)
-        with transaction(self.issuer.ctx.engine, write=True) as conn:
+        with transaction(self.issuer.ctx.engine) as conn:
             (new,) = set(conn.execute(select(credentials_table.c.id)).scalars()) - before
-            assert revoke(self.issuer.ctx, conn, new)
+        return new, credential
+
+    def revoke(self, credential_id: str) -> None:
+        """Revoke an issued credential."""
+        with transaction(self.issuer.ctx.engine, write=True) as conn:
+            assert revoke(self.issuer.ctx, conn, credential_id)
+
+    def issue_revoked(self, configuration: str) -> Any:
+        """Issue a credential of the configuration to the holder, then revoke it."""
+        credential_id, credential = self.issue_with_id(configuration)
+        self.revoke(credential_id)
         return credential
 
     def sd_jwt(

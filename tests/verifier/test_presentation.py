@@ -211,6 +211,17 @@ def test_revoked_credential(ctx: VerifierContext, wallet: Wallet) -> None:
     refused(ctx, tx, direct_post(tx, {"ldp": [vp]}), CredentialStatusRefusedError)
 
 
+def test_a_validator_sees_revocation_after_it_cached_the_status_list(ctx: VerifierContext, wallet: Wallet) -> None:
+    validator = make_validator(ctx)  # one per process: it keeps verified status list tokens and keys
+    credential_id, credential = wallet.issue_with_id(SD_JWT)
+    tx = make_transaction(ctx, query(sd_query()))
+    assert validator(tx, direct_post(tx, {"pid": [wallet.sd_jwt(tx, credential)]})).credentials
+    wallet.revoke(credential_id)  # the issuer publishes a new token
+    tx = make_transaction(ctx, query(sd_query()))
+    with pytest.raises(CredentialStatusRefusedError, match="revoked"):
+        validator(tx, direct_post(tx, {"pid": [wallet.sd_jwt(tx, credential)]}))
+
+
 def statusless(issuer: Issuer, holder: Holder) -> str:
     """An SD-JWT VC from the issuer's key without a status entry."""
     now = int(datetime.now(UTC).timestamp())
