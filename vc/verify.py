@@ -8,7 +8,9 @@ binding (the signing key must belong to the issuer), its validity period, and ev
 Status lists are obtained through a ``StatusSource`` (URL → the published status list credential or status list
 token) and are verified like any credential: they must be secured by the same issuer. A credential that carries
 status while no source is configured fails closed, unless the caller explicitly asks for ``check_status=False``, in
-which case the result says ``status_checked=False``. Errors::
+which case the result says ``status_checked=False``. A verifier keeps each status list token it verified (by its
+exact text, until its ``exp``), so credentials pointing into the same published token cost one verification; a
+changed list is a new token. Errors::
 
     VcError
     ├── CredentialInputError          invalidInput         (not a JSON object, JWT or SD-JWT; JSON text malformed)

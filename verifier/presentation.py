@@ -1,4 +1,4 @@
-"""Validating the presentations of an OpenID4VP 1.0 response, in the specification's order (§8.6, §14.1).
+"""Validating the presentations of an OpenID4VP 1.0 response, in the specification's order.
 
 ``make_validator(ctx)`` returns the ``ResponseValidator`` the response endpoint calls: it reads the response
 (``verifier.response``), then checks each presentation for the format its DCQL credential query names:
@@ -21,12 +21,15 @@ types, claims, claim sets) as ``vc.dcql`` reads what was actually disclosed. Las
 answer the query: every credential query when there are no credential sets, else an option of every required set,
 and no presentation outside a fully answered option. Nothing here writes to the database. Errors::
 
-    ResponseRejectedError                                            (verifier.response)
-    ├── PresentationError            invalidPresentation        (invalid_request: a presentation does not verify)
-    │   └── HolderBindingError       holderBinding              (invalid_request: KB-JWT / VP proof, nonce, aud, iat)
-    ├── UntrustedIssuerError         untrustedIssuer            (access_denied)
-    ├── CredentialStatusRefusedError      credentialStatusRefused    (access_denied: revoked, suspended, unknown, none)
-    └── QueryNotSatisfiedError       queryNotSatisfied          (invalid_request: the response does not answer)
+    ResponseRejectedError                                              (verifier.response)
+    ├── PresentationError             invalidPresentation      (invalid_request: a presentation does not verify)
+    │   └── HolderBindingError        holderBinding            (invalid_request: KB-JWT / VP proof, nonce, aud, iat)
+    ├── UntrustedIssuerError          untrustedIssuer          (access_denied)
+    ├── CredentialStatusRefusedError  credentialStatusRefused  (access_denied: revoked, suspended, unknown, none)
+    └── QueryNotSatisfiedError        queryNotSatisfied        (invalid_request: the response does not answer)
+
+Verified status list tokens (per token text, until their ``exp``) and dereferenced keys (a minute) are kept by the
+validator, so ``make_validator`` is called once per process.
 """
 
 from __future__ import annotations

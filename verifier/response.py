@@ -14,7 +14,7 @@ anything larger than the bounds below. A wallet's error response (``error``, RFC
 Every refusal is a ``ResponseRejectedError`` naming the OAuth error the response endpoint returns (``oauth_error``)::
 
     VerifierError
-    └── ResponseRejectedError             responseRejected       (invalid_request)
+    └── ResponseRejectedError        responseRejected       (invalid_request)
         ├── TransactionExpiredError  transactionExpired     (invalid_request)
         ├── ResponseModeError        wrongResponseMode      (invalid_request)
         ├── ResponseDecryptionError  responseDecryption     (invalid_request)
