@@ -69,18 +69,21 @@ class StandIn:
     url: str
     transactions: dict[str, TransactionFacts]
     answers: list[tuple[int, dict[str, Any]]]
+    request_posts: list[dict[str, str]]
 
-    def create(self, mode: str) -> tuple[str, TransactionFacts]:
+    def create(self, mode: str, method: str = "get") -> tuple[str, TransactionFacts]:
         """A transaction, and the openid4vp:// link a QR code would carry."""
         tx = make_transaction(self.ctx, query(sd_query(claims=("age_over_20",))), mode)
         tx = TransactionFacts(**{**tx.__dict__, "response_uri": f"{self.url}/response/{tx.id}"})
         self.transactions[tx.id] = tx
         client_id = tx.client_id
         link = f"openid4vp://?client_id={quote(client_id, safe='')}&request_uri={quote(f'{self.url}/request/{tx.id}')}"
+        if method == "post":
+            link += "&request_uri_method=post"
         return link, tx
 
 
-def request_object(ctx: VerifierContext, tx: TransactionFacts) -> str:
+def request_object(ctx: VerifierContext, tx: TransactionFacts, wallet_nonce: str | None = None) -> str:
     """The signed request object (JAR) of a transaction, with x5c."""
     now = int(time.time())
     metadata: dict[str, Any] = {
@@ -104,6 +107,8 @@ def request_object(ctx: VerifierContext, tx: TransactionFacts) -> str:
         "dcql_query": dict(tx.dcql_query),
         "client_metadata": metadata,
     }
+    if wallet_nonce is not None:
+        claims["wallet_nonce"] = wallet_nonce
     header = {"typ": "oauth-authz-req+jwt", "x5c": [base64.b64encode(der).decode() for der in ctx.x5c]}
     return sign_compact(header, compact_json(claims), ctx.signer)
 
@@ -116,11 +121,16 @@ def stand_in(verifier_context: VerifierContext, issuer: Issuer) -> Iterator[Stan
     app = Starlette(exception_handlers=dict(EXCEPTION_HANDLERS))
     with serve(app) as url:
         ctx.base_url = url
-        made = StandIn(ctx, url, {}, [])
+        made = StandIn(ctx, url, {}, [], [])
 
         async def request_uri(request: Request) -> Response:
             tx = made.transactions[request.path_params["id"]]
-            jar = request_object(ctx, tx)
+            wallet_nonce = None
+            if request.method == "POST":
+                posted = await read_form(request, ctx.settings.max_body_bytes)
+                made.request_posts.append(posted)
+                wallet_nonce = posted.get("wallet_nonce")
+            jar = request_object(ctx, tx, wallet_nonce)
             return Response(jar, media_type="application/oauth-authz-req+jwt")
 
         async def response_endpoint(request: Request) -> Response:
@@ -160,9 +170,11 @@ def holder(payload: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def answer(stand_in: StandIn, mode: str, wallet: Wallet, **kb: Any) -> tuple[dict[str, Any], TransactionFacts]:
+def answer(
+    stand_in: StandIn, mode: str, wallet: Wallet, method: str = "get", extra: dict[str, Any] | None = None, **kb: Any
+) -> tuple[dict[str, Any], TransactionFacts]:
     """Let the npm holder answer a fresh request of the stand-in verifier."""
-    link, tx = stand_in.create(mode)
+    link, tx = stand_in.create(mode, method)
     result = holder(
         {
             "requestUrl": link,
@@ -171,6 +183,7 @@ def answer(stand_in: StandIn, mode: str, wallet: Wallet, **kb: Any) -> tuple[dic
             "disclose": ["age_over_20"],
             "queryId": "pid",
             "kb": kb,
+            **(extra or {}),
         }
     )
     return result, tx
@@ -209,6 +222,33 @@ def test_the_npm_holder_is_accepted(stand_in: StandIn, issuer: Issuer, mode: str
     assert kb["aud"] == tx.client_id
     assert kb["nonce"] == tx.nonce
     assert parse_compact(presentation.rsplit("~", 1)[1]).header["typ"] == "kb+jwt"
+
+
+def test_the_npm_holder_posts_to_the_request_uri(stand_in: StandIn, issuer: Issuer) -> None:
+    wallet = Wallet(issuer, Holder.generate())
+    formats = {"dc+sd-jwt": {"sd-jwt_alg_values": ["ES256"]}}
+    extra = {"walletMetadata": {"vp_formats_supported": formats}}
+    result, _ = answer(stand_in, "direct_post.jwt", wallet, method="post", extra=extra)
+    assert result["status"] == 200, result["body"]
+    fetched = result["exchanges"][0]
+    assert (fetched["method"].upper(), fetched["contentType"]) == ("POST", "application/x-www-form-urlencoded")
+    # OpenID4VP 1.0 sends wallet_metadata as one JSON parameter (and wallet_nonce); 0.4.6 flattens the metadata into
+    # the form and sends no wallet_nonce: the request side must tolerate both (and echo wallet_nonce only if sent)
+    assert stand_in.request_posts == [{"vp_formats_supported": json.dumps(formats, separators=(",", ":"))}]
+    # with an expected wallet_nonce the library demands an echo of a nonce it never sent: it cannot do 1.0's POST
+    extra = {"walletNonce": "wallet-nonce-0123456789", "walletMetadata": {"vp_formats_supported": formats}}
+    link, _ = stand_in.create("direct_post.jwt", "post")
+    done = subprocess.run(
+        ["node", str(PEER / "holder.mjs")],
+        input=json.dumps({"requestUrl": link, "credential": "", "holderPrivateJwk": {}, "disclose": [], **extra}),
+        capture_output=True,
+        text=True,
+        timeout=NODE_TIMEOUT,
+        cwd=PEER,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "wallet_nonce" in json.loads(done.stdout)["error"]
 
 
 @pytest.mark.parametrize(

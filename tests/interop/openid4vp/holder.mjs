@@ -2,7 +2,8 @@
 //
 // stdin: {"requestUrl": "openid4vp://?client_id=...&request_uri=...", "credential": "<SD-JWT VC>",
 //         "holderPrivateJwk": {...}, "disclose": ["claim", ...], "queryId": "pid",
-//         "kb": {"aud"?, "nonce"?, "iatOffset"?}}   (kb: optional overrides, for negative cases)
+//         "kb": {"aud"?, "nonce"?, "iatOffset"?},   (kb: optional overrides, for negative cases)
+//         "walletNonce"?, "walletMetadata"?}         (sent when the request says request_uri_method=post)
 // stdout: {"version", "client", "request" (the resolved request payload), "jarHeader", "presentation",
 //          "responseMode", "submitted" (the form as posted), "status", "body", "exchanges"}
 // exit 1 with {"error", "exchanges"} when a step before the submission fails.
@@ -107,7 +108,16 @@ async function main() {
     process.stdin.on("end", () => resolve(text));
   }));
   const parsed = client.parseOpenid4vpAuthorizationRequest({ authorizationRequest: input.requestUrl });
-  const resolved = await client.resolveOpenId4vpAuthorizationRequest({ authorizationRequestPayload: parsed.params });
+  // request_uri_method=post: what the wallet sends. 0.4.6 posts the metadata flattened and never sends wallet_nonce,
+  // yet with expectedNonce it requires wallet_nonce in the request object.
+  const wallet =
+    input.walletNonce || input.walletMetadata
+      ? { expectedNonce: input.walletNonce, metadata: input.walletMetadata ?? {} }
+      : undefined;
+  const resolved = await client.resolveOpenId4vpAuthorizationRequest({
+    authorizationRequestPayload: parsed.params,
+    wallet,
+  });
   const request = resolved.authorizationRequestPayload;
   const jarHeader = resolved.jar ? decodeProtectedHeader(resolved.jar.jwt.compact ?? exchanges[0].responseBody) : null;
 
