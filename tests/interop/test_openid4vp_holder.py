@@ -227,7 +227,7 @@ def test_the_npm_holder_is_accepted(stand_in: StandIn, issuer: Issuer, mode: str
 def test_the_npm_holder_posts_to_the_request_uri(stand_in: StandIn, issuer: Issuer) -> None:
     wallet = Wallet(issuer, Holder.generate())
     formats = {"dc+sd-jwt": {"sd-jwt_alg_values": ["ES256"]}}
-    extra = {"walletMetadata": {"vp_formats_supported": formats}}
+    extra: dict[str, Any] = {"walletMetadata": {"vp_formats_supported": formats}}
     result, _ = answer(stand_in, "direct_post.jwt", wallet, method="post", extra=extra)
     assert result["status"] == 200, result["body"]
     fetched = result["exchanges"][0]
