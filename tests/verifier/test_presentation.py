@@ -222,10 +222,11 @@ def test_a_validator_sees_revocation_after_it_cached_the_status_list(ctx: Verifi
         validator(tx, direct_post(tx, {"pid": [wallet.sd_jwt(tx, credential)]}))
 
 
-def statusless(issuer: Issuer, holder: Holder) -> str:
+def statusless(issuer: Issuer, holder: Holder, **times: int) -> str:
     """An SD-JWT VC from the issuer's key without a status entry."""
     now = int(datetime.now(UTC).timestamp())
-    claims = {"iss": BASE, "vct": f"{BASE}/vct/identity", "iat": now, "exp": now + 3600, "age_over_20": sd_jwt.SD(True)}
+    claims: dict[str, Any] = {"iss": BASE, "vct": f"{BASE}/vct/identity", "iat": now, "exp": now + 3600}
+    claims.update(times, age_over_20=sd_jwt.SD(True))
     from did.signer import KeyIdSigner
 
     signer = KeyIdSigner(issuer.ctx.es256, issuer.ctx.es256_kid)
@@ -277,6 +278,33 @@ def test_sd_jwt_typ_must_be_dc_sd_jwt(ctx: VerifierContext, wallet: Wallet, issu
     old = sd_jwt.issue(claims, signer, holder_jwk=wallet.holder.signer.public_jwk, typ="vc+sd-jwt")
     error = refused(ctx, tx, direct_post(tx, {"pid": [wallet.sd_jwt(tx, old)]}), PresentationError)
     assert "typ" in error.message
+
+
+def test_kb_jwt_typ_must_be_kb_jwt(ctx: VerifierContext, wallet: Wallet) -> None:
+    tx = make_transaction(ctx, query(sd_query()))
+    presentation = wallet.sd_jwt(tx)
+    body = presentation[: presentation.rindex("~") + 1]
+    kb = {"iat": int(datetime.now(UTC).timestamp()), "aud": tx.client_id, "nonce": tx.nonce}
+    kb["sd_hash"] = sd_jwt.sd_hash(body)
+    for typ in ("JWT", "dc+sd-jwt"):
+        forged = body + sign_compact({"typ": typ}, compact_json(kb), wallet.holder.signer)
+        error = refused(ctx, tx, direct_post(tx, {"pid": [forged]}), HolderBindingError)
+        assert "typ" in error.message
+    assert validate(
+        ctx,
+        tx,
+        direct_post(tx, {"pid": [body + sign_compact({"typ": "kb+jwt"}, compact_json(kb), wallet.holder.signer)]}),
+    )
+
+
+def test_expired_and_not_yet_valid_credentials(ctx: VerifierContext, wallet: Wallet, issuer: Issuer) -> None:
+    lenient = dataclasses.replace(ctx, settings=dataclasses.replace(ctx.settings, status_required=False))
+    tx = make_transaction(lenient, query(sd_query()))
+    now = int(datetime.now(UTC).timestamp())
+    for times, word in (({"exp": now - 3600}, "expired"), ({"nbf": now + 3600}, "not valid yet")):
+        credential = statusless(issuer, wallet.holder, **times)
+        error = refused(lenient, tx, direct_post(tx, {"pid": [wallet.sd_jwt(tx, credential)]}), PresentationError)
+        assert word in error.message
 
 
 # -- trust ---------------------------------------------------------------------------------------------------------
