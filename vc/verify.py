@@ -8,7 +8,9 @@ binding (the signing key must belong to the issuer), its validity period, and ev
 Status lists are obtained through a ``StatusSource`` (URL → the published status list credential or status list
 token) and are verified like any credential: they must be secured by the same issuer. A credential that carries
 status while no source is configured fails closed, unless the caller explicitly asks for ``check_status=False``, in
-which case the result says ``status_checked=False``. Errors::
+which case the result says ``status_checked=False``. A verifier keeps each status list token it verified (by its
+exact text, until its ``exp``), so credentials pointing into the same published token cost one verification; a
+changed list is a new token. Errors::
 
     VcError
     ├── CredentialInputError          invalidInput         (not a JSON object, JWT or SD-JWT; JSON text malformed)
@@ -29,7 +31,9 @@ from did import DidError, PublicKey, Resolver, parse_did_url
 from vc.data_integrity import DataIntegrityError, verify_proof
 from vc.errors import VcError
 from vc.jose import (
+    CompactJws,
     JoseError,
+    is_numeric_date,
     strict_json,
     verify_vc_jwt,
 )
@@ -42,6 +46,7 @@ from vc.status_list import (
     BitstringStatusEntry,
     StatusListCache,
     StatusListError,
+    TokenStatusList,
     TokenStatusReference,
     check_bitstring_status,
     verify_status_list_token,
@@ -158,6 +163,7 @@ class CredentialVerifier:
         self._status_source = status_source
         self._cache = cache or StatusListCache()
         self._leeway = leeway
+        self._tokens: dict[tuple[str, str, str], tuple[TokenStatusList, float | None]] = {}
 
     def _key(self, kid: str) -> PublicKey:
         return self._resolver.dereference(kid, "assertionMethod").public_key
@@ -293,7 +299,7 @@ class CredentialVerifier:
             raise CredentialStatusError(f"{reference.uri} did not return a status list token")
         try:
             issuer = issuer_did(result.issuer) or result.issuer
-            token_list = verify_status_list_token(published, self._key, reference.uri, issuer, moment)
+            token_list = self._verified_token(published, reference.uri, issuer, moment)
             value = token_list.get(reference.index)
         except StatusListError as exc:  # the token does not verify, or its list is malformed or too short
             raise CredentialStatusError(exc.message) from exc
@@ -304,6 +310,23 @@ class CredentialVerifier:
         if value != 0:
             raise CredentialStatusError(f"status value {value:#x} at {reference.uri} is not understood")
         return StatusCheck("status_list", reference.uri, reference.index, value)
+
+    def _verified_token(self, token: str, uri: str, issuer: str, moment: datetime) -> TokenStatusList:
+        """A status list token verified once per token text (until its ``exp``): the same published token is not
+        verified and inflated again for every credential that points into it."""
+        key = (token, uri, issuer)
+        hit = self._tokens.get(key)
+        if hit is not None and (hit[1] is None or moment.timestamp() <= hit[1]):
+            return hit[0]
+        token_list = verify_status_list_token(token, self._key, uri, issuer, moment)
+        expires = strict_json(CompactJws.parse(token).payload, "the status list token").get("exp")
+        if len(self._tokens) >= _MAX_CACHED_TOKENS:
+            self._tokens.clear()
+        self._tokens[key] = (token_list, float(expires) if is_numeric_date(expires) else None)
+        return token_list
+
+
+_MAX_CACHED_TOKENS = 64
 
 
 def issuer_did(iss: Any) -> str | None:
