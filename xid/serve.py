@@ -322,15 +322,17 @@ def _verifier_context(settings: Settings, issuer: IssuerContext) -> VerifierCont
 
 
 def create_app(services: Services) -> Starlette:
-    """The one ASGI app: the issuer's services and the ledger's tiles under /ledger."""
+    """The one ASGI app: the issuer, the verifier and the ledger's tiles under /ledger, on one origin."""
     from starlette.routing import Mount
 
     from did import PublicKey
     from issuer.app import create_app as issuer_app
     from ledger.http import create_app as ledger_app
+    from verifier.app import routes as verifier_routes
 
     verifier_key = ("verifier", PublicKey.from_jwk(services.verifier.signer.public_jwk))
     app = issuer_app(services.issuer, extra_keys=[verifier_key])
+    app.router.routes.extend(verifier_routes(services.verifier))
     app.router.routes.append(Mount("/ledger", app=ledger_app(services.ledger.store)))
     return app
 
