@@ -9,6 +9,8 @@ reads the verified claims once.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,12 +22,19 @@ import pytest
 from click.testing import CliRunner, Result
 from starlette.types import Receive, Scope, Send
 
-from tests.helpers import PERSONS, serve
+from did.keys import KeyType
+from did.signer import SoftwareSigner
+from foundation.db import transaction
+from issuer.app import wire
+from issuer.credentials import make_credential_issuer
+from tests.helpers import PERSONS, require_component, serve
+from tests.issuer.credentials_support import facts
 from xid.cli import main
 from xid.serve import Services, running
 from xid.settings import Settings
 
 PASSPHRASE = "correct horse battery staple"
+NPM_HOLDER = Path(__file__).parent / "interop" / "openid4vp"
 
 
 @dataclass
@@ -128,3 +137,43 @@ def test_same_device_continues_with_a_response_code(world: World) -> None:
         claims = result.json()["result"]["credentials"][0]["claims"]
         assert claims["name"] == "山田\u3000太郎"
         assert api.get("/verifier/v1/results", params={"response_code": code}).status_code in (400, 404)
+
+
+@pytest.mark.parametrize("mode", ["direct_post.jwt", "direct_post"])
+def test_the_npm_holder_answers_the_real_verifier(world: World, mode: str) -> None:
+    """@openid4vc/openid4vp (a holder we did not write) answers; a forged KB-JWT aud is refused."""
+    require_component(shutil.which("node") is not None, "node")
+    require_component((NPM_HOLDER / "node_modules").exists(), "npm peers in tests/interop/openid4vp (make interop)")
+    holder = SoftwareSigner.generate(KeyType.P256)
+    issuer = world.services.issuer
+    with transaction(issuer.engine, write=True) as conn:
+        credential = make_credential_issuer(issuer, wire(issuer).status)(
+            conn, "xid_identity_sd_jwt", facts(), holder.public_jwk
+        )
+    with world.rp_api() as api:
+        for forged, expected in ((None, "verified"), ("https://evil.example.jp", "rejected")):
+            created = api.post("/verifier/v1/requests", json={"preset": "age_over_20", "response_mode": mode})
+            request = created.json()
+            payload: dict[str, Any] = {
+                "requestUrl": request["request_url"],
+                "credential": credential,
+                "holderPrivateJwk": holder.to_private_jwk(),
+                "disclose": ["age_over_20"],
+                "queryId": "age_over_20",
+                "kb": {} if forged is None else {"aud": forged},
+            }
+            done = subprocess.run(
+                ["node", "holder.mjs"], input=json.dumps(payload), capture_output=True, text=True, timeout=120,
+                cwd=NPM_HOLDER, check=False,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+            sent = json.loads(done.stdout)
+            assert (
+                sent["request"]["client_id"]
+                == urllib.parse.parse_qs(urllib.parse.urlsplit(request["request_url"]).query)["client_id"][0]
+            )
+            assert sent["status"] == (200 if forged is None else 400), sent["body"]
+            answer = api.get(f"/verifier/v1/requests/{request['id']}").json()
+            assert answer["status"] == expected, answer
+            if forged is None:
+                assert answer["result"]["credentials"][0]["claims"] == {"age_over_20": True}
