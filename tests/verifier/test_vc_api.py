@@ -33,7 +33,7 @@ from tests.helpers import AsgiClient, load_vector, require_component
 from tests.issuer.test_vc_api import MemoryStatus, alumni, v11
 from tests.verifier.conftest import VERIFIER_DID, VERIFIER_URL, certificate_chain
 from vc.data_integrity import DataIntegrityError, add_proof, check_plain_json, hash_data
-from vc.model import CREDENTIALS_V2
+from vc.model import CREDENTIALS_V2, CredentialModelError, validate_credential
 from verifier.context import VerifierContext, VerifierSettings
 from verifier.vc_api import PROBLEM_TYPES, VcApiVerifier
 from verifier.vc_api_routes import routes
@@ -676,3 +676,22 @@ def test_rdfc_presentations_accept_contexts_only_where_credentials_and_their_pro
         check_plain_json({"@context": [CREDENTIALS_V2], "verifiableCredential": [deeper]})
     with pytest.raises(DataIntegrityError, match="evidence"):
         check_plain_json({"@context": [CREDENTIALS_V2], "evidence": {"@context": [CREDENTIALS_V2]}})
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ({"credentialSubject": {}}, "credentialSubject"),
+        ({"evidence": {"id": "https://e.example/1"}}, "evidence type"),
+        ({"refreshService": [{"id": "https://r.example/1", "type": []}]}, "refreshService type"),
+        ({"termsOfUse": {"id": "https://t.example/1"}}, "termsOfUse type"),
+        ({"relatedResource": {"id": "https://x.example/", "digestSRI": 5}}, "digestSRI or digestMultibase"),
+        ({"relatedResource": [{"id": "not a url", "digestSRI": "sha256-x"}]}, "must be a URL"),
+    ],
+)
+def test_data_model_shapes_a_verifier_checks(extra: dict[str, Any], named: str) -> None:
+    """vc.model refuses an empty subject, evidence/refreshService/termsOfUse without a type, bad related resources."""
+    with pytest.raises(CredentialModelError, match=named):
+        validate_credential({**alumni("did:example:issuer"), **extra})
+    fine = {"id": "https://e.example/1", "type": ["Evidence", "Other"]}
+    validate_credential({**alumni("did:example:issuer"), "evidence": fine, "termsOfUse": fine, "refreshService": fine})
