@@ -15,8 +15,10 @@ What is checked, in order, for a credential (VC 2.0, or VC 1.1 with ``issuanceDa
    warning ``issuerNotBound`` (nothing proves who the issuer URL belongs to);
 5. ``validFrom``/``validUntil`` at the verifier's clock (with the context's leeway);
 6. every status entry (Bitstring Status List, Token Status List) through ``ctx.status_source``, fail closed;
-7. ``credentialSchema`` entries: their shape is part of step 2; the schemas themselves are fetched from nowhere, so
-   each entry yields the warning ``credentialSchemaNotChecked``;
+7. ``credentialSchema`` entries of type ``JsonSchema`` whose id is a ``data:`` URL: the credential (without its
+   proof) must validate against the schema (JSON Schema 2020-12 unless ``$schema`` names another draft); a schema
+   with regular expressions (``pattern``: a request must not make the verifier run its expressions) or a ``$ref``
+   to anything else, and every other schema (nothing is fetched), yields the warning ``credentialSchemaNotChecked``;
 8. ``relatedResource`` digests (``digestSRI``, ``digestMultibase``) of resources given as ``data:`` URLs, which are
    checked byte for byte; other resources are not fetched and yield ``relatedResourceNotChecked``.
 
@@ -44,9 +46,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
+from jsonschema import validators
+from jsonschema.exceptions import SchemaError, ValidationError, best_match
+from jsonschema.validators import Draft202012Validator
+from referencing.exceptions import Unresolvable
+
 from did import DidError, parse_did_url
 from did.multibase import decode as multibase_decode
 from foundation.errors import XidError
+from foundation.strict_json import strict_json_value
 from vc.data_integrity import DataIntegrityError, DataIntegrityVerification, verify_proofs
 from vc.jose import JoseError
 from vc.jsonld import JsonLdError, to_quads
@@ -116,6 +124,7 @@ _ENVELOPED_VC: Final = {
 _MAX_CREDENTIALS: Final = 16
 _MAX_RESOURCES: Final = 16
 _MAX_STRING: Final = 512
+_REGEX_KEYWORDS: Final = frozenset({"pattern", "patternProperties"})
 _SRI_HASHES: Final = {"sha256": "sha256", "sha384": "sha384", "sha512": "sha512"}
 _MULTIHASH: Final = {0x12: ("sha256", 32), 0x13: ("sha512", 64), 0x20: ("sha384", 48)}
 
@@ -343,16 +352,67 @@ def _related_resources(claims: Mapping[str, Any], outcome: Verified) -> None:
         outcome.check("relatedResource")
 
 
+def _has_regex(schema: Any) -> bool:
+    if isinstance(schema, Mapping):
+        return any(k in _REGEX_KEYWORDS or _has_regex(v) for k, v in schema.items())
+    if isinstance(schema, list):
+        return any(_has_regex(v) for v in schema)
+    return False
+
+
+def _json_schema(schema_id: str, document: Mapping[str, Any], where: str, outcome: Verified) -> None:
+    """Validate the credential (without its proof) against a JSON Schema given as a data: URL."""
+    _, data = _data_url(schema_id)
+    schema = strict_json_value(data, f"{where} (a data: URL)", error=CredentialModelError)
+    if not isinstance(schema, Mapping | bool):
+        raise CredentialModelError(f"{where} is not a JSON Schema (an object or a boolean)")
+    if _has_regex(schema):
+        outcome.warn(
+            "credentialSchemaNotChecked",
+            f"{where} uses regular expressions (pattern), which this verifier does not evaluate from requests",
+        )
+        return
+    validator_class = validators.validator_for(schema, default=Draft202012Validator)
+    try:
+        validator_class.check_schema(schema)
+    except SchemaError as exc:
+        raise CredentialModelError(f"{where} is not a valid JSON Schema ({exc.validator} at /{_path(exc)})") from exc
+    instance = {k: v for k, v in document.items() if k != "proof"}
+    try:
+        error = best_match(validator_class(schema).iter_errors(instance))
+    except Unresolvable:
+        outcome.warn("credentialSchemaNotChecked", f"{where} refers to a schema this verifier does not fetch")
+        return
+    if error is not None:  # names where and which keyword, never the claim's value
+        raise NotVerifiedError(
+            f"the credential does not match {where}: /{_path(error)} fails {error.validator!s:.40}",
+            PROBLEM_TYPES["malformed"],
+            "credentialSchemaMismatch",
+        )
+    outcome.check("credentialSchema")
+
+
+def _path(error: ValidationError | SchemaError) -> str:
+    return "/".join(str(part)[:40] for part in list(error.absolute_path)[:8])
+
+
 def _schemas(claims: Mapping[str, Any], outcome: Verified) -> None:
+    """JsonSchema entries given as data: URLs are checked; others (fetched from nowhere) yield a warning."""
     raw = claims.get("credentialSchema")
     if raw is None:
         return
-    for item in raw if isinstance(raw, list) else [raw]:
-        schema_id = str(item.get("id", ""))[:120] if isinstance(item, Mapping) else "?"
-        outcome.warn(
-            "credentialSchemaNotChecked",
-            f"the credentialSchema {schema_id} is not fetched by this verifier; the claims are not checked against it",
-        )
+    items = raw if isinstance(raw, list) else [raw]
+    if len(items) > _MAX_RESOURCES:
+        raise CredentialModelError(f"credentialSchema must be at most {_MAX_RESOURCES} objects")
+    for i, item in enumerate(items):
+        where, schema_id = f"credentialSchema[{i}]", str(item["id"])
+        if item.get("type") == "JsonSchema" and schema_id.startswith("data:"):
+            _json_schema(schema_id, claims, where, outcome)
+        else:
+            outcome.warn(
+                "credentialSchemaNotChecked",
+                f"{where} ({schema_id[:120]}) is not fetched by this verifier; nothing is checked against it",
+            )
 
 
 class VcApiVerifier:

@@ -695,3 +695,59 @@ def test_data_model_shapes_a_verifier_checks(extra: dict[str, Any], named: str) 
         validate_credential({**alumni("did:example:issuer"), **extra})
     fine = {"id": "https://e.example/1", "type": ["Evidence", "Other"]}
     validate_credential({**alumni("did:example:issuer"), "evidence": fine, "termsOfUse": fine, "refreshService": fine})
+
+
+def _schema_url(schema: Any) -> str:
+    return "data:application/schema+json;base64," + base64.b64encode(json.dumps(schema).encode()).decode()
+
+
+ALUMNI_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["credentialSubject"],
+    "properties": {
+        "credentialSubject": {
+            "type": "object",
+            "required": ["alumniOf"],
+            "properties": {"alumniOf": {"type": "string", "maxLength": 64}},
+        }
+    },
+}
+
+
+def _with_schema(schema: Any, schema_type: str = "JsonSchema") -> dict[str, Any]:
+    signer, did = _did_key_signer(KeyType.ED25519)
+    entry = {"id": _schema_url(schema), "type": schema_type}
+    return add_proof(alumni(did, credentialSchema=entry), signer, cryptosuite="eddsa-rdfc-2022")
+
+
+def test_json_schemas_given_as_data_urls_are_checked(world: World) -> None:
+    """The credential must match a data: JsonSchema (2020-12 or the draft it names); a mismatch names no value."""
+    body = verified(world.verify(_with_schema(ALUMNI_SCHEMA)))
+    assert "credentialSchema" in body["checks"]
+    assert body["warnings"] == []
+    draft7 = {**ALUMNI_SCHEMA, "$schema": "http://json-schema.org/draft-07/schema#"}
+    assert "credentialSchema" in verified(world.verify(_with_schema(draft7)))["checks"]
+    integer = copy.deepcopy(ALUMNI_SCHEMA)
+    integer["properties"]["credentialSubject"]["properties"]["alumniOf"] = {"type": "integer"}
+    mismatch = refused(world.verify(_with_schema(integer)), PROBLEM_TYPES["malformed"], "credentialSubject/alumniOf")
+    assert "School" not in json.dumps(mismatch)  # the claim's value is never echoed
+    assert mismatch["errors"][0]["title"] == "credentialSchemaMismatch"
+    refused(world.verify(_with_schema({"type": 5})), PROBLEM_TYPES["malformed"], "not a valid JSON Schema")
+    refused(world.verify(_with_schema([1, 2])), PROBLEM_TYPES["malformed"], "not a JSON Schema")
+    refused(world.verify(_with_schema(False)), PROBLEM_TYPES["malformed"], "does not match")
+
+
+@pytest.mark.parametrize(
+    ("schema", "schema_type"),
+    [
+        ({"properties": {"id": {"pattern": "^(a+)+$"}}}, "JsonSchema"),
+        ({"$ref": "https://schemas.example/alumni.json"}, "JsonSchema"),
+        (ALUMNI_SCHEMA, "JsonSchemaCredential"),
+    ],
+)
+def test_schemas_it_cannot_check_are_warnings(world: World, schema: Any, schema_type: str) -> None:
+    """Regular expressions, remote references and other schema types are not evaluated: verified with a warning."""
+    body = verified(world.verify(_with_schema(schema, schema_type)))
+    assert [w["title"] for w in body["warnings"]] == ["credentialSchemaNotChecked"]
+    assert "credentialSchema" not in body["checks"]
