@@ -523,6 +523,8 @@ class VcApiVerifier:
         if kind == "sd-jwt" and "~" not in token:
             raise CredentialModelError(f"the {media_type} data is not an SD-JWT")
         result = self.credentials.verify(token, require_key_binding=False, check_status=False, now=moment)
+        if kind == "jwt" and result.format != "vc+jwt":
+            raise CredentialModelError(f"{media_type} carries a VC-JOSE-COSE token (typ vc+jwt), not {result.format}")
         outcome.check("proof")
         outcome.check("issuer")
         claims = result.claims

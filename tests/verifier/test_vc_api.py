@@ -19,17 +19,20 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, select
 
 from did import DidDocument, KeyType, PublicKey, Resolver, SoftwareSigner, did_key, web_document
 from did.multibase import encode_base58btc
 from did.resolver import PureMethodResolver
 from foundation.b64 import b64url_decode, b64url_encode
-from foundation.db import open_engine
+from foundation.db import open_engine, transaction
 from issuer.context import IssuerContext, IssuerSettings, OperatorSecrets
+from issuer.credentials import JWT_VC, LDP_VC, SD_JWT
 from issuer.db import create_schema as create_issuer_schema
+from issuer.status import credentials_table, revoke
 from issuer.vc_api import CREDENTIALS_V1, DATA_INTEGRITY_CONTEXT, Instance, VcApiService, instances
 from tests.helpers import AsgiClient, load_vector, require_component
+from tests.issuer.credentials_support import facts, make_issuer
 from tests.issuer.test_vc_api import MemoryStatus, alumni, v11
 from tests.verifier.conftest import VERIFIER_DID, VERIFIER_URL, certificate_chain
 from vc.data_integrity import DataIntegrityError, add_proof, check_plain_json, hash_data
@@ -751,3 +754,40 @@ def test_schemas_it_cannot_check_are_warnings(world: World, schema: Any, schema_
     body = verified(world.verify(_with_schema(schema, schema_type)))
     assert [w["title"] for w in body["warnings"]] == ["credentialSchemaNotChecked"]
     assert "credentialSchema" not in body["checks"]
+
+
+@pytest.mark.parametrize("configuration", [SD_JWT, LDP_VC, JWT_VC])
+def test_xid_identity_credentials_verify_until_revoked(tmp_path: Path, configuration: str) -> None:
+    """The issuer's own identity credentials (dc+sd-jwt with a Token Status List, ldp_vc with Bitstring Status
+    Lists, both served by the issuer's routes) verify until revoked; jwt_vc_json is not a vc+jwt envelope."""
+    engine = open_engine(f"sqlite:///{tmp_path / 'credentials.db'}")
+    create_issuer_schema(engine)
+    issuer = make_issuer(engine, None)  # type: ignore[arg-type]  # issuing credentials never consults the trust
+    holder = SoftwareSigner.generate(KeyType.P256)
+    with transaction(engine, write=True) as conn:
+        credential = issuer.issue(conn, configuration, facts(), holder.public_jwk)
+    with transaction(engine) as conn:
+        credential_id = conn.execute(select(credentials_table.c.id)).scalar_one()
+    document = issuer.did_document()
+    ctx = dataclasses.replace(
+        _verifier_context(_issuer_context(tmp_path), MemoryStatus()),
+        resolver=Resolver.standard(PureMethodResolver("web", lambda did: DidDocument(document))),
+        status_source=issuer.fetch,
+    )
+    from starlette.applications import Starlette
+
+    client = AsgiClient(Starlette(routes=routes(ctx)))
+    media = {SD_JWT: "dc+sd-jwt", JWT_VC: "vc+jwt"}.get(configuration)
+    body = {"verifiableCredential": credential}
+    if media is not None:
+        envelope = {"@context": CREDENTIALS_V2, "type": "EnvelopedVerifiableCredential"}
+        body = {"verifiableCredential": {**envelope, "id": f"data:application/{media},{credential}"}}
+    if configuration == JWT_VC:
+        refused(client.post("/credentials/verify", json=body), PROBLEM_TYPES["malformed"], "typ vc+jwt")
+        return
+    answer = verified(client.post("/credentials/verify", json=body))
+    assert answer["checks"] == ["proof", "issuer", "validity", "credentialStatus"]
+    with transaction(engine, write=True) as conn:
+        assert revoke(issuer.ctx, conn, credential_id)
+    refused(client.post("/credentials/verify", json=body), PROBLEM_TYPES["status"], "revoked")
+    engine.dispose()
