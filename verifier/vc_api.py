@@ -16,9 +16,10 @@ What is checked, in order, for a credential (VC 2.0, or VC 1.1 with ``issuanceDa
 5. ``validFrom``/``validUntil`` at the verifier's clock (with the context's leeway);
 6. every status entry (Bitstring Status List, Token Status List) through ``ctx.status_source``, fail closed;
 7. ``credentialSchema`` entries of type ``JsonSchema`` whose id is a ``data:`` URL: the credential (without its
-   proof) must validate against the schema (JSON Schema 2020-12 unless ``$schema`` names another draft); a schema
-   with regular expressions (``pattern``: a request must not make the verifier run its expressions) or a ``$ref``
-   to anything else, and every other schema (nothing is fetched), yields the warning ``credentialSchemaNotChecked``;
+   proof) must validate against the schema (JSON Schema 2020-12 unless ``$schema`` names another draft; at most
+   16 KiB); a schema with regular expressions (``pattern``: a request must not make the verifier run them) or
+   references (``$ref``: nothing is fetched, and references can make evaluation exponential), and every other
+   schema, yields the warning ``credentialSchemaNotChecked``;
 8. ``relatedResource`` digests (``digestSRI``, ``digestMultibase``) of resources given as ``data:`` URLs, which are
    checked byte for byte; other resources are not fetched and yield ``relatedResourceNotChecked``.
 
@@ -41,7 +42,7 @@ import binascii
 import hashlib
 import hmac
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -124,7 +125,10 @@ _ENVELOPED_VC: Final = {
 _MAX_CREDENTIALS: Final = 16
 _MAX_RESOURCES: Final = 16
 _MAX_STRING: Final = 512
-_REGEX_KEYWORDS: Final = frozenset({"pattern", "patternProperties"})
+_UNCHECKED_KEYWORDS: Final = frozenset({"pattern", "patternProperties", "$ref", "$dynamicRef", "$recursiveRef"})
+"""Regular expressions (a request must not make the verifier run its expressions) and references (nothing is
+fetched, and references can make evaluation exponential)."""
+_MAX_SCHEMA_BYTES: Final = 16 * 1024
 _SRI_HASHES: Final = {"sha256": "sha256", "sha384": "sha384", "sha512": "sha512"}
 _MULTIHASH: Final = {0x12: ("sha256", 32), 0x13: ("sha512", 64), 0x20: ("sha384", 48)}
 
@@ -352,37 +356,45 @@ def _related_resources(claims: Mapping[str, Any], outcome: Verified) -> None:
         outcome.check("relatedResource")
 
 
-def _has_regex(schema: Any) -> bool:
-    if isinstance(schema, Mapping):
-        return any(k in _REGEX_KEYWORDS or _has_regex(v) for k, v in schema.items())
-    if isinstance(schema, list):
-        return any(_has_regex(v) for v in schema)
-    return False
+def _unchecked_keywords(schema: Any) -> list[str]:
+    """The keywords of a schema this verifier does not evaluate (regular expressions, references), sorted."""
+    found: set[str] = set()
+    stack = [schema]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, Mapping):
+            found.update(k for k in value if k in _UNCHECKED_KEYWORDS)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return sorted(found)
 
 
 def _json_schema(schema_id: str, document: Mapping[str, Any], where: str, outcome: Verified) -> None:
     """Validate the credential (without its proof) against a JSON Schema given as a data: URL."""
     _, data = _data_url(schema_id)
+    if len(data) > _MAX_SCHEMA_BYTES:
+        raise CredentialModelError(f"{where} is larger than {_MAX_SCHEMA_BYTES} bytes")
     schema = strict_json_value(data, f"{where} (a data: URL)", error=CredentialModelError)
     if not isinstance(schema, Mapping | bool):
         raise CredentialModelError(f"{where} is not a JSON Schema (an object or a boolean)")
-    if _has_regex(schema):
+    if isinstance(schema, Mapping) and not isinstance(schema.get("$schema", ""), str):
+        raise CredentialModelError(f"{where} has a $schema that is not a string")
+    unchecked = _unchecked_keywords(schema)
+    if unchecked:
         outcome.warn(
             "credentialSchemaNotChecked",
-            f"{where} uses regular expressions (pattern), which this verifier does not evaluate from requests",
+            f"{where} uses {', '.join(unchecked)}, which this verifier does not evaluate from requests",
         )
         return
     validator_class = validators.validator_for(schema, default=Draft202012Validator)
     try:
         validator_class.check_schema(schema)
+        error = best_match(validator_class(schema).iter_errors({k: v for k, v in document.items() if k != "proof"}))
     except SchemaError as exc:
         raise CredentialModelError(f"{where} is not a valid JSON Schema ({exc.validator} at /{_path(exc)})") from exc
-    instance = {k: v for k, v in document.items() if k != "proof"}
-    try:
-        error = best_match(validator_class(schema).iter_errors(instance))
-    except Unresolvable:
-        outcome.warn("credentialSchemaNotChecked", f"{where} refers to a schema this verifier does not fetch")
-        return
+    except (Unresolvable, RecursionError) as exc:  # refs are refused above; a backstop for what a draft resolves
+        raise CredentialModelError(f"{where} cannot be evaluated ({type(exc).__name__})") from exc
     if error is not None:  # names where and which keyword, never the claim's value
         raise NotVerifiedError(
             f"the credential does not match {where}: /{_path(error)} fails {error.validator!s:.40}",
@@ -448,7 +460,7 @@ class VcApiVerifier:
 
     # -- credentials ------------------------------------------------------------------------------------------------
 
-    def _guard(self, outcome: Verified, step: Any) -> None:
+    def _guard(self, outcome: Verified, step: Callable[[], None]) -> None:
         try:
             step()
         except VcApiVerifyError:

@@ -739,6 +739,8 @@ def test_json_schemas_given_as_data_urls_are_checked(world: World) -> None:
     refused(world.verify(_with_schema({"type": 5})), PROBLEM_TYPES["malformed"], "not a valid JSON Schema")
     refused(world.verify(_with_schema([1, 2])), PROBLEM_TYPES["malformed"], "not a JSON Schema")
     refused(world.verify(_with_schema(False)), PROBLEM_TYPES["malformed"], "does not match")
+    for hostile in ({"$schema": []}, {"$schema": 5}, {"enum": ["x" * 20_000]}):
+        refused(world.verify(_with_schema(hostile)), PROBLEM_TYPES["malformed"])
 
 
 @pytest.mark.parametrize(
@@ -746,6 +748,8 @@ def test_json_schemas_given_as_data_urls_are_checked(world: World) -> None:
     [
         ({"properties": {"id": {"pattern": "^(a+)+$"}}}, "JsonSchema"),
         ({"$ref": "https://schemas.example/alumni.json"}, "JsonSchema"),
+        ({"$ref": "#"}, "JsonSchema"),
+        ({"$defs": {"a": {"allOf": [{"$ref": "#/$defs/a"}] * 2}}, "$ref": "#/$defs/a"}, "JsonSchema"),
         (ALUMNI_SCHEMA, "JsonSchemaCredential"),
     ],
 )
