@@ -739,7 +739,8 @@ def test_json_schemas_given_as_data_urls_are_checked(world: World) -> None:
     refused(world.verify(_with_schema({"type": 5})), PROBLEM_TYPES["malformed"], "not a valid JSON Schema")
     refused(world.verify(_with_schema([1, 2])), PROBLEM_TYPES["malformed"], "not a JSON Schema")
     refused(world.verify(_with_schema(False)), PROBLEM_TYPES["malformed"], "does not match")
-    for hostile in ({"$schema": []}, {"$schema": 5}, {"enum": ["x" * 20_000]}):
+    hostile_schemas: list[dict[str, Any]] = [{"$schema": []}, {"$schema": 5}, {"enum": ["x" * 20_000]}]
+    for hostile in hostile_schemas:
         refused(world.verify(_with_schema(hostile)), PROBLEM_TYPES["malformed"])
 
 
