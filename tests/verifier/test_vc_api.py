@@ -38,7 +38,7 @@ from tests.verifier.conftest import VERIFIER_DID, VERIFIER_URL, certificate_chai
 from vc.data_integrity import DataIntegrityError, add_proof, check_plain_json, hash_data
 from vc.model import CREDENTIALS_V2, CredentialModelError, validate_credential
 from verifier.context import VerifierContext, VerifierSettings
-from verifier.vc_api import PROBLEM_TYPES, VcApiVerifier
+from verifier.vc_api import PROBLEM_TYPES, VcApiVerifier, VcApiVerifyError
 from verifier.vc_api_routes import routes
 
 NAMES = ("key-ed25519", "key-ed25519-jcs", "key-p256", "key-p384", "web", "web-jwt")
@@ -796,3 +796,37 @@ def test_xid_identity_credentials_verify_until_revoked(tmp_path: Path, configura
         assert revoke(issuer.ctx, conn, credential_id)
     refused(client.post("/credentials/verify", json=body), PROBLEM_TYPES["status"], "revoked")
     engine.dispose()
+
+
+_SIGNER, _SIGNER_DID = _did_key_signer(KeyType.ED25519)
+_texts = st.text(alphabet=st.characters(codec="ascii"), max_size=40)
+_data_urls = st.builds(lambda head, data: f"data:{head},{data}", _texts, _texts)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    resource=st.fixed_dictionaries(
+        {"id": _data_urls | _texts},
+        optional={"digestSRI": _texts | st.builds(lambda t: "sha384-" + t, _texts), "digestMultibase": _texts},
+    ),
+    schema=st.fixed_dictionaries({"id": _data_urls, "type": st.sampled_from(["JsonSchema", "Other"])}),
+    envelope=_data_urls,
+)
+def test_signed_credentials_with_arbitrary_resources_schemas_and_envelopes_never_raise_otherwise(
+    world: World, resource: dict[str, Any], schema: dict[str, Any], envelope: str
+) -> None:
+    """Whatever a signed credential's related resources, schemas or an envelope's data: URL hold, the core answers
+    or raises a VcApiVerifyError (the routes' 400), nothing else."""
+    service = VcApiVerifier(world.verifier)
+    signed = add_proof(
+        alumni(_SIGNER_DID, relatedResource=resource, credentialSchema=schema), _SIGNER, cryptosuite="eddsa-jcs-2022"
+    )
+    enveloped = {"@context": CREDENTIALS_V2, "type": "EnvelopedVerifiableCredential", "id": envelope}
+    for credential in (signed, enveloped):
+        try:
+            answer = service.verify_credential({"verifiableCredential": credential})
+        except VcApiVerifyError as exc:
+            assert exc.code in ("notVerified", "invalidVerifyRequest")
+        else:
+            assert credential is signed  # no arbitrary data: URL is a verifiable envelope
+            assert answer["verified"] is True
