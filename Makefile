@@ -55,7 +55,7 @@ demo: $(SYNCED)  ## run the whole story on the embedded defaults
 
 test: lint typecheck interop pytest  ## ruff, mypy --strict and the whole test suite
 
-INTEROP_LOCKS := $(wildcard tests/interop/*/package-lock.json)
+INTEROP_LOCKS := $(wildcard tests/interop/*/package-lock.json tests/interop/w3c/*/package-lock.json)
 INTEROP_STAMPS := $(INTEROP_LOCKS:package-lock.json=node_modules/.installed)
 
 interop: $(INTEROP_STAMPS)  ## install the pinned npm interop peers (npm ci in each tests/interop/* folder)

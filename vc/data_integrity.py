@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -152,17 +153,23 @@ def check_plain_json(document: Mapping[str, Any]) -> None:
 
     Only the RDF is signed, so JSON that expands to the same RDF in another shape (a claim under its full IRI,
     a keyword key, an inline context that re-maps terms) would verify while a JSON reader sees something else.
-    Accepted: ``@context`` as bundled context URLs, and otherwise only keys that are terms (no ``@``, no ``:``).
+    Accepted: ``@context`` as bundled context URLs (at the top, and at the top of each credential a presentation
+    embeds and of its proofs), and otherwise only keys that are terms (no ``@``, no ``:``).
     """
-    contexts = document.get("@context")
-    for context in contexts if isinstance(contexts, list) else [contexts]:
-        if context is not None and not isinstance(context, str):
-            raise DataIntegrityError("an inline @context is not accepted with an RDF-canonicalized proof")
+
+    def urls_only(contexts: Any) -> None:
+        for context in contexts if isinstance(contexts, list) else [contexts]:
+            if context is not None and not isinstance(context, str):
+                raise DataIntegrityError("an inline @context is not accepted with an RDF-canonicalized proof")
+
+    urls_only(document.get("@context"))
+    embedded = re.compile(r"verifiableCredential(\[\d+\])?(\.proof(\[\d+\])?)?")
 
     def walk(value: Any, path: str) -> None:
         if isinstance(value, Mapping):
             for key, item in value.items():
-                if path == "" and key == "@context":
+                if key == "@context" and (path == "" or embedded.fullmatch(path)):
+                    urls_only(item)
                     continue
                 if not isinstance(key, str) or key.startswith("@") or ":" in key:
                     raise DataIntegrityError(

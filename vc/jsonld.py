@@ -160,7 +160,9 @@ def check_document(document: Any, *, sizes: bool = True) -> None:
                 _check_text(key)
             item_owner: object = None
             if key == "@context":
-                inline_context = inline_context or level > 1 or not _urls(item)
+                # bundled context URLs (unknown ones fail to load) at any level are the contexts a top-level
+                # list names too; only inline definitions can alias @id unseen by this walk
+                inline_context = inline_context or not _urls(item)
             elif sizes:
                 if key == "@nest":
                     item_owner = node
@@ -187,7 +189,7 @@ def check_document(document: Any, *, sizes: bool = True) -> None:
 
 
 def _urls(context: Any) -> bool:
-    """Whether a top-level @context only lists context URLs (which cannot be inline definitions)."""
+    """Whether a @context only lists context URLs (which cannot be inline definitions)."""
     return isinstance(context, str) or (isinstance(context, list) and all(isinstance(c, str) for c in context))
 
 

@@ -1,8 +1,8 @@
 """The W3C Verifiable Credentials Data Model 2.0: structural validation of credentials and presentations.
 
 Validation names the failing property. It checks what the data model requires (contexts, types, issuer, subject,
-validity dates, status and schema shapes), not what a securing mechanism proves; ``check_validity_period`` applies
-``validFrom``/``validUntil`` at a given time. Errors::
+validity dates, status, schema, evidence, refresh, terms of use and related resource shapes), not what a securing
+mechanism proves; ``check_validity_period`` applies ``validFrom``/``validUntil`` at a given time. Errors::
 
     VcError
     └── CredentialModelError         invalidCredential   (names the property)
@@ -77,13 +77,29 @@ def parse_datetime(value: Any, name: str) -> datetime:
         raise CredentialModelError(f"{name} is not a valid date-time") from exc
 
 
-def _types(value: Any, required: str, where: str) -> tuple[str, ...]:
+def _types(value: Any, required: str | None, where: str) -> tuple[str, ...]:
     types = [value] if isinstance(value, str) else value
     if not isinstance(types, list) or not types or not all(isinstance(t, str) and t for t in types):
         raise CredentialModelError(f"{where}type must be a string or a non-empty array of strings")
-    if required not in types:
+    if required is not None and required not in types:
         raise CredentialModelError(f"{where}type must include {required}")
     return tuple(types)
+
+
+def _related_resources(value: Any) -> None:
+    """VC Data Model 2.0 §5.3: objects with a unique URL ``id`` and a ``digestSRI`` or ``digestMultibase`` string."""
+    items = _objects(value, "relatedResource", ("id",))
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        where = f"relatedResource[{i}]"
+        if not _URL.fullmatch(item["id"]):
+            raise CredentialModelError(f"{where}.id must be a URL")
+        if item["id"] in seen:
+            raise CredentialModelError(f"{where}.id repeats the id of another related resource")
+        seen.add(item["id"])
+        digests = [item[name] for name in ("digestSRI", "digestMultibase") if name in item]
+        if not digests or not all(isinstance(d, str) and d for d in digests):
+            raise CredentialModelError(f"{where} needs a digestSRI or digestMultibase string")
 
 
 def _contexts(value: Any) -> None:
@@ -120,8 +136,16 @@ def validate_credential(data: Any) -> Credential:
         raise CredentialModelError("issuer must be a URL or an object with an id URL")
     subjects = _objects(data.get("credentialSubject"), "credentialSubject")
     for subject in subjects:
+        if not subject:
+            raise CredentialModelError("credentialSubject objects must make at least one claim (an id or a property)")
         if "id" in subject and (not isinstance(subject["id"], str) or not _URL.fullmatch(subject["id"])):
             raise CredentialModelError("credentialSubject.id must be a URL")
+    for name in ("evidence", "refreshService", "termsOfUse"):
+        if name in data:
+            for item in _objects(data[name], name):
+                _types(item.get("type"), None, f"{name} ")
+    if "relatedResource" in data:
+        _related_resources(data["relatedResource"])
     valid_from = parse_datetime(data["validFrom"], "validFrom") if "validFrom" in data else None
     valid_until = parse_datetime(data["validUntil"], "validUntil") if "validUntil" in data else None
     if valid_from and valid_until and valid_until < valid_from:

@@ -240,6 +240,10 @@ class CredentialVerifier:
             disclosed=result.disclosed,
         )
 
+    def check_status(self, result: VerificationResult, now: datetime | None = None) -> tuple[StatusCheck, ...]:
+        """Check every status entry of an already verified credential; raise as ``verify`` does."""
+        return self._status(result, now or datetime.now(UTC))
+
     # -- status ---------------------------------------------------------------------------------------------------
 
     def _fetch(self, url: str) -> Mapping[str, Any] | str:
