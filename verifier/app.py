@@ -10,6 +10,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from verifier import routes as openid4vp_routes
+from verifier import vc_api_routes
 from verifier.context import VerifierContext
 from verifier.presentation import make_validator
 
@@ -18,4 +19,4 @@ __all__ = ["routes"]
 
 def routes(ctx: VerifierContext) -> list[BaseRoute]:
     """Every route of the verifier, wired on the context."""
-    return [*openid4vp_routes.routes(ctx, make_validator(ctx))]
+    return [*openid4vp_routes.routes(ctx, make_validator(ctx)), *vc_api_routes.routes(ctx)]
