@@ -133,6 +133,7 @@ def test_demo_tells_the_story(runner: CliRunner) -> None:
     markers += ["rejected [invalidKeyBinding]", "[credentialRevoked]"]
     markers += ["== 7.", "SD-JWT VC", "jwt_vc_json", "ldp_vc", "over 20: yes", "verified under jp_aml"]
     markers += ["authentication certificate", "signing certificate", "for document signing"]
+    markers += ["== 8.", 'claims {"age_over_20": true}', "c2sp.org/tlog-proof@v1", "has deleted the result: True"]
     for marker in markers:
         assert marker in result.output
     assert "from cache" in result.output

@@ -483,7 +483,8 @@ def issuer_story(home: Path) -> None:
     from wallet.enroll import enroll
     from wallet.http import WalletHttp
     from wallet.keystore import Keystore
-    from wallet.oid4vci import Oid4vciClient
+    from wallet.oid4vci import Oid4vciClient, ReceivedCredential
+    from wallet.store import CredentialStore
     from xid.serve import running
     from xid.settings import Settings
 
@@ -512,7 +513,18 @@ def issuer_story(home: Path) -> None:
         enrolled = enroll(http, url, holder, card_sign, progress=lambda text: _say(f"  wallet: {text}"))
         _say("the issuer checked the chain, revocation and both signatures, and answered with a credential offer")
         _say(f"    (transaction code {enrolled.tx_code}, which a phone wallet would ask the person to type)")
-        redemption = Oid4vciClient(http, holder).redeem(enrolled.offer, enrolled.tx_code)
+        store = CredentialStore(keystore.vault)
+
+        def keep(received: ReceivedCredential) -> None:
+            store.add_credential(
+                credential_format=received.format,
+                configuration_id=received.configuration_id,
+                issuer=url,
+                credential=received.credential,
+                valid_until=received.valid_until,
+            )
+
+        redemption = Oid4vciClient(http, holder).redeem(enrolled.offer, enrolled.tx_code, on_credential=keep)
         with httpx_client() as client:
             verifier = CredentialVerifier(
                 Resolver.standard(DidWebResolver(client=client, allow_loopback=True, scheme="http")),
@@ -532,7 +544,46 @@ def issuer_story(home: Path) -> None:
             purpose = "client authentication" if ExtendedKeyUsageOID.CLIENT_AUTH in uses else "document signing"
             _say(f"xid CA {usage} certificate: {cert.subject.rfc4514_string()}, for {purpose},")
             _say(f"    valid until {cert.not_valid_after_utc:%Y-%m-%d}, no personal data, chains to the xid TEST root")
+            pem, chain = issued.pem()
+            store.add_certificate(
+                usage=usage, issuer=url, certificate=pem, chain=chain, not_after=cert.not_valid_after_utc
+            )
         _say("the issuer's database and the ledger hold keyed hashes and encrypted evidence, never these details")
+        presentation_story(url, services, keystore)
+
+
+def presentation_story(url: str, services: Any, keystore: Any) -> None:
+    """A relying party asks through the verifier's RP API; the wallet answers with only what was asked."""
+    import httpx
+
+    from verifier.rps import register
+    from wallet.oid4vp import Oid4vpHolder
+    from wallet.store import CredentialStore
+    from wallet.trust import trusted_roots
+
+    _step("8. A shop asks for proof of age over OpenID4VP; the wallet shows only that; the shop reads the result")
+    rp, secret = register(services.verifier.engine, "Example Shop", ["https://shop.example.jp/cb"])
+    _say(f"the shop registered with the verifier (xid rp add): client_id {rp.client_id}")
+    with httpx.Client(base_url=url, auth=(rp.client_id, secret), timeout=30) as api:
+        created = api.post("/verifier/v1/requests", json={"preset": "age_over_20"}).json()
+        _say(f"the shop's page shows a QR code of {created['request_url'][:60]}...")
+        _say(f"    and the verification code {created['verification_code']}")
+        holder = Oid4vpHolder(keystore.holder(), CredentialStore(keystore.vault), trusted_roots(keystore.vault))
+        request = holder.resolve(created["request_url"])
+        _say(f"the wallet checked the signed request of {request.client_id} (certificate from the xid CA)")
+        _say(f"    and shows the same code {request.verification_code}; it will disclose only: age_over_20")
+        plan = holder.plan(request)
+        holder.present(request, plan)
+        _say(f"the wallet sent an SD-JWT VC presentation ({request.response_mode}, encrypted to the verifier)")
+        services.ledger.checkpoint()  # the log signs a checkpoint every second; do not wait for it
+        answer = api.get(f"/verifier/v1/requests/{created['id']}").json()
+        (credential,) = answer["result"]["credentials"]
+        _say(f"the shop reads: status {answer['status']}, issuer {credential['issuer']},")
+        _say(f"    claims {json.dumps(credential['claims'])}: nothing else about the person")
+        receipt = str(answer["result"].get("ledger_receipt"))
+        _say(f"the presentation is in the ledger as a hash; the shop got its receipt: {receipt.splitlines()[0]}")
+        again = api.get(f"/verifier/v1/requests/{created['id']}").json()
+        _say(f"asked again, the verifier has deleted the result: {'result' not in again}")
 
 
 @contextmanager
