@@ -64,6 +64,7 @@ def serve_command(host: str, port: int, public_url: str | None, workers: int) ->
         "proxy_headers": True,
     }
     if workers == 1:
+        services.start_housekeeping()
         app = create_app(services)
         try:
             uvicorn.run(app, **common)  # type: ignore[arg-type]

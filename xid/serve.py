@@ -10,15 +10,18 @@ revocation by OCSP or CRL over the network, and nothing created silently except 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from foundation.errors import XidError
 from xid.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -43,6 +46,8 @@ __all__ = [
     "issuer_did",
     "running",
 ]
+
+_log = logging.getLogger("xid.serve")
 
 BASE_URL_ENV = "XID_SERVE_BASE_URL"
 """Environment variable through which ``xid serve`` hands the base URL to its worker processes."""
@@ -170,9 +175,37 @@ class Services:
     issuer: IssuerContext
     ledger: Log
     verifier: VerifierContext
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def housekeeping(self) -> dict[str, int]:
+        """Delete what has expired: enrollment evidence past retention, OpenID4VCI and OpenID4VP state, results."""
+        from issuer import evidence, oid4vci
+        from verifier import transactions
+
+        return {
+            "evidence": evidence.purge_expired(self.issuer, self.issuer.clock()),
+            "oid4vci": oid4vci.purge_expired(self.issuer),
+            "openid4vp": transactions.purge(self.verifier),
+        }
+
+    def start_housekeeping(self, interval: float = 3600.0) -> threading.Thread:
+        """Run ``housekeeping`` now and then every ``interval`` seconds in a daemon thread until ``close``."""
+
+        def loop() -> None:
+            while not self._stop.is_set():
+                try:
+                    self.housekeeping()
+                except XidError as error:  # a database hiccup: try again next round, never crash the server
+                    _log.warning("housekeeping failed: %s", error.code)
+                self._stop.wait(interval)
+
+        thread = threading.Thread(target=loop, name="xid-housekeeping", daemon=True)
+        thread.start()
+        return thread
 
     def close(self) -> None:
-        """Flush the ledger (sign a final checkpoint) and release the databases."""
+        """Stop housekeeping, flush the ledger (sign a final checkpoint) and release the databases."""
+        self._stop.set()
         self.ledger.close()
         self.ledger.store.engine.dispose()
         self.issuer.engine.dispose()
@@ -343,6 +376,7 @@ def app_factory() -> Starlette:
     if not base_url:
         raise SettingsError(f"{BASE_URL_ENV} is not set; start workers through 'xid serve'")
     services = build_services(Settings.from_env(), base_url)
+    services.start_housekeeping()
     app = create_app(services)
 
     @asynccontextmanager
