@@ -24,13 +24,30 @@ from foundation.http import Fetched, FetchError, fetch
 from foundation.strict_json import InvalidJsonError, strict_json
 from wallet.errors import IssuerProtocolError, IssuerRefusedError, IssuerUnreachableError
 
-__all__ = ["MAX_ANSWER", "WalletHttp", "check_url", "one_line"]
+__all__ = ["MAX_ANSWER", "WalletHttp", "check_url", "error_detail", "one_line"]
 
 MAX_ANSWER: Final = 1024 * 1024
 """The largest answer the wallet reads from an issuer, in bytes."""
 
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def error_detail(answer: Fetched) -> tuple[str, str]:
+    """An error answer's OAuth ``error`` code ("" when none) and a one-line ``code: description`` for people."""
+    error, description = "", ""
+    try:
+        body = json.loads(answer.content)
+        if isinstance(body, dict):
+            code, text = body.get("error"), body.get("error_description")
+            error = code if isinstance(code, str) else ""
+            description = text if isinstance(text, str) else ""
+    except (ValueError, RecursionError):
+        pass
+    detail = one_line(error, 80) if error else "no error code"
+    if description:
+        detail += f": {one_line(description)}"
+    return error, detail
 
 
 def one_line(text: str, limit: int = 300) -> str:
@@ -101,18 +118,7 @@ class WalletHttp:
         status = answer.status_code
         if 300 <= status < 400:
             return IssuerProtocolError(f"{what}: the issuer answered a redirect ({status}); none is followed")
-        error, description = "", ""
-        try:
-            body = json.loads(answer.content)
-            if isinstance(body, dict):
-                code, text = body.get("error"), body.get("error_description")
-                error = code if isinstance(code, str) else ""
-                description = text if isinstance(text, str) else ""
-        except (ValueError, RecursionError):
-            pass
-        detail = one_line(error, 80) if error else "no error code"
-        if description:
-            detail += f": {one_line(description)}"
+        error, detail = error_detail(answer)
         if not 400 <= status < 600:
             return IssuerProtocolError(f"{what}: unexpected HTTP status {status} ({detail})")
         return IssuerRefusedError(f"{what}: the issuer answered {status} {detail}", status=status, error=error)

@@ -80,7 +80,7 @@ from wallet.errors import (
     VerifierUnreachableError,
     WalletCorruptError,
 )
-from wallet.http import check_url, one_line
+from wallet.http import check_url, error_detail, one_line
 from wallet.store import CredentialStore
 from wallet.vault import list_records
 
@@ -325,18 +325,7 @@ def _refusal(answer: Fetched, what: str) -> VerifierRefusedError:
     if 300 <= status < 400:
         message = f"{what}: the verifier answered a redirect ({status}); none is followed"
         return VerifierRefusedError(message, status=status)
-    error, description = "", ""
-    try:
-        body = json.loads(answer.content)
-        if isinstance(body, dict):
-            code, text = body.get("error"), body.get("error_description")
-            error = code if isinstance(code, str) else ""
-            description = text if isinstance(text, str) else ""
-    except (ValueError, RecursionError):
-        pass
-    detail = one_line(error, 80) if error else "no error code"
-    if description:
-        detail += f": {one_line(description)}"
+    error, detail = error_detail(answer)
     return VerifierRefusedError(f"{what}: the verifier answered {status} {detail}", status=status, error=error)
 
 
