@@ -227,7 +227,13 @@ class PublicKey:
             for kt, spec in _SPECS.items():
                 if spec.curve is not None and spec.curve.name == key.curve.name:
                     raw = key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
-                    return cls(kt, raw)
+                    # cryptography's EC key objects are valid points already: keep this one instead of decoding
+                    # the compressed point again (Ed25519 keys always go through __post_init__'s small-order check)
+                    wrapped = object.__new__(cls)
+                    object.__setattr__(wrapped, "key_type", kt)
+                    object.__setattr__(wrapped, "raw", raw)
+                    object.__setattr__(wrapped, "_obj", key)
+                    return wrapped
             raise UnsupportedPublicKeyTypeError(f"unsupported elliptic curve {key.curve.name}")
         raise UnsupportedPublicKeyTypeError(f"unsupported key class {type(key).__name__}")
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -132,6 +133,11 @@ class ParsedResponse:
 
 def vp_token_digest(vp_token: Mapping[str, Any]) -> str:
     """SHA-256 (hex) over the JCS (RFC 8785) serialization of a ``vp_token`` object."""
+    if all(k.isascii() and isinstance(v, list) and all(isinstance(i, str) for i in v) for k, v in vp_token.items()):
+        # Only ASCII keys and arrays of strings (SD-JWT and JWT presentations): JCS is then exactly the sorted,
+        # whitespace-free JSON with minimal escaping, which the json module writes much faster than rfc8785.
+        fast = json.dumps(vp_token, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return hashlib.sha256(fast).hexdigest()
     try:
         canonical = rfc8785.dumps(vp_token)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:

@@ -44,6 +44,7 @@ from verifier.response import (
     TransactionExpiredError,
     WalletResponseError,
     parse_response,
+    vp_token_digest,
 )
 
 
@@ -262,3 +263,21 @@ def test_arbitrary_jwe_headers_are_refused_cleanly(ctx: VerifierContext, header:
     forged = ".".join([protected, *token.split(".")[1:]])
     with pytest.raises(VerifierError):
         make_validator(ctx)(tx, {"response": forged})
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.text(alphabet=st.characters(max_codepoint=127), min_size=1, max_size=8),
+        st.lists(st.text(max_size=30), min_size=1, max_size=3),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_the_fast_replay_digest_is_jcs(vp_token: dict[str, list[str]]) -> None:
+    """The shortcut for string presentations hashes exactly RFC 8785's serialization."""
+    import hashlib
+
+    import rfc8785
+
+    assert vp_token_digest(vp_token) == hashlib.sha256(rfc8785.dumps(vp_token)).hexdigest()
