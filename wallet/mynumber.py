@@ -82,8 +82,8 @@ _EC_CURVES: Final = {"P-256": (ec.SECP256R1(), 32), "P-384": (ec.SECP384R1(), 48
 _PRIVATE_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _P25519: Final = 2**255 - 19
 # The u-coordinates of the Curve25519 points of small order (1, 2, 4 and 8), canonical: u = 0, 1 and p - 1, and
-# the two of order 8. Encodings are reduced (top bit masked, mod p) before the comparison, so non-canonical forms
-# of these points (u + p, the top bit set: the 12 entries of libsodium's list) are refused as well.
+# the two of order 8. Non-canonical encodings (u >= p, or the top bit set) are refused before the comparison, which
+# covers the other entries of libsodium's list of 12 (u + p, the top bit set).
 _SMALL_ORDER_U: Final = frozenset(
     {
         0,
@@ -206,7 +206,7 @@ def check_recipient_key(jwk: object) -> RecipientKey:
         u = int.from_bytes(raw, "little")
         if u >= _P25519:
             raise RecipientKeyError("the business's X25519 key is not canonically encoded")
-        if (u & ((1 << 255) - 1)) % _P25519 in _SMALL_ORDER_U:
+        if u in _SMALL_ORDER_U:
             raise RecipientKeyError("the business's X25519 key is a point of small order")
         try:  # a key agreement with it must not give the all-zero secret (cryptography refuses that)
             x25519.X25519PrivateKey.generate().exchange(x25519.X25519PublicKey.from_public_bytes(raw))

@@ -209,6 +209,17 @@ def test_a_refused_handover_keeps_nothing_and_never_shows_the_number(name: str) 
     assert store.kept == []
 
 
+def test_the_header_is_checked_before_decryption() -> None:
+    r, store = receiver("number")
+    with pytest.raises(HandoverError, match=r"another key \(kid\)"):  # our key, but not the kid we publish
+        r.receive(seal({**r.public_jwk, "kid": "old-key"}, claims()))
+    with pytest.raises(HandoverError, match="alg ECDH-ES and enc A256GCM"):
+        r.receive(seal(r.public_jwk, claims(), enc="A128GCM"))
+    with pytest.raises(HandoverError, match="alg ECDH-ES and enc A256GCM"):
+        r.receive(seal(r.public_jwk, claims(), alg="ECDH-ES+A128KW"))
+    assert store.kept == []
+
+
 @pytest.mark.parametrize(("part", "what"), [(0, "header"), (2, "iv"), (3, "ciphertext"), (4, "tag")])
 def test_a_tampered_handover_is_refused(part: int, what: str) -> None:
     r, store = receiver("number")
