@@ -1,5 +1,6 @@
 """``xid wallet``: the holder's wallet: create it, enroll with a My Number card, accept offers, list what it holds,
-present credentials to OpenID4VP verifiers and manage the roots trusted for verifiers' certificates.
+present credentials to OpenID4VP verifiers, manage the roots trusted for verifiers' certificates, and hand the
+My Number to a business (``mynumber send``; the card's 4-digit input-assist PIN is read like the signature password).
 
 Secrets are never taken from the command line. The passphrase is asked twice (init) or once without echo, or read
 as one line of standard input with ``--passphrase-stdin``; the card's signature password likewise with
