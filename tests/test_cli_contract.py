@@ -131,6 +131,16 @@ TABLE: dict[tuple[str, ...], dict[str, Case | str]] = {
         NOT_JSON: "reads no file",
         UNWRITABLE: case("issuer secrets {unwritable}", 1, "cannotWrite"),
     },
+    ("mynumber", "keygen"): {
+        MISSING: "reads no file",
+        NOT_JSON: "reads no file",
+        UNWRITABLE: case("mynumber keygen --out {unwritable}", 1, "cannotWrite"),
+    },
+    ("mynumber", "receive"): {
+        MISSING: case("mynumber receive --key {missing} --audience http://127.0.0.1:9 --purpose p", 2, "usageError"),
+        NOT_JSON: case("mynumber receive --key {text} --audience http://127.0.0.1:9 --purpose p", 2, "usageError"),
+        UNWRITABLE: "writes no file (prints each handover on stdout)",
+    },
     ("rp", "add"): {
         MISSING: "reads no file named on the command line",
         NOT_JSON: "reads no file named on the command line",
@@ -259,6 +269,11 @@ TABLE: dict[tuple[str, ...], dict[str, Case | str]] = {
     ("wallet", "list"): {
         MISSING: "reads the wallet, not a file named on the command line",
         NOT_JSON: "reads the wallet, not a file named on the command line",
+        UNWRITABLE: "writes no file",
+    },
+    ("wallet", "mynumber", "send"): {
+        MISSING: "takes a business URL, not a file",
+        NOT_JSON: "takes a business URL, not a file",
         UNWRITABLE: "writes no file",
     },
     ("wallet", "present"): {
@@ -465,6 +480,8 @@ OUTPUT: dict[tuple[str, ...], str] = {
     ("ledger", "prove"): DOCUMENT,
     ("ledger", "verify"): REPORT,
     ("ledger", "verify-receipt"): REPORT,
+    ("mynumber", "keygen"): DOCUMENT,
+    ("mynumber", "receive"): SERVICE,
     ("rp", "add"): REPORT,
     ("rp", "list"): REPORT,
     ("rp", "remove"): REPORT,
@@ -479,6 +496,7 @@ OUTPUT: dict[tuple[str, ...], str] = {
     ("wallet", "enroll"): REPORT,
     ("wallet", "init"): REPORT,
     ("wallet", "list"): REPORT,
+    ("wallet", "mynumber", "send"): REPORT,
     ("wallet", "present"): REPORT,
     ("wallet", "trust", "add"): REPORT,
     ("wallet", "trust", "list"): REPORT,

@@ -27,6 +27,10 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "xid.cli_ledger:ledger",
         "The xid Ledger: an append-only, publicly verifiable log of hash-only records.",
     ),
+    "mynumber": (
+        "xid.cli_mynumber:mynumber",
+        "Receive My Numbers as a business: make the receiver's key, run the receiver.",
+    ),
     "rp": ("xid.cli_rp:rp", "Relying parties of the verifier: register, list and remove them."),
     "serve": (
         "xid.cli_serve:serve_command",

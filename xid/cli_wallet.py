@@ -1,5 +1,6 @@
 """``xid wallet``: the holder's wallet: create it, enroll with a My Number card, accept offers, list what it holds,
-present credentials to OpenID4VP verifiers and manage the roots trusted for verifiers' certificates.
+present credentials to OpenID4VP verifiers, manage the roots trusted for verifiers' certificates, and hand the
+My Number to a business (``mynumber send``; the card's 4-digit input-assist PIN is read like the signature password).
 
 Secrets are never taken from the command line. The passphrase is asked twice (init) or once without echo, or read
 as one line of standard input with ``--passphrase-stdin``; the card's signature password likewise with
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from xid.card_session import (
+    ask_secret,
     confirm_option,
     emulated_option,
     open_transport,
@@ -457,3 +459,72 @@ def trust_list_command(wallet_dir: Path | None, as_json: bool) -> None:
         click.echo(
             f"{r.meta.get('subject')}  SHA-256 {r.meta.get('sha256')}, valid until {str(r.meta.get('validUntil'))[:10]}"
         )
+
+
+@wallet.group("mynumber", cls=XidGroup)
+def mynumber() -> None:
+    """Hand your My Number to a business, encrypted to its key (no xid server sees it)."""
+
+
+@mynumber.command("send")
+@click.option("--to", "business", required=True, help="The business's URL (it publishes {URL}/mynumber/key).")
+@click.option("--purpose", required=True, help="Why the business collects it (one of the purposes it accepts).")
+@reader_option
+@emulated_option
+@wait_option
+@pin_stdin_option
+@confirm_option
+@click.option("--yes", is_flag=True, help="Hand over without asking (for scripts); who and why are still shown.")
+@json_option
+def mynumber_send_command(
+    business: str,
+    purpose: str,
+    reader: str | None,
+    emulated: bool,
+    wait: float,
+    pin_stdin: bool,
+    confirm_last_try: bool,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Read your My Number from the card and hand it, encrypted, to a business that may collect it.
+
+    The business's key is fetched and checked first; then who receives the number and why are shown and you are
+    asked to agree (or --yes). Only then is the card read: the 4-digit input-assist PIN (tries left shown first; a
+    wrong PIN is never retried) unlocks the number, which is encrypted to the business's key in memory and sent.
+    """
+    from wallet.errors import ConsentDeclinedError
+    from wallet.http import one_line
+    from wallet.mynumber import RecipientKey, business_base, hand_over, read_my_number
+
+    base = business_base(business)
+
+    def consent(key: RecipientKey) -> bool:
+        _progress(f"your My Number goes to: {base}")
+        _progress(f"for the purpose:        {one_line(purpose, 200)}")
+        _progress(f"encrypted to its key:   {key.description} (kid {one_line(key.kid, 80)}); no one else can read it")
+        return yes or click.confirm("hand over your My Number?", default=False, err=True)
+
+    def read() -> str:
+        _progress("reading the card's input-assist application")
+        with open_transport(reader, emulated, wait) as (transport, name):
+
+            def ask(tries_left: int) -> str:
+                _progress(f"card in {name}: input-assist PIN, {tries_left} tries left")
+                return ask_secret(f"4-digit input-assist PIN ({tries_left} tries left): ", pin_stdin)
+
+            return read_my_number(transport, ask, confirm_last_try=confirm_last_try)
+
+    _progress(f"fetching the key of {base}")
+    receipt = hand_over(base, purpose, read, consent=consent)
+    if receipt is None:
+        raise ConsentDeclinedError("you declined; the card was not read and nothing was sent")
+    if as_json:
+        echo_json({"to": base, "purpose": purpose, "id": receipt.id, "kept": receipt.kept})
+        return
+    kept = {
+        "number": "keeps your My Number",
+        "hash": "keeps only a keyed hash of it",
+        "none": "keeps nothing of it",
+    }[receipt.kept]
+    click.echo(f"handed over to {base} (handover {receipt.id}); the business says it {kept}")
