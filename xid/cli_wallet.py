@@ -1,5 +1,6 @@
-"""``xid wallet``: the holder's wallet: create it, enroll with a My Number card, accept offers, list what it holds,
-present credentials to OpenID4VP verifiers and manage the roots trusted for verifiers' certificates.
+"""``xid wallet``: the holder's wallet: create it, enroll with a My Number card, accept offers, list, show, delete and
+export what it holds, change its passphrase, present credentials to OpenID4VP verifiers and manage the roots trusted
+for verifiers' certificates.
 
 Secrets are never taken from the command line. The passphrase is asked twice (init) or once without echo, or read
 as one line of standard input with ``--passphrase-stdin``; the card's signature password likewise with
@@ -9,6 +10,7 @@ as one line of standard input with ``--passphrase-stdin``; the card's signature 
 from __future__ import annotations
 
 import getpass
+import json
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -414,6 +416,109 @@ def present_command(
     click.echo(f"presented to {one_line(request.verifier, 200)}")
     if result.redirect_uri is not None:
         click.echo(f"continue at: {one_line(result.redirect_uri, 2000)}")
+
+
+@wallet.command("show")
+@click.argument("record_id", metavar="ID")
+@wallet_option
+@passphrase_stdin_option
+@json_option
+def show_command(record_id: str, wallet_dir: Path | None, passphrase_stdin: bool, as_json: bool) -> None:
+    """Show a stored credential: its claims, issuer, validity, and its status checked live with the issuer."""
+    from wallet.store import CredentialStore, inspect_credential
+
+    keystore = _open(_wallet_dir(wallet_dir), passphrase_stdin)
+    _progress("verifying the credential and checking its status with the issuer")
+    view = inspect_credential(CredentialStore(keystore.vault), record_id)
+    if as_json:
+        echo_json(view.to_json())
+        return
+    click.echo(f"{view.id}: {view.configuration_id} ({FORMAT_WORDS.get(view.format, view.format)})")
+    click.echo(f"issuer: {view.issuer}")
+    click.echo(f"valid from {view.valid_from or '(not stated)'} until {view.valid_until or '(no end)'}")
+    click.echo(f"signature: {'verified' if view.verified else 'NOT verified'}")
+    click.echo(f"status: {view.status}" + (f" ({view.problem})" if view.problem else ""))
+    for name, value in view.claims.items():
+        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        click.echo(f"  {name}: {shown}")
+
+
+@wallet.command("delete")
+@click.argument("record_id", metavar="ID")
+@wallet_option
+@passphrase_stdin_option
+@click.option("--yes", is_flag=True, help="Delete without asking (for scripts).")
+@json_option
+def delete_command(record_id: str, wallet_dir: Path | None, passphrase_stdin: bool, yes: bool, as_json: bool) -> None:
+    """Delete a stored credential or certificate (asks first; --yes for scripts). This cannot be undone."""
+    from wallet.errors import ConsentDeclinedError
+    from wallet.store import CredentialStore
+
+    keystore = _open(_wallet_dir(wallet_dir), passphrase_stdin)
+    store = CredentialStore(keystore.vault)
+    item = store.find(record_id)
+    what = item.meta.get("configurationId") or f"xid CA {item.meta.get('usage')} certificate"
+    if not yes and not click.confirm(f"delete {item.id} ({what} from {item.meta.get('issuer')})?", err=True):
+        raise ConsentDeclinedError("you declined; nothing was deleted")
+    store.delete(record_id)
+    if as_json:
+        echo_json({"deleted": item.id})
+    else:
+        click.echo(f"deleted {item.id}")
+
+
+@wallet.command("export")
+@click.argument("record_id", metavar="ID")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="The new file (mode 0600; an existing file is never overwritten).",
+)
+@wallet_option
+@passphrase_stdin_option
+def export_command(record_id: str, out: Path, wallet_dir: Path | None, passphrase_stdin: bool) -> None:
+    """Write a stored credential, as issued, to a new file (it holds your personal data: keep it safe)."""
+    from wallet.store import CredentialStore
+
+    keystore = _open(_wallet_dir(wallet_dir), passphrase_stdin)
+    CredentialStore(keystore.vault).export_credential(record_id, out)
+    _progress(f"wrote {out} (mode 0600): it holds your personal data in clear")
+
+
+@wallet.command("passphrase")
+@wallet_option
+@click.option(
+    "--passphrase-stdin",
+    is_flag=True,
+    help="Read the old passphrase, then the new one twice, from standard input (three lines).",
+)
+@json_option
+def passphrase_command(wallet_dir: Path | None, passphrase_stdin: bool, as_json: bool) -> None:
+    """Change the wallet passphrase: every record is encrypted again under the new one, all or nothing."""
+    from wallet.vault import Vault, change_passphrase
+
+    directory = _wallet_dir(wallet_dir)
+    if not Vault.exists(directory):
+        from wallet.errors import NoWalletError
+
+        raise NoWalletError(f"no wallet in {directory}: run 'xid wallet init' first")
+    old = _passphrase(passphrase_stdin)
+    Vault.open(directory, old)  # a wrong old passphrase stops here, before the new one is asked
+    if passphrase_stdin:
+        new, again = _passphrase(True), _passphrase(True)
+    else:
+        new, again = getpass.getpass("new wallet passphrase: "), getpass.getpass("new wallet passphrase again: ")
+    if new != again:
+        raise click.UsageError("the two new passphrases differ; nothing was changed")
+    if not new:
+        raise click.UsageError("the passphrase may not be empty; nothing was changed")
+    change_passphrase(directory, old, new)
+    count = sum(1 for _ in (directory / "records").glob("*.json"))
+    if as_json:
+        echo_json({"wallet": str(directory), "records": count})
+    else:
+        click.echo(f"passphrase changed; {count} record(s) encrypted again under the new one")
 
 
 @wallet.group("trust", cls=XidGroup)
