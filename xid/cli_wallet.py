@@ -425,6 +425,7 @@ def present_command(
 @json_option
 def show_command(record_id: str, wallet_dir: Path | None, passphrase_stdin: bool, as_json: bool) -> None:
     """Show a stored credential: its claims, issuer, validity, and its status checked live with the issuer."""
+    from wallet.http import one_line
     from wallet.store import CredentialStore, inspect_credential
 
     keystore = _open(_wallet_dir(wallet_dir), passphrase_stdin)
@@ -433,14 +434,15 @@ def show_command(record_id: str, wallet_dir: Path | None, passphrase_stdin: bool
     if as_json:
         echo_json(view.to_json())
         return
-    click.echo(f"{view.id}: {view.configuration_id} ({FORMAT_WORDS.get(view.format, view.format)})")
-    click.echo(f"issuer: {view.issuer}")
-    click.echo(f"valid from {view.valid_from or '(not stated)'} until {view.valid_until or '(no end)'}")
+    # Everything here comes from an issuer: shown through one_line, so no terminal escape reaches the terminal.
+    click.echo(one_line(f"{view.id}: {view.configuration_id} ({FORMAT_WORDS.get(view.format, view.format)})"))
+    click.echo(f"issuer: {one_line(view.issuer)}")
+    click.echo(one_line(f"valid from {view.valid_from or '(not stated)'} until {view.valid_until or '(no end)'}"))
     click.echo(f"signature: {'verified' if view.verified else 'NOT verified'}")
     click.echo(f"status: {view.status}" + (f" ({view.problem})" if view.problem else ""))
     for name, value in view.claims.items():
         shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        click.echo(f"  {name}: {shown}")
+        click.echo(f"  {one_line(str(name), 200)}: {one_line(shown, 2000)}")
 
 
 @wallet.command("delete")
