@@ -112,20 +112,27 @@ class CredentialStore:
 
     def credential(self, record_id: str) -> str | dict[str, Any]:
         """A stored credential as issued (decrypted)."""
-        return self.stored(record_id)[1]
-
-    def stored(self, record_id: str) -> tuple[StoredItem, str | dict[str, Any]]:
-        """A stored credential's listing entry and the credential as issued (NoSuchCredentialError when unknown)."""
-        _require(self.vault.directory, record_id)
         record, plaintext = self.vault.get(record_id)
         value = json.loads(plaintext).get("credential") if record.kind == "credential" else None
         if not isinstance(value, str | dict):
             raise WalletCorruptError(f"record {record_id!r} is not a credential")
-        return _item(record), value
+        return value
 
-    def find(self, record_id: str) -> StoredItem:
+    def stored(self, record_id: str) -> tuple[StoredItem, str | dict[str, Any]]:
+        """A stored credential's listing entry and the credential as issued (NoSuchCredentialError when unknown)."""
+        item = self.find(record_id, kinds=("credential",))
+        return item, self.credential(item.id)
+
+    def find(self, record_id: str, kinds: tuple[str, ...] = ("credential", "certificate")) -> StoredItem:
         """A stored credential's or certificate's listing entry (NoSuchCredentialError when unknown)."""
-        return _require(self.vault.directory, record_id)
+        try:
+            record = self.vault.get(record_id)[0] if self.vault.has(record_id) else None
+        except ValueError:  # not a record id at all
+            record = None
+        if record is None or record.kind not in kinds:
+            what = " or ".join(kinds)
+            raise NoSuchCredentialError(f"the wallet holds no {what} {one_line(record_id, 80)!r}")
+        return _item(record)
 
     def export_credential(self, record_id: str, out: Path) -> StoredItem:
         """Write a credential as issued to a new file (mode 0600; an existing file is never replaced)."""
@@ -136,19 +143,12 @@ class CredentialStore:
 
     def delete(self, record_id: str) -> StoredItem:
         """Remove a stored credential or certificate from the wallet."""
-        item = _require(self.vault.directory, record_id)
+        item = self.find(record_id)
         try:
             os.unlink(self.vault.directory / "records" / f"{record_id}.json")
         except FileNotFoundError:
             raise NoSuchCredentialError(f"the wallet holds no {record_id!r} (already deleted?)") from None
         return item
-
-
-def _require(directory: Path, record_id: str) -> StoredItem:
-    for item in list_wallet(directory):
-        if item.id == record_id:
-            return item
-    raise NoSuchCredentialError(f"the wallet holds no credential or certificate {one_line(record_id, 80)!r}")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import getpass
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +77,29 @@ def _open(directory: Path, passphrase_stdin: bool) -> Keystore:
 
         raise NoWalletError(f"no wallet in {directory}: run 'xid wallet init' first")
     return Keystore.open(directory, _passphrase(passphrase_stdin))
+
+
+def _read_pin(pin_stdin: bool) -> Callable[[], str]:
+    """Reads the PKCS#11 token PIN when it is needed: the next standard input line, or a prompt without echo."""
+
+    def read() -> str:
+        if pin_stdin:
+            line = sys.stdin.readline()
+            if not line:
+                raise click.UsageError("--pin-stdin: no token PIN line on standard input")
+            return line.rstrip("\r\n")
+        return getpass.getpass("PKCS#11 token PIN: ")
+
+    return read
+
+
+def _holder(keystore: Keystore, pin_stdin: bool) -> Signer:
+    """The wallet's holder key as a signer (software, or on a PKCS#11 token: its session closes with the command)."""
+    signer = keystore.signer(_read_pin(pin_stdin))
+    close = getattr(signer, "close", None)
+    if close is not None:
+        click.get_current_context().call_on_close(close)
+    return signer
 
 
 def _tx_code_prompt(given: str | None) -> Any:
@@ -154,6 +177,11 @@ passphrase_stdin_option = click.option(
     is_flag=True,
     help="Read the wallet passphrase from standard input (one line; before the card password with --pin-stdin).",
 )
+token_pin_option = click.option(
+    "--pin-stdin",
+    is_flag=True,
+    help="Read the PKCS#11 token PIN from standard input (the line after the passphrase), when the key is on a token.",
+)
 tx_code_option = click.option(
     "--tx-code", help="The transaction code the issuer gave by another channel (asked for when needed otherwise)."
 )
@@ -177,13 +205,34 @@ def wallet() -> None:
     show_default=True,
     help="The holder key's type.",
 )
+@click.option("--pkcs11-module", help="Keep the holder key on a PKCS#11 token: the module (shared library) path.")
+@click.option("--pkcs11-token", help="The token's label (with --pkcs11-module).")
+@click.option("--pkcs11-key", help="The label of the key pair on the token (with --pkcs11-module; it must exist).")
+@token_pin_option
 @json_option
-def init_command(wallet_dir: Path | None, passphrase_stdin: bool, key_type: str, as_json: bool) -> None:
-    """Create a wallet with a new holder key (asks for a new passphrase twice)."""
+def init_command(
+    wallet_dir: Path | None,
+    passphrase_stdin: bool,
+    key_type: str,
+    pkcs11_module: str | None,
+    pkcs11_token: str | None,
+    pkcs11_key: str | None,
+    pin_stdin: bool,
+    as_json: bool,
+) -> None:
+    """Create a wallet with a new holder key (asks for a new passphrase twice), or one using a key on a token.
+
+    With --pkcs11-module, --pkcs11-token and --pkcs11-key the holder key stays on the token: the wallet keeps only
+    where it is (no secret) and asks the token PIN whenever the key signs.
+    """
     from did import did_jwk
     from wallet.errors import WalletExistsError
-    from wallet.keystore import KEY_TYPES, Keystore
+    from wallet.keystore import KEY_TYPES, Keystore, TokenKey
     from wallet.vault import Vault
+
+    token = (pkcs11_module, pkcs11_token, pkcs11_key)
+    if any(token) and not all(token):
+        raise click.UsageError("--pkcs11-module, --pkcs11-token and --pkcs11-key go together")
 
     directory = _wallet_dir(wallet_dir)
     if Vault.exists(directory):  # before asking for a passphrase
@@ -191,8 +240,15 @@ def init_command(wallet_dir: Path | None, passphrase_stdin: bool, key_type: str,
     passphrase = _passphrase(passphrase_stdin, twice=True)
     if not passphrase:
         raise click.UsageError("the passphrase may not be empty")
-    holder = Keystore.create(directory, passphrase, KEY_TYPES[key_type]).holder()
-    data = {"wallet": str(directory), "keyType": holder.key_type.value, "holder": did_jwk.create(holder.public_jwk)}
+    if pkcs11_module and pkcs11_token and pkcs11_key:
+        reference = TokenKey(pkcs11_module, pkcs11_token, pkcs11_key)
+        keystore = Keystore.create_pkcs11(directory, passphrase, reference, _read_pin(pin_stdin)())
+        _progress(f"the holder key stays on token {pkcs11_token!r} (key {pkcs11_key!r})")
+    else:
+        keystore = Keystore.create(directory, passphrase, KEY_TYPES[key_type])
+    record, _ = keystore.vault.get("holder-key")
+    public = keystore.public_jwk()
+    data = {"wallet": str(directory), "keyType": record.meta["keyType"], "holder": did_jwk.create(public)}
     if as_json:
         echo_json(data)
     else:
@@ -250,7 +306,7 @@ def enroll_command(
         _progress("no wallet here: the card check binds a one-time key")
     else:
         keystore = _open(directory, passphrase_stdin)
-        holder = keystore.holder()
+        holder = _holder(keystore, pin_stdin)
 
     def card_sign(message: bytes) -> tuple[bytes, x509.Certificate]:
         from jpki_bridge.jpki import JpkiCard
@@ -307,10 +363,11 @@ def enroll_command(
 @click.argument("offer")
 @wallet_option
 @passphrase_stdin_option
+@token_pin_option
 @tx_code_option
 @json_option
 def accept_command(
-    offer: str, wallet_dir: Path | None, passphrase_stdin: bool, tx_code: str | None, as_json: bool
+    offer: str, wallet_dir: Path | None, passphrase_stdin: bool, pin_stdin: bool, tx_code: str | None, as_json: bool
 ) -> None:
     """Take the credentials of an OpenID4VCI 1.0 offer (openid-credential-offer://..., by value or by reference)."""
     from wallet.http import WalletHttp
@@ -319,7 +376,7 @@ def accept_command(
     keystore = _open(_wallet_dir(wallet_dir), passphrase_stdin)
     http = WalletHttp()
     parsed = parse_offer(offer, http)
-    redemption = _redeem(http, keystore, keystore.holder(), parsed, _tx_code_prompt(tx_code))
+    redemption = _redeem(http, keystore, _holder(keystore, pin_stdin), parsed, _tx_code_prompt(tx_code))
     credentials = _credential_summary(redemption)
     if as_json:
         echo_json({"issuer": parsed.credential_issuer, "credentials": credentials})
@@ -377,10 +434,11 @@ def _query_lines(request: PresentationRequest, plan: PresentationPlan) -> list[s
 @click.argument("request_url")
 @wallet_option
 @passphrase_stdin_option
+@token_pin_option
 @click.option("--yes", is_flag=True, help="Present without asking (for scripts); what is asked is still shown.")
 @json_option
 def present_command(
-    request_url: str, wallet_dir: Path | None, passphrase_stdin: bool, yes: bool, as_json: bool
+    request_url: str, wallet_dir: Path | None, passphrase_stdin: bool, pin_stdin: bool, yes: bool, as_json: bool
 ) -> None:
     """Answer an OpenID4VP request (openid4vp://...), disclosing only what it asks for, after your consent.
 
@@ -394,7 +452,8 @@ def present_command(
     from wallet.trust import trusted_roots
 
     keystore = _open(_wallet_dir(wallet_dir), passphrase_stdin)
-    holder = Oid4vpHolder(keystore.holder(), CredentialStore(keystore.vault), trusted_roots(keystore.vault))
+    signer = _holder(keystore, pin_stdin)
+    holder = Oid4vpHolder(signer, CredentialStore(keystore.vault), trusted_roots(keystore.vault))
     _progress("fetching and checking the request")
     request = holder.resolve(request_url)
     plan = holder.plan(request)
