@@ -10,6 +10,7 @@ node servers record.
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -21,9 +22,14 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 from click.testing import CliRunner, Result
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
+from did import KeyType, SoftwareSigner
 from foundation.b64 import b64url_decode
 from tests.helpers import require_component
+from tests.verifier.conftest import certificate_chain
+from vc.oid4vp import verification_code
 from wallet.keystore import Keystore
 from wallet.store import CredentialStore
 from xid.cli import main
@@ -169,3 +175,102 @@ def test_a_wrong_transaction_code_stores_nothing(node_issuer: NodeServer, wallet
     assert "invalid_grant" in refused.stderr
     assert json.loads(xid("wallet", "list", "--wallet", str(wallet), "--json").stdout) == []
     assert by_path(node_issuer.log(), "POST", "/credential") == []
+
+
+@pytest.fixture
+def holding(node_issuer: NodeServer, wallet: Path) -> tuple[Path, NodeServer]:
+    """A wallet holding the SD-JWT VC of the npm issuer."""
+    accepted = xid("wallet", "accept", node_issuer.info["offer"], "--wallet", str(wallet), "--passphrase-stdin",
+                   "--tx-code", TX_CODE)  # fmt: skip
+    assert accepted.exit_code == 0, accepted.output
+    return wallet, node_issuer
+
+
+def start_verifier(tmp_path: Path, issuer: NodeServer, prefix: str, mode: str, claims: list[str]) -> NodeServer:
+    """The npm verifier asking for claims of the npm issuer's credential; its root CA is written to root.pem."""
+    signer = SoftwareSigner.generate(KeyType.P256)
+    x5c, root = certificate_chain(signer, "127.0.0.1")
+    (tmp_path / "root.pem").write_bytes(x509.load_der_x509_certificate(root).public_bytes(Encoding.PEM))
+    given = {
+        "prefix": prefix,
+        "responseMode": mode,
+        "x5c": [base64.b64encode(der).decode() for der in x5c],
+        "leafPrivateJwk": signer.to_private_jwk(),
+        "issuerJwk": issuer.info["issuerJwk"],
+        "vct": VCT,
+        "claims": claims,
+    }
+    return NodeServer("verifier.mjs", given)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "mode"),
+    [("redirect_uri", "direct_post"), ("x509_san_dns", "direct_post.jwt"), ("x509_san_dns", "direct_post")],
+)
+def test_wallet_presents_to_the_npm_verifier(
+    holding: tuple[Path, NodeServer], tmp_path: Path, prefix: str, mode: str
+) -> None:
+    wallet, issuer = holding
+    verifier = start_verifier(tmp_path, issuer, prefix, mode, ["age_over_20"])
+    try:
+        if prefix == "x509_san_dns":
+            trusted = xid("wallet", "trust", "add", str(tmp_path / "root.pem"), "--wallet", str(wallet),
+                          "--passphrase-stdin")  # fmt: skip
+            assert trusted.exit_code == 0, trusted.output
+        presented = xid("wallet", "present", verifier.info["request"], "--wallet", str(wallet), "--passphrase-stdin",
+                        "--yes", "--json")  # fmt: skip
+        assert presented.exit_code == 0, presented.output
+        report = json.loads(presented.stdout)
+        log = verifier.log()
+    finally:
+        verifier.stop()
+    assert log["errors"] == []
+    (result,) = log["results"]
+    assert result["verified"] is True
+    client_id = verifier.info["clientId"]
+    assert report["verification_code"] == verification_code(client_id, verifier.info["nonce"])
+    assert report["redirect_uri"].startswith("https://rp.example/done#response_code=")
+    # Only what was asked was disclosed; the KB-JWT names the full client_id and the request's nonce.
+    assert result["claims"]["age_over_20"] is True
+    for withheld in ("given_name", "family_name", "birthdate"):
+        assert withheld not in result["claims"]
+    assert result["kb"]["aud"] == client_id
+    assert result["kb"]["nonce"] == verifier.info["nonce"]
+    assert isinstance(result["kb"]["sd_hash"], str)
+    # OpenID4VP 1.0 shapes: vp_token is a JSON object of arrays keyed by the DCQL credential query id.
+    assert set(result["vpToken"]) == {"identity"}
+    assert isinstance(result["vpToken"]["identity"], list)
+    assert result["encrypted"] is (mode == "direct_post.jwt")
+    (posted,) = [e for e in log["log"] if e["path"] == "/response"]
+    form = parse_qs(posted["request"])
+    assert set(form) == ({"response"} if mode == "direct_post.jwt" else {"vp_token", "state"})
+    if prefix == "x509_san_dns":
+        assert [e["method"] for e in log["log"] if e["path"] == "/request"] == ["GET"]
+
+
+def test_an_untrusted_certificate_sends_nothing(holding: tuple[Path, NodeServer], tmp_path: Path) -> None:
+    wallet, issuer = holding
+    verifier = start_verifier(tmp_path, issuer, "x509_san_dns", "direct_post.jwt", ["age_over_20"])
+    try:
+        refused = xid("wallet", "present", verifier.info["request"], "--wallet", str(wallet), "--passphrase-stdin",
+                      "--yes")  # fmt: skip
+        log = verifier.log()
+    finally:
+        verifier.stop()
+    assert refused.exit_code == 1
+    assert "error [untrustedVerifier]" in refused.stderr
+    assert [e for e in log["log"] if e["path"] == "/response"] == []
+
+
+def test_a_claim_the_wallet_lacks_sends_nothing(holding: tuple[Path, NodeServer], tmp_path: Path) -> None:
+    wallet, issuer = holding
+    verifier = start_verifier(tmp_path, issuer, "redirect_uri", "direct_post", ["nationality"])
+    try:
+        refused = xid("wallet", "present", verifier.info["request"], "--wallet", str(wallet), "--passphrase-stdin",
+                      "--yes")  # fmt: skip
+        log = verifier.log()
+    finally:
+        verifier.stop()
+    assert refused.exit_code == 1
+    assert "error [cannotSatisfyQuery]" in refused.stderr
+    assert [e for e in log["log"] if e["path"] == "/response"] == []
