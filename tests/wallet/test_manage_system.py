@@ -206,3 +206,21 @@ def test_zz_delete_asks_first(world: World) -> None:
     assert not (world.home / "wallet" / "records" / f"{item['id']}.json").exists()
     gone = world.xid("wallet", "show", item["id"], "--passphrase-stdin")
     assert "error [noSuchCredential]" in gone.stderr
+
+
+def test_show_an_expired_credential(world: World) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from wallet.keystore import Keystore
+    from wallet.store import CredentialStore, inspect_credential
+
+    item = world.credentials()["xid_identity_sd_jwt"]
+    store = CredentialStore(Keystore.open(world.home / "wallet", PASSPHRASE).vault)
+    later = datetime.now(UTC) + timedelta(days=800)
+    view = inspect_credential(store, item["id"], now=later)
+    assert view.verified is False
+    assert view.status == "expired"
+    assert view.claims == {}
+    assert view.problem is not None
+    assert "山田" not in view.problem  # no personal data in the reason
+    assert inspect_credential(store, item["id"]).status == "valid"
