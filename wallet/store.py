@@ -126,7 +126,7 @@ class CredentialStore:
     def find(self, record_id: str, kinds: tuple[str, ...] = ("credential", "certificate")) -> StoredItem:
         """A stored credential's or certificate's listing entry (NoSuchCredentialError when unknown)."""
         try:
-            record = self.vault.get(record_id)[0] if self.vault.has(record_id) else None
+            record = self.vault.record(record_id) if self.vault.has(record_id) else None
         except ValueError:  # not a record id at all
             record = None
         if record is None or record.kind not in kinds:
@@ -142,7 +142,7 @@ class CredentialStore:
         return item
 
     def delete(self, record_id: str) -> StoredItem:
-        """Remove a stored credential or certificate from the wallet."""
+        """Remove a stored credential or certificate from the wallet (also a damaged one: nothing is decrypted)."""
         item = self.find(record_id)
         try:
             os.unlink(self.vault.directory / "records" / f"{record_id}.json")

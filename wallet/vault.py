@@ -317,6 +317,13 @@ class Vault:
             raise WalletCorruptError(f"{path} does not decrypt: it was changed or belongs to another wallet") from None
         return record, plaintext
 
+    def record(self, record_id: str) -> Record:
+        """A record's clear part (id, kind, metadata) without decrypting it; WalletCorruptError when absent."""
+        path = self._path(record_id)
+        if not path.is_file():
+            raise WalletCorruptError(f"the wallet has no record {record_id!r}")
+        return _record(_read_json(path), path)
+
     def has(self, record_id: str) -> bool:
         """Whether a record with this id exists."""
         return self._path(record_id).is_file()

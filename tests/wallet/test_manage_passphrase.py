@@ -190,3 +190,19 @@ def test_cli_refuses_and_writes_nothing(tmp_path: Path, stdin: str, error: str) 
     assert error in err
     assert files(directory) == before
     Vault.open(directory, OLD)
+
+
+def test_a_damaged_credential_can_still_be_deleted(tmp_path: Path) -> None:
+    directory = tmp_path / "w"
+    make_wallet(directory)
+    store = CredentialStore(Vault.open(directory, OLD))
+    victim = sorted((directory / "records").glob("credential-*.json"))[0]
+    body = json.loads(victim.read_text())
+    body["ciphertext"] = body["ciphertext"][:-4] + "AAAA"
+    victim.write_text(json.dumps(body))
+    record_id = victim.name.removesuffix(".json")
+    with pytest.raises(WalletCorruptError):
+        store.credential(record_id)
+    assert store.delete(record_id).id == record_id
+    assert not victim.exists()
+    assert len(list_wallet(directory)) == 2
