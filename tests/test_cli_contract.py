@@ -281,6 +281,28 @@ TABLE: dict[tuple[str, ...], dict[str, Case | str]] = {
         NOT_JSON: "takes a request URL, not a file",
         UNWRITABLE: case("wallet present x --wallet {unwritable} --passphrase-stdin", 1, "noWallet", input="pw\n"),
     },
+    ("wallet", "delete"): {
+        MISSING: "takes a credential id, not a file",
+        NOT_JSON: "takes a credential id, not a file",
+        UNWRITABLE: case("wallet delete x --wallet {unwritable} --passphrase-stdin", 1, "noWallet", input="pw\n"),
+    },
+    ("wallet", "export"): {
+        MISSING: "takes a credential id; the file it names is created",
+        NOT_JSON: "takes a credential id; the file it names is created",
+        UNWRITABLE: case(
+            "wallet export x --out {unwritable} --wallet {unwritable} --passphrase-stdin", 1, "noWallet", input="pw\n"
+        ),
+    },
+    ("wallet", "passphrase"): {
+        MISSING: "reads the wallet, not a file named on the command line",
+        NOT_JSON: "reads the wallet, not a file named on the command line",
+        UNWRITABLE: case("wallet passphrase --wallet {unwritable} --passphrase-stdin", 1, "noWallet", input="pw\n"),
+    },
+    ("wallet", "show"): {
+        MISSING: "takes a credential id, not a file",
+        NOT_JSON: "takes a credential id, not a file",
+        UNWRITABLE: "writes no file",
+    },
     ("wallet", "trust", "add"): {
         MISSING: case("wallet trust add {missing}", 2, "usageError"),
         NOT_JSON: "reads a PEM certificate; the wallet is opened first (a text file is refused: tests/wallet)",
@@ -493,11 +515,15 @@ OUTPUT: dict[tuple[str, ...], str] = {
     ("vc", "present"): DOCUMENT,
     ("vc", "verify"): REPORT,
     ("wallet", "accept"): REPORT,
+    ("wallet", "delete"): REPORT,
     ("wallet", "enroll"): REPORT,
+    ("wallet", "export"): FILE,
     ("wallet", "init"): REPORT,
     ("wallet", "list"): REPORT,
     ("wallet", "mynumber", "send"): REPORT,
+    ("wallet", "passphrase"): REPORT,
     ("wallet", "present"): REPORT,
+    ("wallet", "show"): REPORT,
     ("wallet", "trust", "add"): REPORT,
     ("wallet", "trust", "list"): REPORT,
 }

@@ -22,7 +22,9 @@ XidError
     ├── ConsentDeclinedError       consentDeclined     the person declined to present (nothing sent)
     ├── VerifierRefusedError       verifierRefused     the verifier answered with an error (status, error code)
     ├── VerifierUnreachableError   verifierUnreachable no answer from the verifier (connect, timeout, size)
-    └── InvalidCertificateError    invalidCertificate  not a CA certificate the wallet can trust (trust add)
+    ├── InvalidCertificateError    invalidCertificate  not a CA certificate the wallet can trust (trust add)
+    ├── NoSuchCredentialError      noSuchCredential    no stored credential or certificate has this id
+    └── Pkcs11KeyError             pkcs11Key           the PKCS#11 holder key cannot be found or used
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ __all__ = [
     "IssuerProtocolError",
     "IssuerRefusedError",
     "IssuerUnreachableError",
+    "NoSuchCredentialError",
     "NoWalletError",
+    "Pkcs11KeyError",
     "PreFinalShapeError",
     "PresentationRequestError",
     "TxCodeFormatError",
@@ -195,3 +199,15 @@ class InvalidCertificateError(WalletError):
     """The file is not a PEM CA certificate the wallet can add as a trusted root."""
 
     code = "invalidCertificate"
+
+
+class NoSuchCredentialError(WalletError):
+    """The wallet holds no credential or certificate with this id ('xid wallet list' shows the ids)."""
+
+    code = "noSuchCredential"
+
+
+class Pkcs11KeyError(WalletError):
+    """The PKCS#11 holder key cannot be found or used (module, token, label or PIN)."""
+
+    code = "pkcs11Key"

@@ -12,6 +12,14 @@ sealed constant: opening a wallet decrypts it first, so a wrong passphrase is on
 is decrypted or written. ``meta`` is in clear for listing without the passphrase; callers put no personal data
 in it (format, configuration id, issuer, times). Errors are those of ``wallet.errors``.
 
+Changing the passphrase (``change_passphrase``) re-encrypts every record under a new salt and key into a new
+directory beside the wallet (``.<name>.changing``), then swaps it in with two renames (wallet ->
+``.<name>.previous``, new -> wallet) and removes the previous one. A crash at any point leaves the old or the new
+wallet, never a mix: before the first rename the old wallet is untouched (a half-built ``.<name>.changing`` is
+removed at the next look); between the renames only ``.<name>.previous`` exists and the next look at the wallet
+(``Vault.exists``, so every opening and listing) renames it back; after the second a left-over
+``.<name>.previous`` is removed. A lock file ``.<name>.lock`` beside the wallet serialises changes and recoveries.
+
 Atomic writing is a small helper of this module (``atomic_write``): wallet/ may not import the command line's
 ``xid.files``.
 """
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import re
@@ -45,7 +54,7 @@ from wallet.errors import (
     WrongPassphraseError,
 )
 
-__all__ = ["FORMAT", "SCRYPT_N", "Record", "Vault", "atomic_write", "list_records"]
+__all__ = ["FORMAT", "SCRYPT_N", "Record", "Vault", "atomic_write", "change_passphrase", "list_records"]
 
 FORMAT: Final = "xid-wallet-v1"
 """The wallet directory format this module reads and writes."""
@@ -85,6 +94,62 @@ def atomic_write(path: Path, data: bytes, *, overwrite: bool = True) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise WalletWriteError(f"cannot write {path}: {exc.strerror or type(exc).__name__}") from None
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _previous(directory: Path) -> Path:
+    return directory.parent / f".{directory.name}.previous"
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """An exclusive lock on ``.<name>.lock`` beside the wallet (passphrase changes and their recovery)."""
+    try:
+        directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(directory.parent / f".{directory.name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise WalletWriteError(f"cannot lock {directory}: {exc.strerror or type(exc).__name__}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _changing(directory: Path) -> Path:
+    return directory.parent / f".{directory.name}.changing"
+
+
+def _recover(directory: Path) -> None:
+    """Finish or undo a passphrase change that was interrupted (caller holds the lock)."""
+    shutil.rmtree(_changing(directory), ignore_errors=True)  # a half-built copy: never in use
+    previous = _previous(directory)
+    if not previous.is_dir():
+        return
+    try:
+        if (directory / "wallet.json").is_file():  # the new wallet was in place: drop the old one
+            shutil.rmtree(previous)
+        else:  # interrupted between the two renames: the old wallet comes back
+            if directory.is_dir():
+                directory.rmdir()  # only ever empty here; a non-empty one raises and nothing is lost
+            os.rename(previous, directory)
+            _fsync_directory(directory.parent)
+    except OSError as exc:
+        raise WalletCorruptError(
+            f"an interrupted passphrase change left {previous}; it could not be restored: "
+            f"{exc.strerror or type(exc).__name__}"
+        ) from None
+
+
+def _checkpoint(stage: str) -> None:
+    """A named point of ``change_passphrase`` (tests end the process here to prove crash safety)."""
 
 
 def _derive(passphrase: str, salt: bytes, n: int) -> bytes:
@@ -131,7 +196,10 @@ class Vault:
 
     @staticmethod
     def exists(directory: Path) -> bool:
-        """Whether the directory holds a wallet."""
+        """Whether the directory holds a wallet (after finishing or undoing an interrupted passphrase change)."""
+        if _previous(directory).is_dir() or _changing(directory).is_dir():
+            with _locked(directory):
+                _recover(directory)
         return (directory / "wallet.json").is_file()
 
     @classmethod
@@ -249,6 +317,13 @@ class Vault:
             raise WalletCorruptError(f"{path} does not decrypt: it was changed or belongs to another wallet") from None
         return record, plaintext
 
+    def record(self, record_id: str) -> Record:
+        """A record's clear part (id, kind, metadata) without decrypting it; WalletCorruptError when absent."""
+        path = self._path(record_id)
+        if not path.is_file():
+            raise WalletCorruptError(f"the wallet has no record {record_id!r}")
+        return _record(_read_json(path), path)
+
     def has(self, record_id: str) -> bool:
         """Whether a record with this id exists."""
         return self._path(record_id).is_file()
@@ -257,6 +332,71 @@ class Vault:
     def new_id(prefix: str) -> str:
         """A fresh random record id."""
         return f"{prefix}-{secrets.token_hex(8)}"
+
+
+def change_passphrase(directory: Path, old: str, new: str, *, n: int = SCRYPT_N) -> Vault:
+    """Re-encrypt the whole wallet under a new passphrase, atomically (the old or the new wallet, never a mix).
+
+    A wrong old passphrase is WrongPassphraseError before anything is written; an empty new one is refused.
+    """
+    if not new:
+        raise WrongPassphraseError("the new passphrase may not be empty")
+    with _locked(directory):
+        _recover(directory)
+        old_vault = Vault.open(directory, old)
+        records = sorted((directory / "records").glob("*.json"))
+        others = [p for p in directory.iterdir() if p.name not in ("wallet.json", "records")]
+        if any(not p.is_file() for p in others):
+            raise WalletCorruptError(f"{directory} holds a directory other than records/; not changed")
+        building = _changing(directory)
+        try:
+            building.mkdir(mode=0o700)
+            (building / "records").mkdir(mode=0o700)
+            salt = secrets.token_bytes(16)
+            new_vault = Vault(building, _derive(new, salt, n))
+            for path in records:
+                record, plaintext = old_vault.get(path.name.removesuffix(".json"))
+                new_vault.put(record.id, record.kind, record.meta, plaintext)
+                _checkpoint("record")
+            for path in others:
+                atomic_write(building / path.name, path.read_bytes())
+            nonce = secrets.token_bytes(12)
+            check = {
+                "nonce": b64url_encode(nonce),
+                "ciphertext": b64url_encode(new_vault._aead.encrypt(nonce, _CHECK, b"check")),
+            }
+            kdf = {"alg": "scrypt", "salt": b64url_encode(salt), "n": n, "r": _R, "p": _P}
+            text = json.dumps({"format": FORMAT, "kdf": kdf, "check": check}, indent=2).encode() + b"\n"
+            atomic_write(building / "wallet.json", text)
+            _fsync_directory(building / "records")
+            _fsync_directory(building)
+            _checkpoint("built")
+            _swap(directory, building)
+        except OSError as exc:
+            shutil.rmtree(building, ignore_errors=True)
+            raise WalletWriteError(f"cannot write beside {directory}: {exc.strerror or type(exc).__name__}") from None
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
+        new_vault.directory = directory
+        return new_vault
+
+
+def _swap(directory: Path, building: Path) -> None:
+    previous = _previous(directory)
+    try:
+        os.rename(directory, previous)
+    except OSError as exc:
+        raise WalletWriteError(f"cannot replace {directory}: {exc.strerror or type(exc).__name__}") from None
+    _checkpoint("old-moved")
+    try:
+        os.rename(building, directory)
+        _fsync_directory(directory.parent)
+    except OSError as exc:
+        _recover(directory)  # puts the old wallet back
+        raise WalletWriteError(f"cannot replace {directory}: {exc.strerror or type(exc).__name__}") from None
+    _checkpoint("new-moved")
+    shutil.rmtree(previous, ignore_errors=True)
 
 
 def _record(body: dict[str, Any], path: Path) -> Record:

@@ -1,6 +1,7 @@
-"""``xid wallet``: the holder's wallet: create it, enroll with a My Number card, accept offers, list what it holds,
-present credentials to OpenID4VP verifiers, manage the roots trusted for verifiers' certificates, and hand the
-My Number to a business (``mynumber send``; the card's 4-digit input-assist PIN is read like the signature password).
+"""``xid wallet``: the holder's wallet: create it, enroll with a My Number card, accept offers, list, show, delete and
+export what it holds, change its passphrase, present credentials to OpenID4VP verifiers, manage the roots trusted
+for verifiers' certificates, and hand the My Number to a business (``mynumber send``; the card's 4-digit
+input-assist PIN is read like the signature password).
 
 Secrets are never taken from the command line. The passphrase is asked twice (init) or once without echo, or read
 as one line of standard input with ``--passphrase-stdin``; the card's signature password likewise with
@@ -10,8 +11,9 @@ as one line of standard input with ``--passphrase-stdin``; the card's signature 
 from __future__ import annotations
 
 import getpass
+import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +79,29 @@ def _open(directory: Path, passphrase_stdin: bool) -> Keystore:
 
         raise NoWalletError(f"no wallet in {directory}: run 'xid wallet init' first")
     return Keystore.open(directory, _passphrase(passphrase_stdin))
+
+
+def _read_pin(pin_stdin: bool) -> Callable[[], str]:
+    """Reads the PKCS#11 token PIN when it is needed: the next standard input line, or a prompt without echo."""
+
+    def read() -> str:
+        if pin_stdin:
+            line = sys.stdin.readline()
+            if not line:
+                raise click.UsageError("--pin-stdin: no token PIN line on standard input")
+            return line.rstrip("\r\n")
+        return getpass.getpass("PKCS#11 token PIN: ")
+
+    return read
+
+
+def _holder(keystore: Keystore, pin_stdin: bool) -> Signer:
+    """The wallet's holder key as a signer (software, or on a PKCS#11 token: its session closes with the command)."""
+    signer = keystore.signer(_read_pin(pin_stdin))
+    close = getattr(signer, "close", None)
+    if close is not None:
+        click.get_current_context().call_on_close(close)
+    return signer
 
 
 def _tx_code_prompt(given: str | None) -> Any:
@@ -154,6 +179,11 @@ passphrase_stdin_option = click.option(
     is_flag=True,
     help="Read the wallet passphrase from standard input (one line; before the card password with --pin-stdin).",
 )
+token_pin_option = click.option(
+    "--pin-stdin",
+    is_flag=True,
+    help="Read the PKCS#11 token PIN from standard input (the line after the passphrase), when the key is on a token.",
+)
 tx_code_option = click.option(
     "--tx-code", help="The transaction code the issuer gave by another channel (asked for when needed otherwise)."
 )
@@ -177,13 +207,34 @@ def wallet() -> None:
     show_default=True,
     help="The holder key's type.",
 )
+@click.option("--pkcs11-module", help="Keep the holder key on a PKCS#11 token: the module (shared library) path.")
+@click.option("--pkcs11-token", help="The token's label (with --pkcs11-module).")
+@click.option("--pkcs11-key", help="The label of the key pair on the token (with --pkcs11-module; it must exist).")
+@token_pin_option
 @json_option
-def init_command(wallet_dir: Path | None, passphrase_stdin: bool, key_type: str, as_json: bool) -> None:
-    """Create a wallet with a new holder key (asks for a new passphrase twice)."""
+def init_command(
+    wallet_dir: Path | None,
+    passphrase_stdin: bool,
+    key_type: str,
+    pkcs11_module: str | None,
+    pkcs11_token: str | None,
+    pkcs11_key: str | None,
+    pin_stdin: bool,
+    as_json: bool,
+) -> None:
+    """Create a wallet with a new holder key (asks for a new passphrase twice), or one using a key on a token.
+
+    With --pkcs11-module, --pkcs11-token and --pkcs11-key the holder key stays on the token: the wallet keeps only
+    where it is (no secret) and asks the token PIN whenever the key signs.
+    """
     from did import did_jwk
     from wallet.errors import WalletExistsError
-    from wallet.keystore import KEY_TYPES, Keystore
+    from wallet.keystore import KEY_TYPES, Keystore, TokenKey
     from wallet.vault import Vault
+
+    token = (pkcs11_module, pkcs11_token, pkcs11_key)
+    if any(token) and not all(token):
+        raise click.UsageError("--pkcs11-module, --pkcs11-token and --pkcs11-key go together")
 
     directory = _wallet_dir(wallet_dir)
     if Vault.exists(directory):  # before asking for a passphrase
@@ -191,8 +242,15 @@ def init_command(wallet_dir: Path | None, passphrase_stdin: bool, key_type: str,
     passphrase = _passphrase(passphrase_stdin, twice=True)
     if not passphrase:
         raise click.UsageError("the passphrase may not be empty")
-    holder = Keystore.create(directory, passphrase, KEY_TYPES[key_type]).holder()
-    data = {"wallet": str(directory), "keyType": holder.key_type.value, "holder": did_jwk.create(holder.public_jwk)}
+    if pkcs11_module and pkcs11_token and pkcs11_key:
+        reference = TokenKey(pkcs11_module, pkcs11_token, pkcs11_key)
+        keystore = Keystore.create_pkcs11(directory, passphrase, reference, _read_pin(pin_stdin)())
+        _progress(f"the holder key stays on token {pkcs11_token!r} (key {pkcs11_key!r})")
+    else:
+        keystore = Keystore.create(directory, passphrase, KEY_TYPES[key_type])
+    record, _ = keystore.vault.get("holder-key")
+    public = keystore.public_jwk()
+    data = {"wallet": str(directory), "keyType": record.meta["keyType"], "holder": did_jwk.create(public)}
     if as_json:
         echo_json(data)
     else:
@@ -250,7 +308,7 @@ def enroll_command(
         _progress("no wallet here: the card check binds a one-time key")
     else:
         keystore = _open(directory, passphrase_stdin)
-        holder = keystore.holder()
+        holder = _holder(keystore, pin_stdin)
 
     def card_sign(message: bytes) -> tuple[bytes, x509.Certificate]:
         from jpki_bridge.jpki import JpkiCard
@@ -307,10 +365,11 @@ def enroll_command(
 @click.argument("offer")
 @wallet_option
 @passphrase_stdin_option
+@token_pin_option
 @tx_code_option
 @json_option
 def accept_command(
-    offer: str, wallet_dir: Path | None, passphrase_stdin: bool, tx_code: str | None, as_json: bool
+    offer: str, wallet_dir: Path | None, passphrase_stdin: bool, pin_stdin: bool, tx_code: str | None, as_json: bool
 ) -> None:
     """Take the credentials of an OpenID4VCI 1.0 offer (openid-credential-offer://..., by value or by reference)."""
     from wallet.http import WalletHttp
@@ -319,7 +378,7 @@ def accept_command(
     keystore = _open(_wallet_dir(wallet_dir), passphrase_stdin)
     http = WalletHttp()
     parsed = parse_offer(offer, http)
-    redemption = _redeem(http, keystore, keystore.holder(), parsed, _tx_code_prompt(tx_code))
+    redemption = _redeem(http, keystore, _holder(keystore, pin_stdin), parsed, _tx_code_prompt(tx_code))
     credentials = _credential_summary(redemption)
     if as_json:
         echo_json({"issuer": parsed.credential_issuer, "credentials": credentials})
@@ -377,10 +436,11 @@ def _query_lines(request: PresentationRequest, plan: PresentationPlan) -> list[s
 @click.argument("request_url")
 @wallet_option
 @passphrase_stdin_option
+@token_pin_option
 @click.option("--yes", is_flag=True, help="Present without asking (for scripts); what is asked is still shown.")
 @json_option
 def present_command(
-    request_url: str, wallet_dir: Path | None, passphrase_stdin: bool, yes: bool, as_json: bool
+    request_url: str, wallet_dir: Path | None, passphrase_stdin: bool, pin_stdin: bool, yes: bool, as_json: bool
 ) -> None:
     """Answer an OpenID4VP request (openid4vp://...), disclosing only what it asks for, after your consent.
 
@@ -394,7 +454,8 @@ def present_command(
     from wallet.trust import trusted_roots
 
     keystore = _open(_wallet_dir(wallet_dir), passphrase_stdin)
-    holder = Oid4vpHolder(keystore.holder(), CredentialStore(keystore.vault), trusted_roots(keystore.vault))
+    signer = _holder(keystore, pin_stdin)
+    holder = Oid4vpHolder(signer, CredentialStore(keystore.vault), trusted_roots(keystore.vault))
     _progress("fetching and checking the request")
     request = holder.resolve(request_url)
     plan = holder.plan(request)
@@ -416,6 +477,111 @@ def present_command(
     click.echo(f"presented to {one_line(request.verifier, 200)}")
     if result.redirect_uri is not None:
         click.echo(f"continue at: {one_line(result.redirect_uri, 2000)}")
+
+
+@wallet.command("show")
+@click.argument("record_id", metavar="ID")
+@wallet_option
+@passphrase_stdin_option
+@json_option
+def show_command(record_id: str, wallet_dir: Path | None, passphrase_stdin: bool, as_json: bool) -> None:
+    """Show a stored credential: its claims, issuer, validity, and its status checked live with the issuer."""
+    from wallet.http import one_line
+    from wallet.store import CredentialStore, inspect_credential
+
+    keystore = _open(_wallet_dir(wallet_dir), passphrase_stdin)
+    _progress("verifying the credential and checking its status with the issuer")
+    view = inspect_credential(CredentialStore(keystore.vault), record_id)
+    if as_json:
+        echo_json(view.to_json())
+        return
+    # Everything here comes from an issuer: shown through one_line, so no terminal escape reaches the terminal.
+    click.echo(one_line(f"{view.id}: {view.configuration_id} ({FORMAT_WORDS.get(view.format, view.format)})"))
+    click.echo(f"issuer: {one_line(view.issuer)}")
+    click.echo(one_line(f"valid from {view.valid_from or '(not stated)'} until {view.valid_until or '(no end)'}"))
+    click.echo(f"signature: {'verified' if view.verified else 'NOT verified'}")
+    click.echo(f"status: {view.status}" + (f" ({view.problem})" if view.problem else ""))
+    for name, value in view.claims.items():
+        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        click.echo(f"  {one_line(str(name), 200)}: {one_line(shown, 2000)}")
+
+
+@wallet.command("delete")
+@click.argument("record_id", metavar="ID")
+@wallet_option
+@passphrase_stdin_option
+@click.option("--yes", is_flag=True, help="Delete without asking (for scripts).")
+@json_option
+def delete_command(record_id: str, wallet_dir: Path | None, passphrase_stdin: bool, yes: bool, as_json: bool) -> None:
+    """Delete a stored credential or certificate (asks first; --yes for scripts). This cannot be undone."""
+    from wallet.errors import ConsentDeclinedError
+    from wallet.store import CredentialStore
+
+    keystore = _open(_wallet_dir(wallet_dir), passphrase_stdin)
+    store = CredentialStore(keystore.vault)
+    item = store.find(record_id)
+    what = item.meta.get("configurationId") or f"xid CA {item.meta.get('usage')} certificate"
+    if not yes and not click.confirm(f"delete {item.id} ({what} from {item.meta.get('issuer')})?", err=True):
+        raise ConsentDeclinedError("you declined; nothing was deleted")
+    store.delete(record_id)
+    if as_json:
+        echo_json({"deleted": item.id})
+    else:
+        click.echo(f"deleted {item.id}")
+
+
+@wallet.command("export")
+@click.argument("record_id", metavar="ID")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="The new file (mode 0600; an existing file is never overwritten).",
+)
+@wallet_option
+@passphrase_stdin_option
+def export_command(record_id: str, out: Path, wallet_dir: Path | None, passphrase_stdin: bool) -> None:
+    """Write a stored credential, as issued, to a new file (it holds your personal data: keep it safe)."""
+    from wallet.store import CredentialStore
+
+    keystore = _open(_wallet_dir(wallet_dir), passphrase_stdin)
+    CredentialStore(keystore.vault).export_credential(record_id, out)
+    _progress(f"wrote {out} (mode 0600): it holds your personal data in clear")
+
+
+@wallet.command("passphrase")
+@wallet_option
+@click.option(
+    "--passphrase-stdin",
+    is_flag=True,
+    help="Read the old passphrase, then the new one twice, from standard input (three lines).",
+)
+@json_option
+def passphrase_command(wallet_dir: Path | None, passphrase_stdin: bool, as_json: bool) -> None:
+    """Change the wallet passphrase: every record is encrypted again under the new one, all or nothing."""
+    from wallet.vault import Vault, change_passphrase
+
+    directory = _wallet_dir(wallet_dir)
+    if not Vault.exists(directory):
+        from wallet.errors import NoWalletError
+
+        raise NoWalletError(f"no wallet in {directory}: run 'xid wallet init' first")
+    old = _passphrase(passphrase_stdin)
+    Vault.open(directory, old)  # a wrong old passphrase stops here, before the new one is asked
+    if passphrase_stdin:
+        new, again = _passphrase(True), _passphrase(True)
+    else:
+        new, again = getpass.getpass("new wallet passphrase: "), getpass.getpass("new wallet passphrase again: ")
+    if new != again:
+        raise click.UsageError("the two new passphrases differ; nothing was changed")
+    if not new:
+        raise click.UsageError("the passphrase may not be empty; nothing was changed")
+    change_passphrase(directory, old, new)
+    count = sum(1 for _ in (directory / "records").glob("*.json"))
+    if as_json:
+        echo_json({"wallet": str(directory), "records": count})
+    else:
+        click.echo(f"passphrase changed; {count} record(s) encrypted again under the new one")
 
 
 @wallet.group("trust", cls=XidGroup)
