@@ -1,0 +1,244 @@
+"""Document signing end to end: an enrolled wallet signs a PDF and a text file, ``xid verify-signature`` checks them.
+
+Everything runs as ``xid serve`` composes it, on 127.0.0.1 (with the signature-record routes mounted here until the
+composition root mounts them): the wallet enrolls the emulated TEST card, signs with its xid CA signing certificate,
+the issuer records the event in the ledger and the receipt is stored beside the signature. pyHanko's own validator
+(a separate code path from signing) accepts the PDF with the xid CA root as trust anchor; a changed byte, a wrong
+receipt and a revoked certificate are each reported with exit status 1.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asn1crypto import x509 as asn1_x509
+from click.testing import CliRunner, Result
+from cryptography import x509
+from starlette.types import Receive, Scope, Send
+
+from foundation.b64 import b64url_decode
+from foundation.db import transaction
+from issuer.ca import XidCA, revoke
+from issuer.persons import pairwise_subject
+from issuer.signature_records import routes as signature_routes
+from tests.helpers import PERSONS, serve
+from xid.cli import main
+from xid.serve import Services, running
+from xid.settings import Settings
+
+PASSPHRASE = "correct horse battery staple"
+
+
+@dataclass
+class World:
+    """xid serve's app on a real uvicorn with an enrolled wallet."""
+
+    url: str
+    home: Path
+    services: Services
+    ca: XidCA
+
+    def xid(self, *args: str, stdin: str | None = None) -> Result:
+        """Run ``xid`` with this XID_HOME."""
+        return CliRunner().invoke(main, list(args), input=stdin, env={"XID_HOME": str(self.home)})
+
+    def sign(self, path: Path, *extra: str) -> dict[str, Any]:
+        """``xid wallet sign`` with the wallet's passphrase; returns its JSON report."""
+        result = self.xid("wallet", "sign", str(path), "--passphrase-stdin", "--json", *extra, stdin=PASSPHRASE + "\n")
+        assert result.exit_code == 0, result.output
+        report: dict[str, Any] = json.loads(result.stdout)
+        return report
+
+    def verify(self, path: Path, *extra: str) -> Result:
+        """``xid verify-signature`` against this issuer."""
+        return self.xid("verify-signature", str(path), "--issuer", self.url, "--json", *extra)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    current: dict[str, Any] = {}
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await current["app"](scope, receive, send)
+
+    home = tmp_path / "home"
+    with serve(app) as url, running(Settings.from_env({"XID_HOME": str(home)}), url) as (services, starlette):
+        issuer = services.issuer
+        ca = XidCA(issuer, pairwise=lambda person, sector: pairwise_subject(issuer, person, sector))
+        if not any(getattr(r, "path", None) == "/ledger/v1/signatures" for r in starlette.router.routes):
+            starlette.router.routes[0:0] = signature_routes(issuer, ca)  # before the ledger's /ledger mount
+        current["app"] = starlette
+        world = World(url, home, services, ca)
+        assert world.xid("card", "emulate", "--person", str(PERSONS / "yamada.toml")).exit_code == 0
+        assert world.xid("wallet", "init", "--passphrase-stdin", stdin=PASSPHRASE + "\n").exit_code == 0
+        enrolled = world.xid(
+            "wallet", "enroll", "--issuer", url, "--emulated", "--passphrase-stdin", "--pin-stdin",
+            stdin=f"{PASSPHRASE}\nTEST1234\n",
+        )  # fmt: skip
+        assert enrolled.exit_code == 0, enrolled.output
+        yield world
+
+
+def small_pdf(text: str = "Hello") -> bytes:
+    """A minimal one-page PDF written by hand (ISO 32000: objects, a cross-reference table, a trailer)."""
+    stream = f"BT /F1 24 Tf 72 720 Td ({text}) Tj ET".encode("ascii")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def root_of(world: World) -> asn1_x509.Certificate:
+    return asn1_x509.Certificate.load(world.ca.root().der)
+
+
+def error_code(result: Result) -> str:
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error [")]
+    assert len(errors) == 1, result.stderr
+    return errors[0].split("]", 1)[0].removeprefix("error [")
+
+
+def test_a_signed_pdf_validates_with_pyhanko_and_a_changed_byte_is_detected(world: World, tmp_path: Path) -> None:
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+
+    document = tmp_path / "contract.pdf"
+    original = small_pdf()
+    document.write_bytes(original)
+    report = world.sign(document)
+    signed_path = tmp_path / "contract.pdf.signed.pdf"
+    assert report["kind"] == "pades"
+    assert report["signature"] == str(signed_path)
+    assert document.read_bytes() == original  # the input is never changed
+    signed = signed_path.read_bytes()
+    assert signed.startswith(original)  # an incremental update
+
+    # pyHanko's validator, on its own, with the xid CA root as the only trust anchor
+    reader = PdfFileReader(BytesIO(signed))
+    (embedded,) = reader.embedded_signatures
+    context = ValidationContext(trust_roots=[root_of(world)], allow_fetching=True, revocation_mode="hard-fail")
+    status = validate_pdf_signature(embedded, context)
+    assert status.intact
+    assert status.valid
+    assert status.trusted
+    assert status.bottom_line
+    assert not status.revoked
+    assert status.signing_cert.subject.native["organization_name"] == "xid"
+
+    verified = world.verify(signed_path)
+    assert verified.exit_code == 0, verified.output
+    out = json.loads(verified.stdout)
+    assert out["valid"] is True
+    assert out["kind"] == "pades"
+    assert out["certificate_status"] == "good"
+    assert out["signer_did"].startswith("did:jwk:")
+    assert out["receipt"]["index"] == report["ledger_index"]
+
+    # one byte inside the signed content changed: pyHanko's digest no longer matches
+    position = signed.index(b"/MediaBox")
+    tampered = signed[:position] + b"/MediaBoy" + signed[position + len(b"/MediaBox") :]
+    changed = tmp_path / "changed.pdf"
+    changed.write_bytes(tampered)
+    (tmp_path / "changed.pdf.receipt").write_bytes((tmp_path / "contract.pdf.signed.pdf.receipt").read_bytes())
+    assert error_code(world.verify(changed)) == "signatureInvalid"
+    status = validate_pdf_signature(PdfFileReader(BytesIO(tampered)).embedded_signatures[0], context)
+    assert not status.intact
+
+    # bytes appended after the signature: the signature no longer covers the whole file
+    appended = tmp_path / "appended.pdf"
+    appended.write_bytes(signed + b"\n% appended\n")
+    (tmp_path / "appended.pdf.receipt").write_bytes((tmp_path / "contract.pdf.signed.pdf.receipt").read_bytes())
+    assert error_code(world.verify(appended)) in ("signatureInvalid", "receiptInvalid")
+
+
+def test_a_detached_jws_verifies_and_tampering_is_detected(world: World, tmp_path: Path) -> None:
+    document = tmp_path / "note.txt"
+    document.write_text("I agree to the terms of 2026-04-01.\n")
+    report = world.sign(document)
+    assert report["kind"] == "jws"
+    jws = tmp_path / "note.txt.jws"
+    receipt = tmp_path / "note.txt.jws.receipt"
+    assert (report["signature"], report["receipt"]) == (str(jws), str(receipt))
+    _head, empty, _ = jws.read_text().strip().split(".")
+    assert empty == ""  # detached content
+
+    verified = world.verify(document)
+    assert verified.exit_code == 0, verified.output
+    out = json.loads(verified.stdout)
+    assert (out["kind"], out["certificate_status"]) == ("jws", "good")
+    assert out["receipt"]["index"] == report["ledger_index"]
+
+    # the file changed after signing
+    original = document.read_bytes()
+    document.write_bytes(original.replace(b"2026", b"2027"))
+    assert error_code(world.verify(document)) == "signatureInvalid"
+    document.write_bytes(original)
+
+    # a receipt of another signature: the entry is for another document
+    other = tmp_path / "other.txt"
+    other.write_text("something else\n")
+    world.sign(other)
+    assert error_code(world.verify(document, "--receipt", str(tmp_path / "other.txt.jws.receipt"))) == "receiptInvalid"
+
+    # the receipt's checkpoint signed by another log key
+    wrong_key = "example.org/log+00000000+AeJP7wJmf6nIL5c2tEyp5Nn5qVQxGU0HQMTxT3cWiCLu"
+    result = world.xid(
+        "verify-signature", str(document), "--issuer", world.url, "--vkey", wrong_key, "--json"
+    )  # fmt: skip
+    assert error_code(result) == "receiptInvalid"
+
+    # a proof hash changed inside the receipt text
+    text = receipt.read_text()
+    lines = text.split("\n")
+    index_line = next(i for i, line in enumerate(lines) if line.startswith("index "))
+    lines[index_line] = f"index {int(lines[index_line].split()[1]) + 1}"
+    receipt.write_text("\n".join(lines))
+    assert error_code(world.verify(document)) == "receiptInvalid"
+
+
+def test_a_revoked_signing_certificate_is_reported(world: World, tmp_path: Path) -> None:
+    document = tmp_path / "order.txt"
+    document.write_text("one hundred boxes\n")
+    world.sign(document)
+    pdf = tmp_path / "order.pdf"
+    pdf.write_bytes(small_pdf())
+    world.sign(pdf)
+    assert world.verify(document).exit_code == 0
+
+    jws = (tmp_path / "order.txt.jws").read_text().split(".")[0]
+    header = json.loads(b64url_decode(jws))
+    leaf = x509.load_der_x509_certificate(base64.b64decode(header["x5c"][0]))
+    with transaction(world.services.issuer.engine) as conn:
+        assert revoke(world.services.issuer, conn, leaf.serial_number, "keyCompromise")
+
+    assert error_code(world.verify(document)) == "signerRevoked"
+    assert error_code(world.verify(tmp_path / "order.pdf.signed.pdf")) == "signerRevoked"
+    # and signing with it is refused by the ledger endpoint: nothing is written
+    another = tmp_path / "later.txt"
+    another.write_text("later\n")
+    result = world.xid("wallet", "sign", str(another), "--passphrase-stdin", stdin=PASSPHRASE + "\n")
+    assert error_code(result) == "issuerRefused"
+    assert not (tmp_path / "later.txt.jws").exists()
