@@ -11,19 +11,24 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from asn1crypto import x509 as asn1_x509
 from click.testing import CliRunner, Result
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from starlette.types import Receive, Scope, Send
 
-from foundation.b64 import b64url_decode
+from foundation.b64 import b64url_decode, b64url_encode
 from foundation.db import transaction
 from issuer.ca import XidCA, revoke
 from issuer.persons import pairwise_subject
@@ -242,3 +247,95 @@ def test_a_revoked_signing_certificate_is_reported(world: World, tmp_path: Path)
     result = world.xid("wallet", "sign", str(another), "--passphrase-stdin", stdin=PASSPHRASE + "\n")
     assert error_code(result) == "issuerRefused"
     assert not (tmp_path / "later.txt.jws").exists()
+
+
+def _forged(genuine: x509.Certificate) -> tuple[x509.Certificate, x509.Certificate]:
+    """The genuine certificate's exact fields (serial, subject, key, extensions) signed by another CA's key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    root = (
+        x509.CertificateBuilder()
+        .subject_name(genuine.issuer)
+        .issuer_name(genuine.issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(genuine.subject)
+        .issuer_name(genuine.issuer)
+        .public_key(genuine.public_key())
+        .serial_number(genuine.serial_number)
+        .not_valid_before(genuine.not_valid_before_utc)
+        .not_valid_after(genuine.not_valid_after_utc)
+    )
+    for extension in genuine.extensions:
+        builder = builder.add_extension(extension.value, extension.critical)
+    return builder.sign(key, hashes.SHA256()), root
+
+
+def test_the_signature_record_endpoint_refuses_what_it_cannot_trust_and_appends_nothing(world: World) -> None:
+    from wallet.keystore import Keystore
+    from wallet.signing import SigningCertificate, record_proof, signing_certificate
+    from wallet.vault import list_records
+
+    keystore = Keystore.open(world.home / "wallet", PASSPHRASE)
+    holder = keystore.holder()
+    signing = signing_certificate(keystore.vault)
+    (auth_record,) = [
+        r for r in list_records(keystore.vault.directory, "certificate") if r.meta["usage"] == "authentication"
+    ]
+    auth_body = json.loads(keystore.vault.get(auth_record.id)[1])
+    authentication = SigningCertificate(
+        x509.load_pem_x509_certificate(auth_body["certificate"].encode()), signing.chain, signing.issuer
+    )
+    forged_leaf, forged_root = _forged(signing.certificate)
+    forged = SigningCertificate(forged_leaf, (forged_root,), signing.issuer)
+    sha256 = "ab" * 32
+    now = time.time()
+    endpoint = f"{world.url}/ledger/v1/signatures"
+
+    def post(proof: str) -> httpx.Response:
+        return httpx.post(endpoint, json={"proof": proof}, timeout=30)
+
+    def size() -> int:
+        return world.services.ledger.store.state().size
+
+    good = record_proof(holder, signing, sha256, now)
+    head, payload, signature = good.split(".")
+    flipped = bytearray(b64url_decode(signature))
+    flipped[5] ^= 0x01
+    before = size()
+    refusals = {
+        "another CA": (post(record_proof(holder, forged, sha256, now)), 401, "not issued by this xid CA"),
+        "authentication certificate": (
+            post(record_proof(holder, authentication, sha256, now)),
+            401,
+            "not a signing certificate",
+        ),
+        "signature changed": (post(f"{head}.{payload}.{b64url_encode(bytes(flipped))}"), 401, "does not verify"),
+        "not a JWS": (post("not.a-jws"), 400, "compact JWS"),
+        "stale iat": (post(record_proof(holder, signing, sha256, now - 3600)), 400, "not recent"),
+        "future iat": (post(record_proof(holder, signing, sha256, now + 3600)), 400, "not recent"),
+    }
+    for name, (answer, status, words) in refusals.items():
+        assert answer.status_code == status, (name, answer.text)
+        body = answer.json()
+        assert body["error"] == ("invalid_client" if status == 401 else "invalid_request"), name
+        assert words in body["error_description"], (name, body)
+    assert size() == before  # nothing appended
+
+    accepted = post(good)
+    assert accepted.status_code == 200, accepted.text
+    assert size() == before + 1
+
+    with transaction(world.services.issuer.engine) as conn:
+        assert revoke(world.services.issuer, conn, signing.certificate.serial_number, "keyCompromise")
+    revoked = post(record_proof(holder, signing, sha256, time.time()))
+    assert revoked.status_code == 401
+    assert "revoked" in revoked.json()["error_description"]
+    assert size() == before + 1
