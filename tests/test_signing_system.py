@@ -34,6 +34,7 @@ from issuer.ca import XidCA, revoke
 from issuer.persons import pairwise_subject
 from issuer.signature_records import routes as signature_routes
 from tests.helpers import PERSONS, serve
+from wallet.verify_signature import SignatureInvalidError, SignerUntrustedError, TrustInputs, verify_pdf
 from xid.cli import main
 from xid.serve import Services, running
 from xid.settings import Settings
@@ -176,7 +177,10 @@ def test_a_signed_pdf_validates_with_pyhanko_and_a_changed_byte_is_detected(worl
     appended = tmp_path / "appended.pdf"
     appended.write_bytes(signed + b"\n% appended\n")
     (tmp_path / "appended.pdf.receipt").write_bytes((tmp_path / "contract.pdf.signed.pdf.receipt").read_bytes())
-    assert error_code(world.verify(appended)) in ("signatureInvalid", "receiptInvalid")
+    assert error_code(world.verify(appended)) == "signatureInvalid"
+    trust = TrustInputs(x509.load_der_x509_certificate(world.ca.root().der), None)
+    with pytest.raises(SignatureInvalidError, match="added after the last signature"):
+        verify_pdf(signed + b"\n% appended\n", trust)
 
 
 def test_a_detached_jws_verifies_and_tampering_is_detected(world: World, tmp_path: Path) -> None:
@@ -249,8 +253,11 @@ def test_a_revoked_signing_certificate_is_reported(world: World, tmp_path: Path)
     assert not (tmp_path / "later.txt.jws").exists()
 
 
-def _forged(genuine: x509.Certificate) -> tuple[x509.Certificate, x509.Certificate]:
-    """The genuine certificate's exact fields (serial, subject, key, extensions) signed by another CA's key."""
+def _forged(genuine: x509.Certificate, status_url: str | None = None) -> tuple[x509.Certificate, x509.Certificate]:
+    """The genuine certificate's exact fields (serial, subject, key, extensions) signed by another CA's key.
+
+    With ``status_url`` its OCSP responder and CRL distribution point are that URL instead.
+    """
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.now(UTC)
     root = (
@@ -274,7 +281,19 @@ def _forged(genuine: x509.Certificate) -> tuple[x509.Certificate, x509.Certifica
         .not_valid_after(genuine.not_valid_after_utc)
     )
     for extension in genuine.extensions:
-        builder = builder.add_extension(extension.value, extension.critical)
+        value: x509.ExtensionType = extension.value
+        if status_url is not None and isinstance(value, x509.AuthorityInformationAccess):
+            value = x509.AuthorityInformationAccess(
+                [
+                    x509.AccessDescription(
+                        x509.AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(status_url)
+                    )
+                ]
+            )
+        elif status_url is not None and isinstance(value, x509.CRLDistributionPoints):
+            point = x509.DistributionPoint([x509.UniformResourceIdentifier(status_url)], None, None, None)
+            value = x509.CRLDistributionPoints([point])
+        builder = builder.add_extension(value, extension.critical)
     return builder.sign(key, hashes.SHA256()), root
 
 
@@ -339,3 +358,27 @@ def test_the_signature_record_endpoint_refuses_what_it_cannot_trust_and_appends_
     assert revoked.status_code == 401
     assert "revoked" in revoked.json()["error_description"]
     assert size() == before + 1
+
+
+def test_a_certificate_whose_status_cannot_be_established_is_not_accepted(world: World) -> None:
+    from wallet.keystore import Keystore
+    from wallet.signing import SigningCertificate, detached_jws, signing_certificate
+    from wallet.verify_signature import RevocationUnknownError, verify_detached
+
+    keystore = Keystore.open(world.home / "wallet", PASSPHRASE)
+    holder = keystore.holder()
+    signing = signing_certificate(keystore.vault)
+    # a root the verifier trusts, whose certificates name the xid CA's OCSP responder: it knows nothing of them
+    leaf, root = _forged(signing.certificate)
+    data = b"a document\n"
+    token = detached_jws(data, holder, SigningCertificate(leaf, (root,), signing.issuer), time.time())
+    with pytest.raises(RevocationUnknownError):
+        verify_detached(data, token, TrustInputs(root, None))
+    # nobody answers at its status URLs: no status is no acceptance
+    leaf, root = _forged(signing.certificate, "http://127.0.0.1:9/ocsp")
+    token = detached_jws(data, holder, SigningCertificate(leaf, (root,), signing.issuer), time.time())
+    with pytest.raises(RevocationUnknownError):
+        verify_detached(data, token, TrustInputs(root, None))
+    # the same chain with the xid CA's own root as trust anchor is simply not trusted
+    with pytest.raises(SignerUntrustedError):
+        verify_detached(data, token, TrustInputs(x509.load_der_x509_certificate(world.ca.root().der), None))
