@@ -26,6 +26,7 @@ from click.testing import CliRunner, Result
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import AuthorityInformationAccessOID
 from starlette.types import Receive, Scope, Send
 
 from foundation.b64 import b64url_decode, b64url_encode
@@ -284,11 +285,7 @@ def _forged(genuine: x509.Certificate, status_url: str | None = None) -> tuple[x
         value: x509.ExtensionType = extension.value
         if status_url is not None and isinstance(value, x509.AuthorityInformationAccess):
             value = x509.AuthorityInformationAccess(
-                [
-                    x509.AccessDescription(
-                        x509.AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(status_url)
-                    )
-                ]
+                [x509.AccessDescription(AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(status_url))]
             )
         elif status_url is not None and isinstance(value, x509.CRLDistributionPoints):
             point = x509.DistributionPoint([x509.UniformResourceIdentifier(status_url)], None, None, None)
