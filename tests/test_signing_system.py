@@ -25,7 +25,7 @@ from asn1crypto import x509 as asn1_x509
 from click.testing import CliRunner, Result
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID
 from starlette.types import Receive, Scope, Send
 
@@ -379,3 +379,72 @@ def test_a_certificate_whose_status_cannot_be_established_is_not_accepted(world:
     # the same chain with the xid CA's own root as trust anchor is simply not trusted
     with pytest.raises(SignerUntrustedError):
         verify_detached(data, token, TrustInputs(x509.load_der_x509_certificate(world.ca.root().der), None))
+
+
+def _test_tsa() -> tuple[Any, x509.Certificate]:
+    """An RFC 3161 timestamp authority (pyHanko's dummy TSA behind a Starlette route) and its root."""
+    from asn1crypto import keys as asn1_keys
+    from asn1crypto import tsp
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    now = datetime.now(UTC)
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test TSA root")])
+    root = (
+        x509.CertificateBuilder()
+        .subject_name(root_name)
+        .issuer_name(root_name)
+        .public_key(root_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(root_key, hashes.SHA256())
+    )
+    tsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # pyHanko's dummy TSA signs RSA only
+    tsa = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test TSA")]))
+        .issuer_name(root_name)
+        .public_key(tsa_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+        .sign(root_key, hashes.SHA256())
+    )
+    stamper = DummyTimeStamper(
+        tsa_cert=asn1_x509.Certificate.load(tsa.public_bytes(Encoding.DER)),
+        tsa_key=asn1_keys.PrivateKeyInfo.load(tsa_key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())),
+    )
+
+    async def stamp(request: Request) -> Response:
+        answer = stamper.request_tsa_response(tsp.TimeStampReq.load(await request.body()))
+        return Response(answer.dump(), media_type="application/timestamp-reply")
+
+    return Starlette(routes=[Route("/tsa", stamp, methods=["POST"])]), root
+
+
+def test_a_timestamped_pdf_reports_its_timestamp_when_the_tsa_is_trusted(world: World, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    app, tsa_root = _test_tsa()
+    tsa_root_pem = tmp_path / "tsa-root.pem"
+    tsa_root_pem.write_bytes(tsa_root.public_bytes(Encoding.PEM))
+    document = tmp_path / "stamped.pdf"
+    document.write_bytes(small_pdf())
+    with serve(app) as tsa_url:
+        report = world.sign(document, "--tsa", f"{tsa_url}/tsa")
+    signed = Path(report["signature"])
+    verified = world.verify(signed, "--tsa-root", str(tsa_root_pem))
+    assert verified.exit_code == 0, verified.output
+    out = json.loads(verified.stdout)
+    assert out["timestamp"] is not None
+    # the TSA's root not trusted: the timestamp is not accepted
+    assert error_code(world.verify(signed)) == "timestampUntrusted"

@@ -220,7 +220,7 @@ def sign_pdf(data: bytes, holder: Signer, certificate: SigningCertificate, *, ts
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.pdf_utils.misc import PdfError
     from pyhanko.sign import fields, signers
-    from pyhanko.sign.timestamps import HTTPTimeStamper
+    from pyhanko.sign.timestamps.requests_client import HTTPTimeStamper
 
     signer = HolderCmsSigner(holder, certificate)
     try:
@@ -232,7 +232,7 @@ def sign_pdf(data: bytes, holder: Signer, certificate: SigningCertificate, *, ts
             subfilter=fields.SigSeedSubFilter.PADES,
             use_pades_lta=False,
         )
-        timestamper = HTTPTimeStamper(tsa) if tsa is not None else None
+        timestamper = HTTPTimeStamper(tsa, timeout=10) if tsa is not None else None  # type: ignore[no-untyped-call]
         pdf_signer = signers.PdfSigner(
             meta, signer=signer, timestamper=timestamper, new_field_spec=fields.SigFieldSpec(field_name)
         )

@@ -2,8 +2,11 @@
 
 - A PDF is validated by pyHanko's own validator (``validate_pdf_signature``, a code path separate from signing): every
   embedded signature must be intact and valid, its signer certificate must chain to the xid CA root with the
-  ``non_repudiation`` key usage and be ``good`` per the CA's OCSP responder (revocation ``hard-fail``: no answer is a
-  failure), and the last signature must cover the whole file.
+  ``non_repudiation`` key usage and be ``good`` per the CA's OCSP responder (revocation ``require``: a certificate
+  without a status source, or no answer, is a failure), and the last signature must cover the whole file. An RFC
+  3161 signature timestamp (PAdES-B-T) must be valid and its TSA chain to a TSA root given (``tsa_roots``; the
+  operating system's trust list is not used) with the TSA's revocation checked ``soft-fail`` (public TSAs publish
+  CRLs that may be out of reach).
 - A detached JWS (``header..signature``, see ``wallet.signing``) is checked over the file's bytes with the key of the
   ``x5c`` leaf, and the leaf validated by pyhanko-certvalidator with the same trust root and OCSP policy.
 - The receipt (``<signature>.receipt``, C2SP tlog-proof) must carry the ledger entry in its ``extra`` line: a
@@ -19,6 +22,7 @@ Trust comes from the caller: the xid CA root (a PEM file, or ``{issuer}/ca/root.
         ├── SignerUntrustedError        signerUntrusted       the certificate does not chain to the xid CA root
         ├── SignerRevokedError          signerRevoked         the signing certificate is revoked (OCSP)
         ├── RevocationUnknownError      revocationUnknown     the certificate status could not be established
+        ├── TimestampUntrustedError     timestampUntrusted    a PDF's RFC 3161 timestamp is invalid or its TSA untrusted
         └── ReceiptInvalidError         receiptInvalid        the receipt is missing, malformed or proves another entry
 """
 
@@ -62,6 +66,7 @@ __all__ = [
     "SignatureReport",
     "SignerRevokedError",
     "SignerUntrustedError",
+    "TimestampUntrustedError",
     "TrustInputs",
     "fetch_trust",
     "verify_detached",
@@ -104,6 +109,12 @@ class RevocationUnknownError(SignatureCheckError):
     code = "revocationUnknown"
 
 
+class TimestampUntrustedError(SignatureCheckError):
+    """A PDF signature's RFC 3161 timestamp does not verify, or its TSA is not trusted."""
+
+    code = "timestampUntrusted"
+
+
 class ReceiptInvalidError(SignatureCheckError):
     """The ledger receipt is missing, malformed, for another document, or not proved by the log's checkpoint."""
 
@@ -116,6 +127,8 @@ class TrustInputs:
 
     root: x509.Certificate
     log_vkey: str | None
+    tsa_roots: tuple[x509.Certificate, ...] = ()
+    """Roots trusted for timestamp authorities (besides the xid CA root)."""
 
 
 @dataclass(frozen=True)
@@ -171,7 +184,13 @@ class SignatureReport:
         }
 
 
-def fetch_trust(issuer: str, *, root: x509.Certificate | None = None, log_vkey: str | None = None) -> TrustInputs:
+def fetch_trust(
+    issuer: str,
+    *,
+    root: x509.Certificate | None = None,
+    log_vkey: str | None = None,
+    tsa_roots: tuple[x509.Certificate, ...] = (),
+) -> TrustInputs:
     """Complete the trust inputs from the issuer: ``/ca/root.pem`` and ``/ledger/v1/key`` when not given."""
     base = check_url(issuer.rstrip("/"), "the issuer URL", SignatureCheckError)
     if root is None:
@@ -182,7 +201,7 @@ def fetch_trust(issuer: str, *, root: x509.Certificate | None = None, log_vkey: 
             raise SignerUntrustedError(f"{base}/ca/root.pem is not a PEM certificate") from None
     if log_vkey is None:
         log_vkey = _get(f"{base}/ledger/v1/key", "the log's verifier key").decode("ascii", "replace").strip()
-    return TrustInputs(root, log_vkey)
+    return TrustInputs(root, log_vkey, tsa_roots)
 
 
 def _get(url: str, what: str) -> bytes:
@@ -206,7 +225,19 @@ def _validation_context(root: x509.Certificate) -> Any:
     return ValidationContext(
         trust_roots=[_asn1(root)],
         allow_fetching=True,
-        revocation_mode="hard-fail",
+        revocation_mode="require",
+        fetcher_backend=RequestsFetcherBackend(),
+    )
+
+
+def _timestamp_context(trust: TrustInputs) -> Any:
+    from pyhanko_certvalidator import ValidationContext
+    from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
+
+    return ValidationContext(
+        trust_roots=[_asn1(c) for c in (trust.root, *trust.tsa_roots)],
+        allow_fetching=True,
+        revocation_mode="soft-fail",
         fetcher_backend=RequestsFetcherBackend(),
     )
 
@@ -244,7 +275,9 @@ def verify_pdf(data: bytes, trust: TrustInputs) -> SignatureReport:
     statuses = []
     for embedded in signatures:
         try:
-            status = validate_pdf_signature(embedded, _validation_context(trust.root))
+            status = validate_pdf_signature(
+                embedded, _validation_context(trust.root), ts_validation_context=_timestamp_context(trust)
+            )
         except (PdfError, ValueError, KeyError, TypeError) as exc:
             raise SignatureInvalidError(f"a signature cannot be validated: {one_line(str(exc), 150)}") from None
         if not status.intact or not status.valid:
@@ -256,6 +289,9 @@ def verify_pdf(data: bytes, trust: TrustInputs) -> SignatureReport:
             if "REVOC" in problem or "TRY_LATER" in problem:
                 raise RevocationUnknownError(f"the signing certificate's status is unknown ({problem})")
             raise SignerUntrustedError(f"the signing certificate is not trusted ({problem})")
+        stamp = status.timestamp_validity
+        if stamp is not None and not (stamp.intact and stamp.valid and stamp.trusted):
+            raise TimestampUntrustedError("the signature's timestamp does not verify or its TSA is not trusted")
         if not status.bottom_line:
             raise SignatureInvalidError("the document was modified after signing in a way its signature forbids")
         statuses.append(status)

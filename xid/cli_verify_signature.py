@@ -42,6 +42,13 @@ def _read_small(path: Path, what: str) -> bytes:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="The xid CA root certificate (PEM) to trust (default: fetched from --issuer).",
 )
+@click.option(
+    "--tsa-root",
+    "tsa_roots",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A timestamp authority's root (PEM) to trust for PAdES-B-T timestamps; repeatable.",
+)
 @click.option("--vkey", help="The ledger's note verifier key (default: fetched from --issuer).")
 @click.option("--issuer", help="The issuer's base URL, for the root and the ledger key not given.")
 @json_option
@@ -50,6 +57,7 @@ def verify_signature_command(
     signature: Path | None,
     receipt: Path | None,
     trust_root: Path | None,
+    tsa_roots: tuple[Path, ...],
     vkey: str | None,
     issuer: str | None,
     as_json: bool,
@@ -74,6 +82,12 @@ def verify_signature_command(
             root = x509.load_pem_x509_certificate(_read_small(trust_root, "a root certificate"))
         except ValueError:
             raise click.BadParameter(f"{trust_root} is not a PEM certificate", param_hint="--trust-root") from None
+    tsa = []
+    for path in tsa_roots:
+        try:
+            tsa.append(x509.load_pem_x509_certificate(_read_small(path, "a root certificate")))
+        except ValueError:
+            raise click.BadParameter(f"{path} is not a PEM certificate", param_hint="--tsa-root") from None
     if issuer is None and (root is None or vkey is None):
         raise click.UsageError("give --issuer, or both --trust-root and --vkey")
     with document.open("rb") as handle:
@@ -88,7 +102,11 @@ def verify_signature_command(
     carrier = document if pdf else signature
     assert carrier is not None
     receipt = receipt or carrier.with_name(carrier.name + ".receipt")
-    trust = fetch_trust(issuer, root=root, log_vkey=vkey) if issuer is not None else TrustInputs(root, vkey)  # type: ignore[arg-type]
+    if issuer is not None:
+        trust = fetch_trust(issuer, root=root, log_vkey=vkey, tsa_roots=tuple(tsa))
+    else:
+        assert root is not None
+        trust = TrustInputs(root, vkey, tuple(tsa))
     if pdf:
         report = verify_pdf(data, trust)
     else:
