@@ -2,7 +2,7 @@
 
 - A PDF (it starts with ``%PDF-``) gets a PAdES signature made with pyHanko: PAdES-B-B, or PAdES-B-T with an
   RFC 3161 timestamp when a TSA URL is given. The CMS signature is made by the holder key through ``did.Signer``
-  (``HolderCmsSigner``; ECDSA's JOSE r||s becomes the DER ``ECDSA-Sig-Value`` of CMS) with the signing certificate
+  (``cms_signer``; ECDSA's JOSE r||s becomes the DER ``ECDSA-Sig-Value`` of CMS) with the signing certificate
   and its chain embedded. Written as ``FILE.signed.pdf``.
 - Any other file gets a detached JWS (RFC 7515 appendix F, detached content): the payload is the file itself
   (base64url in the signing input, as RFC 7515 §5.1 has it) and is left out of the serialization, written as
@@ -54,11 +54,11 @@ __all__ = [
     "PDF_MAGIC",
     "RECORD_PROOF_TYP",
     "SIGNATURES_PATH",
-    "HolderCmsSigner",
     "NoSigningCertificateError",
     "SignedDocument",
     "SigningCertificate",
     "SigningError",
+    "cms_signer",
     "detached_jws",
     "is_pdf",
     "output_paths",
@@ -169,48 +169,61 @@ def record_proof(holder: Signer, certificate: SigningCertificate, sha256: str, n
     return encode_compact(header, compact_json({"sha256": sha256, "iat": int(now)}), holder.sign)
 
 
-def request_receipt(http: WalletHttp, issuer: str, proof: str) -> str:
-    """Record the signature event with the issuer's ledger and return the receipt text (tlog-proof)."""
+def request_receipt(http: WalletHttp, issuer: str, proof: str, sha256: str) -> str:
+    """Record the signature event with the issuer's ledger; return the receipt text (tlog-proof) after checking it.
+
+    The receipt must carry a ``signature`` entry for exactly this hash (its inclusion is checked by whoever verifies
+    the signature, with the log's key).
+    """
+    from ledger.errors import LedgerError
+    from ledger.receipt import Receipt
+    from ledger.records import EventType, Record
+
     answer = http.post_json(f"{issuer.rstrip('/')}{SIGNATURES_PATH}", {"proof": proof}, "the signature record")
     receipt = answer.get("receipt")
-    if not isinstance(receipt, str) or not receipt.startswith("c2sp.org/tlog-proof@v1\n") or len(receipt) > 16384:
-        raise IssuerProtocolError("the signature record's answer has no tlog-proof receipt")
+    if not isinstance(receipt, str) or len(receipt) > 16384:
+        raise IssuerProtocolError("the signature record's answer has no receipt")
+    try:
+        parsed = Receipt.parse(receipt)
+        record = Record.from_bytes(parsed.extra) if parsed.extra is not None else None
+    except LedgerError as exc:
+        raise IssuerProtocolError(f"the signature record's receipt is malformed: {exc.message}") from None
+    if record is None or record.type != EventType.SIGNATURE or record.object != sha256:
+        raise IssuerProtocolError("the signature record's receipt does not record this document's signature")
     return receipt
 
 
-class HolderCmsSigner:
+def cms_signer(holder: Signer, certificate: SigningCertificate) -> Any:
     """A pyHanko ``Signer`` whose raw signatures come from a ``did.Signer`` (software or PKCS#11 holder key)."""
+    from pyhanko.sign.signers import Signer as PyHankoSigner
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-    def __new__(cls, holder: Signer, certificate: SigningCertificate) -> Any:  # noqa: D102 - built lazily
-        from pyhanko.sign.signers import Signer as PyHankoSigner
-        from pyhanko_certvalidator.registry import SimpleCertificateStore
+    _check_key(holder, certificate)
+    algorithm = _CMS_ALGORITHMS[holder.algorithm]
 
-        _check_key(holder, certificate)
-        algorithm = _CMS_ALGORITHMS[holder.algorithm]
+    def load(c: x509.Certificate) -> asn1_x509.Certificate:
+        return asn1_x509.Certificate.load(c.public_bytes(Encoding.DER))
 
-        def load(c: x509.Certificate) -> asn1_x509.Certificate:
-            return asn1_x509.Certificate.load(c.public_bytes(Encoding.DER))
+    class HolderSigner(PyHankoSigner):
+        async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
+            if dry_run:  # only the size matters: a DER ECDSA-Sig-Value is at most 72 bytes for P-256
+                return bytes(72 if holder.algorithm == "ES256" else 64)
+            if holder.algorithm == "ES256" and digest_algorithm != "sha256":
+                raise SigningError(f"ES256 signs SHA-256 digests, not {digest_algorithm}")
+            signature = holder.sign(data)
+            if holder.algorithm == "ES256":  # JOSE r||s to the DER ECDSA-Sig-Value of CMS (RFC 5753)
+                size = len(signature) // 2
+                signature = encode_dss_signature(
+                    int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
+                )
+            return signature
 
-        class _Signer(PyHankoSigner):
-            async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
-                if dry_run:  # only the size matters: a DER ECDSA-Sig-Value is at most 72 bytes for P-256
-                    return bytes(72 if holder.algorithm == "ES256" else 64)
-                if holder.algorithm == "ES256" and digest_algorithm != "sha256":
-                    raise SigningError(f"ES256 signs SHA-256 digests, not {digest_algorithm}")
-                signature = holder.sign(data)
-                if holder.algorithm == "ES256":
-                    size = len(signature) // 2
-                    signature = encode_dss_signature(
-                        int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
-                    )
-                return signature
-
-        return _Signer(
-            signing_cert=load(certificate.certificate),
-            cert_registry=SimpleCertificateStore.from_certs([load(c) for c in certificate.chain]),  # type: ignore[no-untyped-call]
-            signature_mechanism=asn1_algos.SignedDigestAlgorithm({"algorithm": algorithm}),
-            embed_roots=True,
-        )
+    return HolderSigner(
+        signing_cert=load(certificate.certificate),
+        cert_registry=SimpleCertificateStore.from_certs([load(c) for c in certificate.chain]),  # type: ignore[no-untyped-call]
+        signature_mechanism=asn1_algos.SignedDigestAlgorithm({"algorithm": algorithm}),
+        embed_roots=True,
+    )
 
 
 def sign_pdf(data: bytes, holder: Signer, certificate: SigningCertificate, *, tsa: str | None = None) -> bytes:
@@ -222,7 +235,7 @@ def sign_pdf(data: bytes, holder: Signer, certificate: SigningCertificate, *, ts
     from pyhanko.sign import fields, signers
     from pyhanko.sign.timestamps.requests_client import HTTPTimeStamper
 
-    signer = HolderCmsSigner(holder, certificate)
+    signer = cms_signer(holder, certificate)
     try:
         writer = IncrementalPdfFileWriter(BytesIO(data), strict=False)
         field_name = _free_field_name(writer)
@@ -273,13 +286,10 @@ class SignedDocument:
     """The ledger index of the signature event."""
 
 
-def _receipt_index(receipt: str) -> int | None:
+def _receipt_index(receipt: str) -> int:
     from ledger.receipt import Receipt
 
-    try:
-        return Receipt.parse(receipt).index
-    except ValueError:
-        return None
+    return Receipt.parse(receipt).index
 
 
 def sign_document(
@@ -318,9 +328,8 @@ def sign_document(
     receipt = None
     if record:
         # the ledger first: a signature written without its event would look recorded when it is not
-        receipt = request_receipt(
-            http or WalletHttp(), issuer or certificate.issuer, record_proof(holder, certificate, sha256, clock())
-        )
+        proof = record_proof(holder, certificate, sha256, clock())
+        receipt = request_receipt(http or WalletHttp(), issuer or certificate.issuer, proof, sha256)
     atomic_write(signature_path, output, overwrite=False)
     if receipt is not None:
         atomic_write(receipt_path, receipt.encode("utf-8"), overwrite=False)

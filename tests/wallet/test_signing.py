@@ -8,6 +8,7 @@ OCSP, is ``tests/test_signing_system.py``.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from io import BytesIO
 from pathlib import Path
 
@@ -158,3 +159,33 @@ def test_a_detached_signature_that_is_not_detached_is_refused() -> None:
     trust = TrustInputs(certificate.chain[0], None)
     with pytest.raises(SignatureInvalidError, match="detached"):
         verify_detached(b"x", "a.b.c", trust)
+
+
+def test_a_receipt_for_another_document_is_refused_at_signing(tmp_path: Path) -> None:
+    import httpx
+
+    from ledger.receipt import Receipt
+    from ledger.records import EventType, Record
+    from wallet.errors import IssuerProtocolError
+    from wallet.http import WalletHttp
+
+    holder = SoftwareSigner.generate(KeyType.P256)
+    certificate = signing_ca(holder)
+    document = tmp_path / "a.txt"
+    document.write_text("text\n")
+    recorded: dict[str, str] = {"object": "00" * 32}
+
+    def ledger(request: httpx.Request) -> httpx.Response:
+        entry = Record(type=EventType.SIGNATURE, time=dt.datetime.now(dt.UTC), object=recorded["object"])
+        receipt = Receipt(0, (), "example.org/log\n1\nAAAA\n", extra=entry.to_bytes()).format()
+        return httpx.Response(200, json={"receipt": receipt, "index": 0})
+
+    http = WalletHttp(httpx.Client(transport=httpx.MockTransport(ledger)))
+    with pytest.raises(IssuerProtocolError, match="does not record this document"):
+        sign_document(document, holder, certificate, http=http, issuer="http://127.0.0.1:9")
+    assert not (tmp_path / "a.txt.jws").exists()  # nothing written without its ledger record
+    recorded["object"] = hashlib.sha256(b"text\n").hexdigest()
+    signed = sign_document(document, holder, certificate, http=http, issuer="http://127.0.0.1:9")
+    assert signed.receipt is not None
+    assert signed.receipt.exists()
+    assert signed.index == 0
