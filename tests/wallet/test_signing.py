@@ -189,3 +189,25 @@ def test_a_receipt_for_another_document_is_refused_at_signing(tmp_path: Path) ->
     assert signed.receipt is not None
     assert signed.receipt.exists()
     assert signed.index == 0
+
+
+def test_xid_wallet_sign_refuses_an_existing_output_before_asking_anything(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from xid.cli import main
+
+    Keystore.create(tmp_path / "wallet", "pass phrase")
+    document = tmp_path / "a.pdf"
+    document.write_bytes(small_pdf())
+    (tmp_path / "a.pdf.signed.pdf").write_bytes(b"earlier")
+    args = ["wallet", "sign", str(document), "--wallet", str(tmp_path / "wallet"), "--passphrase-stdin"]
+    result = CliRunner().invoke(main, args, input="pass phrase\n")
+    assert result.exit_code == 2
+    assert "already exists" in result.stderr
+    assert (tmp_path / "a.pdf.signed.pdf").read_bytes() == b"earlier"
+    # a wallet without a signing certificate says what to do
+    args[2] = str(tmp_path / "b.txt")
+    (tmp_path / "b.txt").write_text("b\n")
+    result = CliRunner().invoke(main, args, input="pass phrase\n")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error [noSigningCertificate]")
