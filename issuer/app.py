@@ -10,6 +10,8 @@ under a path). The parts and their paths (docs/issuer.md):
 - credentials and status: ``/vct/identity``, ``/.well-known/jwt-vc-issuer``, ``/contexts/identity/v1``,
   ``/status/bitstring/{id}``, ``/status/token/{id}``, ``/admin/credentials...``;
 - the xid CA: ``/ca/root.pem``, ``/ca/certificates``, ``/ca/ocsp``, ``/ca/crl``;
+- document-signature records for the ledger: ``/ledger/v1/signatures``, ``/ledger/v1/key`` (before the ledger's
+  own tiles, which ``xid serve`` mounts at ``/ledger``);
 - the W3C VC API: ``/credentials/issue``, ``/credentials/status``, ``/instances/{name}/credentials/...``.
 
 Every part takes the others as parameters (``issuer.contracts``); this module is the only place that knows them all.
@@ -41,6 +43,7 @@ from issuer import (
     oid4vci,
     oid4vci_routes,
     persons,
+    signature_records,
     status,
     vc_api,
     vc_api_routes,
@@ -136,6 +139,7 @@ def create_app(ctx: IssuerContext, *, extra_keys: Sequence[tuple[str, PublicKey]
         ),
         *credentials_routes.routes(ctx, parts.status),
         *ca_routes.routes(ctx, parts.ca, oid4vci.authorize_bearer(ctx)),
+        *signature_records.routes(ctx, parts.ca),
         *vc_api_routes.routes(ctx, parts.status),
     ]
     return Starlette(routes=routes, exception_handlers=dict(EXCEPTION_HANDLERS))

@@ -246,6 +246,11 @@ TABLE: dict[tuple[str, ...], dict[str, Case | str]] = {
         NOT_JSON: case("vc verify {text} --status-list {text}", 2, "usageError"),
         UNWRITABLE: "prints to stdout only",
     },
+    ("verify-signature",): {
+        MISSING: case("verify-signature {missing} --trust-root {text} --vkey k", 2, "usageError"),
+        NOT_JSON: case("verify-signature {text} --trust-root {text} --vkey k", 2, "usageError"),  # not a PEM root
+        UNWRITABLE: "writes no file",
+    },
     ("wallet", "accept"): {
         MISSING: "takes an offer URI, not a file",
         NOT_JSON: "takes an offer URI, not a file",
@@ -302,6 +307,11 @@ TABLE: dict[tuple[str, ...], dict[str, Case | str]] = {
         MISSING: "takes a credential id, not a file",
         NOT_JSON: "takes a credential id, not a file",
         UNWRITABLE: "writes no file",
+    },
+    ("wallet", "sign"): {
+        MISSING: case("wallet sign {missing}", 2, "usageError"),
+        NOT_JSON: "signs any file (a detached JWS for what is not a PDF)",
+        UNWRITABLE: case("wallet sign {text} --wallet {unwritable} --passphrase-stdin", 1, "noWallet", input="pw\n"),
     },
     ("wallet", "trust", "add"): {
         MISSING: case("wallet trust add {missing}", 2, "usageError"),
@@ -514,6 +524,7 @@ OUTPUT: dict[tuple[str, ...], str] = {
     ("vc", "issue"): DOCUMENT,
     ("vc", "present"): DOCUMENT,
     ("vc", "verify"): REPORT,
+    ("verify-signature",): REPORT,
     ("wallet", "accept"): REPORT,
     ("wallet", "delete"): REPORT,
     ("wallet", "enroll"): REPORT,
@@ -524,6 +535,7 @@ OUTPUT: dict[tuple[str, ...], str] = {
     ("wallet", "passphrase"): REPORT,
     ("wallet", "present"): REPORT,
     ("wallet", "show"): REPORT,
+    ("wallet", "sign"): REPORT,
     ("wallet", "trust", "add"): REPORT,
     ("wallet", "trust", "list"): REPORT,
 }

@@ -44,6 +44,10 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "xid.cli_vc:vc",
         "Verifiable Credentials: issue (VC-JOSE, SD-JWT VC, Data Integrity), verify, and present a subset of claims.",
     ),
+    "verify-signature": (
+        "xid.cli_verify_signature:verify_signature_command",
+        "Verify a signed document: signature, signer, certificate status (OCSP) and ledger receipt.",
+    ),
     "wallet": (
         "xid.cli_wallet:wallet",
         "The holder's wallet: keys, card enrollment, OpenID4VCI credentials and the xid CA certificates.",

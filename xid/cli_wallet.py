@@ -694,3 +694,64 @@ def mynumber_send_command(
         "none": "keeps nothing of it",
     }[receipt.kept]
     click.echo(f"handed over to {base} (handover {receipt.id}); the business says it {kept}")
+
+
+@wallet.command("sign")
+@click.argument("document", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where the signature goes (default FILE.signed.pdf for a PDF, else FILE.jws); never overwritten.",
+)
+@click.option(
+    "--issuer", help="The issuer whose ledger records the signature (default: the one of the signing certificate)."
+)
+@click.option("--tsa", help="An RFC 3161 timestamp authority's URL: PDFs get a PAdES-B-T signature.")
+@wallet_option
+@passphrase_stdin_option
+@json_option
+def sign_command(
+    document: Path,
+    out: Path | None,
+    issuer: str | None,
+    tsa: str | None,
+    wallet_dir: Path | None,
+    passphrase_stdin: bool,
+    as_json: bool,
+) -> None:
+    """Sign a file with your xid CA signing certificate: a PAdES signature in a PDF, else a detached JWS.
+
+    The signature event (the document's SHA-256 only) is recorded in the issuer's ledger and its receipt written
+    beside the signature as SIGNATURE.receipt. The input is never changed (see docs/wallet.md).
+    """
+    from wallet.enroll import issuer_base
+    from wallet.http import WalletHttp
+    from wallet.signing import output_paths, sign_document, signing_certificate
+
+    directory = _wallet_dir(wallet_dir)
+    base = issuer_base(issuer) if issuer is not None else None
+    if out is None:  # refuse before asking for the passphrase
+        with document.open("rb") as handle:
+            pdf = handle.read(5) == b"%PDF-"
+        taken = [p for p in output_paths(document, pdf, None) if p.exists()]
+        if taken:
+            raise click.UsageError(f"{taken[0]} already exists; it is never overwritten (use --out)")
+    keystore = _open(directory, passphrase_stdin)
+    certificate = signing_certificate(keystore.vault, base)
+    _progress(f"signing {document.name} with your xid CA signing certificate")
+    signed = sign_document(
+        document, _holder(keystore, False), certificate, out=out, http=WalletHttp(), issuer=base, tsa=tsa
+    )
+    data = {
+        "kind": signed.kind,
+        "signature": str(signed.signature),
+        "receipt": str(signed.receipt) if signed.receipt else None,
+        "sha256": signed.sha256,
+        "ledger_index": signed.index,
+    }
+    if as_json:
+        echo_json(data)
+        return
+    what = "PAdES signature (signed PDF)" if signed.kind == "pades" else "detached JWS signature"
+    click.echo(f"{what}: {signed.signature}")
+    click.echo(f"recorded in the ledger (entry {signed.index}); receipt: {signed.receipt}")
