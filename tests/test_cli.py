@@ -134,6 +134,8 @@ def test_demo_tells_the_story(runner: CliRunner) -> None:
     markers += ["== 7.", "SD-JWT VC", "jwt_vc_json", "ldp_vc", "over 20: yes", "verified under jp_aml"]
     markers += ["authentication certificate", "signing certificate", "for document signing"]
     markers += ["== 8.", 'claims {"age_over_20": true}', "c2sp.org/tlog-proof@v1", "has deleted the result: True"]
+    markers += ["== 9.", "certificate good (OCSP)", "verified offline", "rejected [signatureInvalid]"]
+    markers += ["== 10.", "it keeps only a keyed hash of it", "xid's own databases hold the number: False"]
     for marker in markers:
         assert marker in result.output
     assert "from cache" in result.output

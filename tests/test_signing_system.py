@@ -36,6 +36,7 @@ from issuer.persons import pairwise_subject
 from tests.helpers import PERSONS, serve
 from wallet.verify_signature import SignatureInvalidError, SignerUntrustedError, TrustInputs, verify_pdf
 from xid.cli import main
+from xid.demo import sample_pdf
 from xid.serve import Services, running
 from xid.settings import Settings
 
@@ -91,29 +92,6 @@ def world(tmp_path: Path) -> Iterator[World]:
         yield world
 
 
-def small_pdf(text: str = "Hello") -> bytes:
-    """A minimal one-page PDF written by hand (ISO 32000: objects, a cross-reference table, a trailer)."""
-    stream = f"BT /F1 24 Tf 72 720 Td ({text}) Tj ET".encode("ascii")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
-        b" /Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.7\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    return bytes(out)
-
-
 def root_of(world: World) -> asn1_x509.Certificate:
     return asn1_x509.Certificate.load(world.ca.root().der)
 
@@ -131,7 +109,7 @@ def test_a_signed_pdf_validates_with_pyhanko_and_a_changed_byte_is_detected(worl
     from pyhanko_certvalidator import ValidationContext
 
     document = tmp_path / "contract.pdf"
-    original = small_pdf()
+    original = sample_pdf()
     document.write_bytes(original)
     report = world.sign(document)
     signed_path = tmp_path / "contract.pdf.signed.pdf"
@@ -232,7 +210,7 @@ def test_a_revoked_signing_certificate_is_reported(world: World, tmp_path: Path)
     document.write_text("one hundred boxes\n")
     world.sign(document)
     pdf = tmp_path / "order.pdf"
-    pdf.write_bytes(small_pdf())
+    pdf.write_bytes(sample_pdf())
     world.sign(pdf)
     assert world.verify(document).exit_code == 0
 
@@ -436,7 +414,7 @@ def test_a_timestamped_pdf_reports_its_timestamp_when_the_tsa_is_trusted(world: 
     tsa_root_pem = tmp_path / "tsa-root.pem"
     tsa_root_pem.write_bytes(tsa_root.public_bytes(Encoding.PEM))
     document = tmp_path / "stamped.pdf"
-    document.write_bytes(small_pdf())
+    document.write_bytes(sample_pdf())
     with serve(app) as tsa_url:
         report = world.sign(document, "--tsa", f"{tsa_url}/tsa")
     signed = Path(report["signature"])

@@ -550,6 +550,8 @@ def issuer_story(home: Path) -> None:
             )
         _say("the issuer's database and the ledger hold keyed hashes and encrypted evidence, never these details")
         presentation_story(url, services, keystore)
+        signing_story(url, home, keystore)
+        mynumber_story(soft, person.my_number, settings)
 
 
 def presentation_story(url: str, services: Any, keystore: Any) -> None:
@@ -584,6 +586,92 @@ def presentation_story(url: str, services: Any, keystore: Any) -> None:
         _say(f"the presentation is in the ledger as a hash; the shop got its receipt: {receipt.splitlines()[0]}")
         again = api.get(f"/verifier/v1/requests/{created['id']}").json()
         _say(f"asked again, the verifier has deleted the result: {'result' not in again}")
+
+
+def sample_pdf(text: str = "Hello") -> bytes:
+    """A minimal one-page PDF written by hand (ISO 32000: objects, a cross-reference table, a trailer)."""
+    stream = f"BT /F1 24 Tf 72 720 Td ({text}) Tj ET".encode("ascii")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def signing_story(url: str, home: Path, keystore: Any) -> None:
+    """The wallet signs a PDF (PAdES) with its xid CA signing certificate; pyHanko's validator checks it."""
+    from wallet.errors import WalletError
+    from wallet.http import WalletHttp
+    from wallet.signing import sign_document, signing_certificate
+    from wallet.verify_signature import fetch_trust, verify_pdf, verify_receipt_for
+
+    _step("9. The person signs a contract (PAdES) with the xid CA signing certificate; anyone can check it")
+    contract = home / "contract.pdf"
+    contract.write_bytes(sample_pdf("Contract"))
+    certificate = signing_certificate(keystore.vault, url)
+    signed = sign_document(contract, keystore.holder(), certificate, http=WalletHttp(), issuer=url)
+    _say(f"signed {contract.name} -> {signed.signature.name}; the ledger holds only its SHA-256 (#{signed.index})")
+    trust = fetch_trust(url)
+    report = verify_pdf(signed.signature.read_bytes(), trust)
+    _say(f"pyHanko's validator (trust root: the xid CA): signer {report.signer}, {str(report.signer_did)[:40]}...")
+    _say(f"    signed at {report.signing_time:%Y-%m-%d %H:%M:%S} UTC, certificate {report.certificate_status} (OCSP)")
+    assert signed.receipt is not None
+    assert trust.log_vkey is not None
+    verify_receipt_for(signed.receipt.read_text(encoding="utf-8"), report.sha256, trust.log_vkey)
+    _say(f"the ledger receipt beside it ({signed.receipt.name}) proves the signature event, verified offline")
+    tampered = bytearray(signed.signature.read_bytes())
+    tampered[tampered.index(b"Contract")] ^= 0x01  # one changed letter in the signed page
+    try:
+        verify_pdf(bytes(tampered), trust)
+    except WalletError as exc:
+        _say(f"with one letter of the contract changed: rejected [{exc.code}]")
+    else:
+        raise AssertionError("a tampered PDF was accepted")
+
+
+def mynumber_story(soft: Any, my_number: str, settings: Any) -> None:
+    """The wallet hands the My Number, encrypted to the business's key, straight to the business."""
+    from starlette.applications import Starlette
+
+    from foundation.web import EXCEPTION_HANDLERS
+    from verifier.mynumber import Receiver, generate_key, routes
+    from wallet.mynumber import hand_over, read_my_number
+
+    _step("10. An employer needs the My Number by law; the wallet hands it over encrypted to the employer's key")
+    kept: list[Any] = []
+    with _serve_app() as (business, slot):
+        receiver = Receiver(generate_key(), business, {"employment"}, "hash", kept.append)
+        slot["app"] = Starlette(routes=routes(receiver), exception_handlers=dict(EXCEPTION_HANDLERS))
+        _say(f"the employer publishes an encryption key at {business}/mynumber/key (ECDH-ES, P-256)")
+
+        def pin(tries_left: int) -> str:
+            _say(f"    card: the input-assist PIN has {tries_left} tries left (read first); the PIN is entered once")
+            return "1234"
+
+        def read() -> str:
+            with _card_in_reader(soft) as transport:
+                return read_my_number(transport, pin)
+
+        receipt = hand_over(business, "employment", read)
+    assert receipt is not None
+    _say(f"the wallet checked the key, read the card (4-digit PIN), and sent a JWE: handover {receipt.id}")
+    what = {"number": "the number", "hash": "only a keyed hash of it", "none": "nothing of it"}[receipt.kept]
+    _say(f"the employer decrypted it, checked audience, purpose, expiry and check digit; it keeps {what}")
+    stored = b"".join(p.read_bytes() for p in settings.home.glob("*.sqlite3*"))
+    _say(f"xid's own databases hold the number: {my_number.encode() in stored} (it never passed through xid)")
 
 
 @contextmanager

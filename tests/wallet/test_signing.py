@@ -22,7 +22,6 @@ from cryptography.x509.oid import NameOID
 
 from did import KeyType, PublicKey, SoftwareSigner
 from foundation.b64 import b64url_bytes
-from tests.test_signing_system import small_pdf
 from wallet.keystore import Keystore
 from wallet.signing import (
     NoSigningCertificateError,
@@ -34,6 +33,7 @@ from wallet.signing import (
     signing_certificate,
 )
 from wallet.verify_signature import ReceiptInvalidError, SignatureInvalidError, verify_receipt_for
+from xid.demo import sample_pdf
 
 
 def signing_ca(holder: SoftwareSigner) -> SigningCertificate:
@@ -82,7 +82,7 @@ def test_the_holder_key_makes_a_pades_signature_pyhanko_validates(key_type: KeyT
 
     holder = SoftwareSigner.generate(key_type)
     certificate = signing_ca(holder)
-    original = small_pdf()
+    original = sample_pdf()
     signed = sign_pdf(original, holder, certificate)
     assert signed.startswith(original)
     context = ValidationContext(trust_roots=[_asn1(certificate.chain[0])], revocation_mode="soft-fail")
@@ -103,7 +103,7 @@ def test_a_certificate_for_another_key_is_refused() -> None:
     holder = SoftwareSigner.generate(KeyType.P256)
     other = signing_ca(SoftwareSigner.generate(KeyType.P256))
     with pytest.raises(SigningError, match="another key"):
-        sign_pdf(small_pdf(), holder, other)
+        sign_pdf(sample_pdf(), holder, other)
     with pytest.raises(SigningError, match="another key"):
         detached_jws(b"x", holder, other, 0)
 
@@ -198,7 +198,7 @@ def test_xid_wallet_sign_refuses_an_existing_output_before_asking_anything(tmp_p
 
     Keystore.create(tmp_path / "wallet", "pass phrase")
     document = tmp_path / "a.pdf"
-    document.write_bytes(small_pdf())
+    document.write_bytes(sample_pdf())
     (tmp_path / "a.pdf.signed.pdf").write_bytes(b"earlier")
     args = ["wallet", "sign", str(document), "--wallet", str(tmp_path / "wallet"), "--passphrase-stdin"]
     result = CliRunner().invoke(main, args, input="pass phrase\n")
