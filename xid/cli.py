@@ -50,7 +50,7 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     ),
     "wallet": (
         "xid.cli_wallet:wallet",
-        "The holder's wallet: keys, card enrollment, OpenID4VCI credentials and the xid CA certificates.",
+        "The holder's wallet: keys, card enrollment, credentials, presentations, document signing, My Number handover.",
     ),
 }
 """Each command group: where it lives and its short help (shown by ``xid --help`` without importing it)."""

@@ -191,7 +191,7 @@ tx_code_option = click.option(
 
 @click.group("wallet", cls=XidGroup)
 def wallet() -> None:
-    """The holder's wallet: keys, card enrollment, OpenID4VCI credentials and the xid CA certificates.
+    """The holder's wallet: keys, card enrollment, credentials, presentations, document signing, My Number handover.
 
     Everything in the wallet is encrypted with a key derived from its passphrase (see docs/wallet.md).
     """
