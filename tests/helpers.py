@@ -18,7 +18,7 @@ import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -27,10 +27,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from hypothesis import strategies as st
-from starlette.types import ASGIApp
+from starlette.applications import Starlette
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jpki_bridge.softcard import FaceData, SoftCard
 from jpki_bridge.testca import CardIdentity, Person
+
+if TYPE_CHECKING:
+    from xid.serve import Services
 
 __all__ = [
     "AUTH_PIN",
@@ -117,6 +121,22 @@ class AsgiClient:
     def post(self, url: str, **kwargs: Any) -> httpx.Response:
         """POST url."""
         return self.request("POST", url, **kwargs)
+
+
+@contextlib.contextmanager
+def serve_system(home: Path) -> Iterator[tuple[str, Services, Starlette]]:
+    """``xid serve``'s whole app (issuer, verifier, ledger) on a real uvicorn; its base URL is the served one."""
+    from xid.serve import running
+    from xid.settings import Settings
+
+    current: dict[str, Any] = {}
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await current["app"](scope, receive, send)
+
+    with serve(app) as url, running(Settings.from_env({"XID_HOME": str(home)}), url) as (services, starlette):
+        current["app"] = starlette
+        yield url, services, starlette
 
 
 # -- JPKI: example persons, DER fuzzing, the software card ---------------------------------------------------------

@@ -15,15 +15,13 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from starlette.types import Receive, Scope, Send
 
 from jpki_bridge.testca import CardIdentity, TestCA
 from jpki_bridge.vpcd import VpcdLink
-from tests.helpers import PERSONS, SIGN_PASSWORD, load_person, make_card, serve
+from tests.helpers import PERSONS, SIGN_PASSWORD, load_person, make_card, serve_system
 from tests.jpki.pcscd import pcscd  # noqa: F401 - fixture
 from xid.cli import main
-from xid.serve import Services, running
-from xid.settings import Settings
+from xid.serve import Services
 
 PASSPHRASE = "correct horse battery staple"
 CONFIGURATIONS = {"xid_identity_sd_jwt", "xid_identity_jwt_vc", "xid_identity_ldp_vc"}
@@ -44,14 +42,8 @@ class Served:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
-    current: dict[str, Any] = {}
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await current["app"](scope, receive, send)
-
     home = tmp_path / "home"
-    with serve(app) as url, running(Settings.from_env({"XID_HOME": str(home)}), url) as (services, starlette):
-        current["app"] = starlette
+    with serve_system(home) as (url, services, _):
         yield Served(url, home, services)
 
 

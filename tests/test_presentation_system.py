@@ -20,18 +20,16 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner, Result
-from starlette.types import Receive, Scope, Send
 
 from did.keys import KeyType
 from did.signer import SoftwareSigner
 from foundation.db import transaction
 from issuer.app import wire
 from issuer.credentials import make_credential_issuer
-from tests.helpers import PERSONS, require_component, serve
+from tests.helpers import PERSONS, require_component, serve_system
 from tests.issuer.credentials_support import facts
 from xid.cli import main
-from xid.serve import Services, running
-from xid.settings import Settings
+from xid.serve import Services
 
 PASSPHRASE = "correct horse battery staple"
 NPM_HOLDER = Path(__file__).parent / "interop" / "openid4vp"
@@ -57,14 +55,8 @@ class World:
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    current: dict[str, Any] = {}
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await current["app"](scope, receive, send)
-
     home = tmp_path / "home"
-    with serve(app) as url, running(Settings.from_env({"XID_HOME": str(home)}), url) as (services, starlette):
-        current["app"] = starlette
+    with serve_system(home) as (url, services, _):
         world = World(url, home, services, ("", ""))
         assert world.xid("card", "emulate", "--person", str(PERSONS / "yamada.toml")).exit_code == 0
         assert world.xid("wallet", "init", "--passphrase-stdin", stdin=PASSPHRASE + "\n").exit_code == 0

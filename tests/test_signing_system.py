@@ -27,18 +27,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID
-from starlette.types import Receive, Scope, Send
 
 from foundation.b64 import b64url_decode, b64url_encode
 from foundation.db import transaction
 from issuer.ca import XidCA, revoke
 from issuer.persons import pairwise_subject
-from tests.helpers import PERSONS, serve
+from tests.helpers import PERSONS, serve, serve_system
 from wallet.verify_signature import SignatureInvalidError, SignerUntrustedError, TrustInputs, verify_pdf
 from xid.cli import main
 from xid.demo import sample_pdf
-from xid.serve import Services, running
-from xid.settings import Settings
+from xid.serve import Services
 
 PASSPHRASE = "correct horse battery staple"
 
@@ -70,17 +68,11 @@ class World:
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    current: dict[str, Any] = {}
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await current["app"](scope, receive, send)
-
     home = tmp_path / "home"
-    with serve(app) as url, running(Settings.from_env({"XID_HOME": str(home)}), url) as (services, starlette):
+    with serve_system(home) as (url, services, starlette):
         issuer = services.issuer
         ca = XidCA(issuer, pairwise=lambda person, sector: pairwise_subject(issuer, person, sector))
         assert any(getattr(r, "path", None) == "/ledger/v1/signatures" for r in starlette.router.routes)
-        current["app"] = starlette
         world = World(url, home, services, ca)
         assert world.xid("card", "emulate", "--person", str(PERSONS / "yamada.toml")).exit_code == 0
         assert world.xid("wallet", "init", "--passphrase-stdin", stdin=PASSPHRASE + "\n").exit_code == 0

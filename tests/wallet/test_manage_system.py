@@ -20,10 +20,9 @@ from starlette.types import Receive, Scope, Send
 
 from foundation.db import transaction
 from issuer import status
-from tests.helpers import PERSONS, serve
+from tests.helpers import PERSONS, serve, serve_system
 from xid.cli import main
-from xid.serve import Services, running
-from xid.settings import Settings
+from xid.serve import Services
 
 PASSPHRASE = "correct horse battery staple"
 
@@ -55,14 +54,8 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    current: dict[str, Any] = {}
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await current["app"](scope, receive, send)
-
     home = tmp_path_factory.mktemp("manage") / "home"
-    with serve(app) as url, running(Settings.from_env({"XID_HOME": str(home)}), url) as (services, starlette):
-        current["app"] = starlette
+    with serve_system(home) as (url, services, _):
         world = World(url, home, services)
         assert world.xid("card", "emulate", "--person", str(PERSONS / "yamada.toml")).exit_code == 0
         assert world.xid("wallet", "init", "--passphrase-stdin").exit_code == 0

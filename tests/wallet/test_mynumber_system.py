@@ -14,19 +14,15 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from click.testing import CliRunner, Result
 from starlette.applications import Starlette
-from starlette.types import Receive, Scope, Send
 
-from tests.helpers import PERSONS, load_person, serve
+from tests.helpers import PERSONS, load_person, serve, serve_system
 from verifier.mynumber import Handover, Receiver, generate_key, routes
 from xid.cli import main
-from xid.serve import running
-from xid.settings import Settings
 
 PASSPHRASE = "correct horse battery staple"
 NUMBER = load_person("yamada").my_number
@@ -40,20 +36,10 @@ def xid(home: Path, *args: str, stdin: str | None = None) -> Result:
 
 def test_no_xid_server_sees_the_number(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    current: dict[str, Any] = {}
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await current["app"](scope, receive, send)
-
     home = tmp_path / "home"
     kept: list[Handover] = []
     business = Starlette()
-    with (
-        serve(app) as url,
-        running(Settings.from_env({"XID_HOME": str(home)}), url) as (services, starlette),
-        serve(business) as shop,
-    ):
-        current["app"] = starlette
+    with serve_system(home) as (url, services, _), serve(business) as shop:
         business.router.routes.extend(routes(Receiver(generate_key(), shop, {PURPOSE}, "number", kept.append)))
         assert xid(home, "card", "emulate", "--person", str(PERSONS / "yamada.toml")).exit_code == 0
         assert xid(home, "wallet", "init", "--passphrase-stdin", stdin=PASSPHRASE + "\n").exit_code == 0
