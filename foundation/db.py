@@ -11,12 +11,13 @@ same way it does on PostgreSQL. Errors::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import importlib
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import Connection, Engine, create_engine, event, exc
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, exc
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -27,6 +28,7 @@ __all__ = [
     "DatabaseUnavailableError",
     "Synchronous",
     "configure_sqlite",
+    "create_tables",
     "first_line",
     "is_unique_violation",
     "open_engine",
@@ -115,6 +117,15 @@ def transaction(engine: Engine, *, write: bool = False) -> Iterator[Connection]:
                 yield conn
     except (exc.OperationalError, exc.InterfaceError) as error:
         raise unavailable(error) from error
+
+
+def create_tables(engine: Engine, metadata: MetaData, modules: Iterable[str] = ()) -> None:
+    """Create a package's missing tables, after importing the modules that define them on ``metadata``."""
+    for name in modules:
+        importlib.import_module(name)
+    configure_sqlite(engine)
+    with transaction(engine, write=True) as conn:
+        metadata.create_all(conn)
 
 
 def unavailable(error: BaseException) -> DatabaseUnavailableError:

@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from foundation.b64 import b64url_encode
 from foundation.db import DatabaseUnavailableError
 from foundation.errors import XidError
 from foundation.strict_json import strict_json
@@ -38,6 +39,7 @@ __all__ = [
     "RateLimitedError",
     "RateLimiter",
     "RequestBodyError",
+    "ServiceOrigin",
     "bearer_token",
     "client_key",
     "error_response",
@@ -70,6 +72,23 @@ class RateLimitedError(XidError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class ServiceOrigin:
+    """What a service context on one base URL offers its routes: absolute URLs and fresh tokens (a mixin)."""
+
+    base_url: str
+    random: Callable[[int], bytes]
+
+    def url(self, path: str) -> str:
+        """An absolute URL under the base URL (``path`` starts with ``/``)."""
+        if not path.startswith("/"):
+            raise ValueError("path must start with /")
+        return self.base_url + path
+
+    def token(self, size: int = 32) -> str:
+        """A fresh unguessable base64url token from the context's random source."""
+        return b64url_encode(self.random(size))
 
 
 NO_STORE = {"Cache-Control": "no-store"}

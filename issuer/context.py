@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from did.signer import Signer
 from foundation.b64 import b64url_decode, b64url_encode
 from foundation.errors import XidError
+from foundation.web import ServiceOrigin
 from jpki_bridge.revocation import RevocationProvider
 from jpki_bridge.trust import TrustAnchors
 
@@ -134,7 +135,7 @@ class IssuerSettings:
 
 
 @dataclass
-class IssuerContext:
+class IssuerContext(ServiceOrigin):
     """The edges of the issuer: identity, storage, keys, trust, policy, clock and randomness."""
 
     base_url: str
@@ -168,13 +169,3 @@ class IssuerContext:
     def ed25519_kid(self) -> str:
         """The DID URL of the Ed25519 verification method."""
         return f"{self.did}#ed25519"
-
-    def url(self, path: str) -> str:
-        """An absolute URL under the issuer's base URL (``path`` starts with ``/``)."""
-        if not path.startswith("/"):
-            raise ValueError("path must start with /")
-        return self.base_url + path
-
-    def token(self, size: int = 32) -> str:
-        """A fresh unguessable base64url token from the context's random source."""
-        return b64url_encode(self.random(size))

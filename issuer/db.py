@@ -8,13 +8,11 @@ imported.
 
 from __future__ import annotations
 
-import importlib
-
 from sqlalchemy import BigInteger, Integer, MetaData
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeEngine
 
-from foundation.db import configure_sqlite, transaction
+from foundation.db import create_tables
 
 __all__ = ["TABLE_MODULES", "Millis", "create_schema", "metadata"]
 
@@ -38,8 +36,4 @@ TABLE_MODULES: tuple[str, ...] = (
 
 def create_schema(engine: Engine) -> None:
     """Create the issuer's tables that do not exist yet (SQLite or PostgreSQL)."""
-    for name in TABLE_MODULES:
-        importlib.import_module(name)
-    configure_sqlite(engine)
-    with transaction(engine, write=True) as conn:
-        metadata.create_all(conn)
+    create_tables(engine, metadata, TABLE_MODULES)

@@ -13,6 +13,7 @@ import importlib
 import json
 import os
 import pkgutil
+import subprocess
 import threading
 import time
 import tomllib
@@ -51,6 +52,7 @@ __all__ = [
     "mutations",
     "require_component",
     "rsa_verify",
+    "run_node",
     "serve",
 ]
 
@@ -121,6 +123,28 @@ class AsgiClient:
     def post(self, url: str, **kwargs: Any) -> httpx.Response:
         """POST url."""
         return self.request("POST", url, **kwargs)
+
+
+def run_node(script: Path, *args: str, request: Any, expect: int = 0, timeout: float = 120.0) -> dict[str, Any]:
+    """Run a node peer (from its own folder) with one JSON request on stdin; return the JSON object it prints.
+
+    The exit status must be ``expect`` (0: success; the peers exit 1 with a JSON error when a step fails).
+    """
+    done = subprocess.run(
+        ["node", script.name, *args],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=script.parent,
+        check=False,
+    )
+    assert done.returncode == expect, (
+        f"{script.name}: exit {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
+    )
+    answer = json.loads(done.stdout)
+    assert isinstance(answer, dict)
+    return answer
 
 
 @contextlib.contextmanager

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from did.signer import SoftwareSigner
 from foundation.db import transaction
 from issuer.app import wire
 from issuer.credentials import make_credential_issuer
-from tests.helpers import PERSONS, require_component, serve_system
+from tests.helpers import PERSONS, require_component, run_node, serve_system
 from tests.issuer.credentials_support import facts
 from xid.cli import main
 from xid.serve import Services
@@ -154,12 +153,7 @@ def test_the_npm_holder_answers_the_real_verifier(world: World, mode: str) -> No
                 "queryId": "age_over_20",
                 "kb": {} if forged is None else {"aud": forged},
             }
-            done = subprocess.run(
-                ["node", "holder.mjs"], input=json.dumps(payload), capture_output=True, text=True, timeout=120,
-                cwd=NPM_HOLDER, check=False,
-            )  # fmt: skip
-            assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-            sent = json.loads(done.stdout)
+            sent = run_node(NPM_HOLDER / "holder.mjs", request=payload)
             assert (
                 sent["request"]["client_id"]
                 == urllib.parse.parse_qs(urllib.parse.urlsplit(request["request_url"]).query)["client_id"][0]

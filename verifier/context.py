@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from did.resolver import Resolver
 from did.signer import Signer
-from foundation.b64 import b64url_encode
+from foundation.web import ServiceOrigin
 
 if TYPE_CHECKING:
     from ledger.log import Log
@@ -56,7 +56,7 @@ class VerifierSettings:
 
 
 @dataclass
-class VerifierContext:
+class VerifierContext(ServiceOrigin):
     """The edges of the verifier: identity and keys, storage, trust, status, policy, clock and randomness."""
 
     base_url: str
@@ -93,13 +93,3 @@ class VerifierContext:
     def kid(self) -> str:
         """The DID URL of the request-signing key."""
         return f"{self.did}#verifier"
-
-    def url(self, path: str) -> str:
-        """An absolute URL under the base URL (``path`` starts with ``/``)."""
-        if not path.startswith("/"):
-            raise ValueError("path must start with /")
-        return self.base_url + path
-
-    def token(self, size: int = 32) -> str:
-        """A fresh unguessable base64url token from the context's random source."""
-        return b64url_encode(self.random(size))

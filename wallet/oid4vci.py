@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -46,6 +46,9 @@ from wallet.errors import (
 )
 from wallet.http import WalletHttp, check_url, one_line
 
+if TYPE_CHECKING:
+    from wallet.store import CredentialStore
+
 __all__ = [
     "PRE_AUTHORIZED_GRANT",
     "PROOF_TYP",
@@ -54,6 +57,7 @@ __all__ = [
     "Oid4vciClient",
     "ReceivedCredential",
     "Redemption",
+    "keep_in",
     "offer_from_json",
     "parse_offer",
     "well_known_url",
@@ -557,3 +561,18 @@ def _valid_until(claims: Mapping[str, Any]) -> datetime | None:
                 return None
     vc = claims.get("vc")
     return _valid_until(vc) if isinstance(vc, dict) else None
+
+
+def keep_in(store: CredentialStore, issuer: str) -> Callable[[ReceivedCredential], None]:
+    """An ``on_credential`` callback that stores each received credential in the wallet (as issued)."""
+
+    def on_credential(received: ReceivedCredential) -> None:
+        store.add_credential(
+            credential_format=received.format,
+            configuration_id=received.configuration_id,
+            issuer=issuer,
+            credential=received.credential,
+            valid_until=received.valid_until,
+        )
+
+    return on_credential

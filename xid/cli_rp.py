@@ -22,15 +22,10 @@ def _engine() -> Iterator[Engine]:
     """The services database xid serve uses, with the verifier's tables."""
     from foundation.db import open_engine
     from verifier.db import create_schema
-    from xid.files import CannotWriteError
+    from xid.files import writable_directory
 
     settings = Settings.from_env()
-    try:
-        settings.home.mkdir(parents=True, exist_ok=True)
-        (settings.home / ".write-test").touch()
-        (settings.home / ".write-test").unlink()
-    except OSError as error:
-        raise CannotWriteError(f"cannot write in the xid home directory {settings.home}: {error.strerror}") from None
+    writable_directory(settings.home, "the xid home directory")
     engine = open_engine(settings.services_database)
     try:
         create_schema(engine)

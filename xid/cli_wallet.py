@@ -118,29 +118,12 @@ def _tx_code_prompt(given: str | None) -> Any:
     return ask
 
 
-def _store_credentials(keystore: Keystore, redemption_issuer: str) -> Any:
-    from wallet.oid4vci import ReceivedCredential
+def _redeem(http: WalletHttp, keystore: Keystore, holder: Signer, offer: CredentialOffer, tx_code: Any) -> Redemption:
+    from wallet.oid4vci import Oid4vciClient, keep_in
     from wallet.store import CredentialStore
 
-    store = CredentialStore(keystore.vault)
-
-    def on_credential(received: ReceivedCredential) -> None:
-        store.add_credential(
-            credential_format=received.format,
-            configuration_id=received.configuration_id,
-            issuer=redemption_issuer,
-            credential=received.credential,
-            valid_until=received.valid_until,
-        )
-
-    return on_credential
-
-
-def _redeem(http: WalletHttp, keystore: Keystore, holder: Signer, offer: CredentialOffer, tx_code: Any) -> Redemption:
-    from wallet.oid4vci import Oid4vciClient
-
     client = Oid4vciClient(http, holder)
-    on_credential = _store_credentials(keystore, offer.credential_issuer)
+    on_credential = keep_in(CredentialStore(keystore.vault), offer.credential_issuer)
     return client.redeem(offer, tx_code, progress=_progress, on_credential=on_credential)
 
 

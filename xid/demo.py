@@ -483,7 +483,7 @@ def issuer_story(home: Path) -> None:
     from wallet.enroll import enroll
     from wallet.http import WalletHttp
     from wallet.keystore import Keystore
-    from wallet.oid4vci import Oid4vciClient, ReceivedCredential
+    from wallet.oid4vci import Oid4vciClient, keep_in
     from wallet.store import CredentialStore
     from xid.serve import running
     from xid.settings import Settings
@@ -514,17 +514,9 @@ def issuer_story(home: Path) -> None:
         _say("the issuer checked the chain, revocation and both signatures, and answered with a credential offer")
         _say(f"    (transaction code {enrolled.tx_code}, which a phone wallet would ask the person to type)")
         store = CredentialStore(keystore.vault)
-
-        def keep(received: ReceivedCredential) -> None:
-            store.add_credential(
-                credential_format=received.format,
-                configuration_id=received.configuration_id,
-                issuer=url,
-                credential=received.credential,
-                valid_until=received.valid_until,
-            )
-
-        redemption = Oid4vciClient(http, holder).redeem(enrolled.offer, enrolled.tx_code, on_credential=keep)
+        redemption = Oid4vciClient(http, holder).redeem(
+            enrolled.offer, enrolled.tx_code, on_credential=keep_in(store, url)
+        )
         with httpx_client() as client:
             verifier = CredentialVerifier(
                 Resolver.standard(DidWebResolver(client=client, allow_loopback=True, scheme="http")),

@@ -35,6 +35,7 @@ __all__ = [
     "read_json",
     "read_text",
     "save_signer",
+    "writable_directory",
     "write_file",
 ]
 
@@ -95,6 +96,18 @@ def load_signer(path: Path, param_hint: str) -> SoftwareSigner:
 def save_signer(signer: SoftwareSigner, path: Path, *, parents: bool) -> None:
     """Write a new key file (the private JWK, mode 0600) atomically; never overwrites one (OutputExistsError)."""
     write_file(path, signer.key_file_bytes(), secret=True, overwrite=False, parents=parents)
+
+
+def writable_directory(directory: Path, what: str) -> Path:
+    """Create the directory if needed and prove it writable now (CannotWriteError naming ``what`` otherwise)."""
+    probe = directory / ".write-test"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe.touch()
+        probe.unlink()
+    except OSError as error:
+        raise CannotWriteError(f"cannot write in {what} {directory}: {error.strerror}") from None
+    return directory
 
 
 def _cannot(path: Path, exc: OSError) -> CannotWriteError:

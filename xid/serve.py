@@ -227,14 +227,9 @@ def build_services(settings: Settings, base_url: str) -> Services:
     from foundation.db import open_engine
     from issuer.context import IssuerContext, IssuerSettings
     from issuer.db import create_schema
-    from xid.files import CannotWriteError
+    from xid.files import writable_directory
 
-    try:
-        settings.home.mkdir(parents=True, exist_ok=True)
-        (settings.home / ".write-test").touch()
-        (settings.home / ".write-test").unlink()
-    except OSError as error:
-        raise CannotWriteError(f"cannot write in the xid home directory {settings.home}: {error.strerror}") from None
+    writable_directory(settings.home, "the xid home directory")
     trust, revocation = _trust(settings)
     engine = open_engine(settings.services_database)
     create_schema(engine)

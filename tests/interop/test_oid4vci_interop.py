@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from issuer.context import IssuerContext, IssuerSettings
 from issuer.contracts import CredentialOffer, GrantRequest
 from issuer.oid4vci import PROOF_TYP, create_offer_factory, notifications
 from issuer.oid4vci_routes import routes
-from tests.helpers import require_component, serve
+from tests.helpers import require_component, run_node, serve
 from tests.issuer.conftest import engine, issuer_context, served_ca  # noqa: F401 (the issuer's fixtures, used here)
 from tests.issuer.oid4vci_fakes import CONFIGURATIONS, FakeFacts, FakeIssuer
 from vc.sd_jwt import verify
@@ -65,19 +64,7 @@ def make_offer(ctx: IssuerContext) -> CredentialOffer:
 
 def wallet(request: dict[str, Any]) -> dict[str, Any]:
     """Run the wallet driver; fail with its output when it exits non-zero."""
-    done = subprocess.run(
-        ["node", str(PEER / "wallet.mjs")],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        timeout=NODE_TIMEOUT,
-        cwd=PEER,
-        check=False,
-    )
-    assert done.returncode == 0, f"wallet.mjs: exit {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
-    result = json.loads(done.stdout)
-    assert isinstance(result, dict)
-    return result
+    return run_node(PEER / "wallet.mjs", request=request, timeout=NODE_TIMEOUT)
 
 
 def exchanges_to(result: dict[str, Any], path: str) -> list[dict[str, Any]]:
@@ -162,17 +149,8 @@ def test_the_wallet_library_sees_a_wrong_tx_code_refused(served: tuple[IssuerCon
     offer = make_offer(ctx)
     assert offer.tx_code is not None
     wrong = str((int(offer.tx_code) + 1) % 1_000_000).zfill(6)
-    done = subprocess.run(
-        ["node", str(PEER / "wallet.mjs")],
-        input=json.dumps({"offerUri": offer.by_value, "txCode": wrong, "configurationIds": ["xid_identity_sd_jwt"]}),
-        capture_output=True,
-        text=True,
-        timeout=NODE_TIMEOUT,
-        cwd=PEER,
-        check=False,
-    )
-    assert done.returncode == 1
-    result = json.loads(done.stdout)
+    request = {"offerUri": offer.by_value, "txCode": wrong, "configurationIds": ["xid_identity_sd_jwt"]}
+    result = run_node(PEER / "wallet.mjs", request=request, expect=1, timeout=NODE_TIMEOUT)
     (token,) = exchanges_to(result, "/token")
     assert token["status"] == 400
     assert token["responseBody"]["error"] == "invalid_grant"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from foundation.jws import parse_compact
 from foundation.strict_json import compact_json
 from foundation.web import EXCEPTION_HANDLERS, error_response, json_response, read_form
 from issuer.credentials import SD_JWT
-from tests.helpers import require_component, serve
+from tests.helpers import require_component, run_node, serve
 from tests.issuer.credentials_support import Issuer
 from tests.verifier.conftest import verifier_context, verifier_engine  # noqa: F401 (the verifier's fixtures)
 from tests.verifier.presentation_kit import Holder, Wallet, make_transaction, query, sd_query, start_issuer, trusting
@@ -155,19 +154,7 @@ def stand_in(verifier_context: VerifierContext, issuer: Issuer) -> Iterator[Stan
 
 def holder(payload: dict[str, Any]) -> dict[str, Any]:
     """Run the holder driver; fail with its output when it exits non-zero."""
-    done = subprocess.run(
-        ["node", str(PEER / "holder.mjs")],
-        input=json.dumps(payload),
-        capture_output=True,
-        text=True,
-        timeout=NODE_TIMEOUT,
-        cwd=PEER,
-        check=False,
-    )
-    assert done.returncode == 0, f"holder.mjs: exit {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
-    result = json.loads(done.stdout)
-    assert isinstance(result, dict)
-    return result
+    return run_node(PEER / "holder.mjs", request=payload, timeout=NODE_TIMEOUT)
 
 
 def answer(
@@ -238,17 +225,9 @@ def test_the_npm_holder_posts_to_the_request_uri(stand_in: StandIn, issuer: Issu
     # with an expected wallet_nonce the library demands an echo of a nonce it never sent: it cannot do 1.0's POST
     extra = {"walletNonce": "wallet-nonce-0123456789", "walletMetadata": {"vp_formats_supported": formats}}
     link, _ = stand_in.create("direct_post.jwt", "post")
-    done = subprocess.run(
-        ["node", str(PEER / "holder.mjs")],
-        input=json.dumps({"requestUrl": link, "credential": "", "holderPrivateJwk": {}, "disclose": [], **extra}),
-        capture_output=True,
-        text=True,
-        timeout=NODE_TIMEOUT,
-        cwd=PEER,
-        check=False,
-    )
-    assert done.returncode == 1
-    assert "wallet_nonce" in json.loads(done.stdout)["error"]
+    request = {"requestUrl": link, "credential": "", "holderPrivateJwk": {}, "disclose": [], **extra}
+    failed = run_node(PEER / "holder.mjs", request=request, expect=1, timeout=NODE_TIMEOUT)
+    assert "wallet_nonce" in failed["error"]
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import json
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from foundation.db import transaction
 from foundation.jws import parse_compact
 from issuer.credentials import LDP_VC, SD_JWT
 from issuer.status import revoke_person
-from tests.helpers import require_component
+from tests.helpers import require_component, run_node
 from tests.issuer.conftest import ServedCA
 from tests.issuer.credentials_support import Issuer, facts, make_issuer
 from vc.sd_jwt import present
@@ -37,18 +36,7 @@ def node_peers() -> None:
 
 def node(script: str, command: str, request: dict[str, Any]) -> dict[str, Any]:
     """Run a peer script with one JSON request on stdin; return the JSON object it prints."""
-    done = subprocess.run(
-        ["node", str(PEERS / script), command],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=PEERS,
-        check=False,
-    )
-    assert done.returncode == 0, f"{script}: {done.stdout}\n{done.stderr}"
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    return run_node(PEERS / script, command, request=request)
 
 
 @pytest.fixture(params=["sqlite"])

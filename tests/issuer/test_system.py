@@ -9,7 +9,6 @@ card found by the re-check revokes what was issued from it.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import subprocess
@@ -33,7 +32,7 @@ from foundation.b64 import b64url_encode
 from foundation.db import transaction
 from issuer.app import wire
 from jpki_bridge.testca import CardIdentity, Person, TestCA
-from tests.helpers import load_person, require_component, serve
+from tests.helpers import load_person, require_component, run_node, serve
 from tests.issuer.enroll_kit import Wallet
 from vc.verify import CredentialRevokedError, CredentialVerifier
 from xid.serve import Services, running
@@ -87,18 +86,7 @@ def enroll(system: System, wallet: Wallet) -> dict[str, Any]:
 
 def node(folder: str, script: str, *args: str, request: dict[str, Any]) -> dict[str, Any]:
     """Run an interop peer with one JSON request on stdin; return its JSON answer."""
-    done = subprocess.run(
-        ["node", script, *args],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=INTEROP / folder,
-        check=False,
-    )
-    assert done.returncode == 0, f"{script}: {done.stdout[-3000:]}\n{done.stderr[-2000:]}"
-    answer: dict[str, Any] = json.loads(done.stdout)
-    return answer
+    return run_node(INTEROP / folder / script, *args, request=request)
 
 
 @contextmanager

@@ -41,7 +41,7 @@ from issuer.vc_api import (
     vc_api_status,
 )
 from issuer.vc_api_routes import routes
-from tests.helpers import AsgiClient, require_component
+from tests.helpers import AsgiClient, require_component, run_node
 from tests.issuer.conftest import ServedCA
 from vc.data_integrity import ProofSignatureError, verify_proof
 from vc.jose import JwsSignatureError
@@ -246,18 +246,7 @@ def unwrap(secured: Any) -> str | dict[str, Any]:
 
 def node_verify(credential: dict[str, Any], did_documents: dict[str, Any]) -> dict[str, Any]:
     """digitalbazaar's verifyCredential on a Data Integrity credential (di.mjs)."""
-    done = subprocess.run(
-        ["node", str(PEERS / "di.mjs"), "verify"],
-        input=json.dumps({"credential": credential, "didDocuments": did_documents}),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=PEERS,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    return run_node(PEERS / "di.mjs", "verify", request={"credential": credential, "didDocuments": did_documents})
 
 
 def node_jose_verify(token: str, jwk: dict[str, Any]) -> dict[str, Any]:
