@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from pathlib import Path
@@ -25,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="shorter loops (a smoke run, noisier numbers)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "out", help="directory for JSON results")
     args = parser.parse_args(argv)
+    if args.quick:
+        os.environ.setdefault("XID_BENCH_LOAD_SECONDS", "10")
     load_all()
     selected = [b for b in REGISTRY if args.filter in b.group or args.filter in b.name]
     if not selected:

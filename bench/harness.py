@@ -20,8 +20,8 @@ class Benchmark:
     name: str
     setup: Callable[[], Callable[[], object]]
     floor: str | None = None
-    external: Callable[[], tuple[float, float, int]] | None = None
-    """Measures outside this process (e.g. a JavaScript peer); returns (median s, min s, iterations)."""
+    external: Callable[[], tuple[float, float, int] | tuple[float, float, int, str]] | None = None
+    """Measures outside this process (e.g. a JavaScript peer); returns (median s, min s, iterations[, detail])."""
     remeasure_floor: bool = False
     """Measure the floor again right before this benchmark (for floors that drift, like a disk's fsync time)."""
 
@@ -43,6 +43,8 @@ class Result:
     ratio: float | None
     not_run: str | None = None
     """Why the benchmark did not run here (its times are then 0 and it has no ratio)."""
+    detail: str | None = None
+    """What else the measurement says (a load test: throughput, p99, errors)."""
 
 
 REGISTRY: list[Benchmark] = []
@@ -52,10 +54,13 @@ def _no_setup() -> Callable[[], object]:
     raise AssertionError("external benchmarks have no in-process operation")
 
 
-def bench_external(group: str, name: str) -> Callable[[Callable[[], tuple[float, float, int]]], None]:
-    """Register a benchmark measured by another program; the decorated function returns (median, min, n)."""
+_External = Callable[[], tuple[float, float, int] | tuple[float, float, int, str]]
 
-    def register(measure_it: Callable[[], tuple[float, float, int]]) -> None:
+
+def bench_external(group: str, name: str) -> Callable[[_External], None]:
+    """Register a benchmark measured by another program; the decorated function returns (median, min, n[, detail])."""
+
+    def register(measure_it: _External) -> None:
         REGISTRY.append(Benchmark(group, name, _no_setup, None, measure_it))
 
     return register
@@ -104,9 +109,12 @@ def run(selected: list[Benchmark], *, target_s: float, progress: Callable[[str],
     by_name = {b.name: b for b in selected}
     for i, b in enumerate(selected, start=1):
         progress(f"[{i}/{len(selected)}] {b.name}")
+        detail = None
         if b.external is not None:
             try:
-                median, fastest, n = b.external()
+                measured = b.external()
+                median, fastest, n = measured[:3]
+                detail = measured[3] if len(measured) == 4 else None
             except BenchUnavailableError as exc:
                 progress(f"    not run: {exc}")
                 results.append(Result(b.group, b.name, 0.0, 0.0, 0, b.floor, None, str(exc)))
@@ -127,23 +135,22 @@ def run(selected: list[Benchmark], *, target_s: float, progress: Callable[[str],
             median, fastest, n = measure(op, target_s=target_s)
         medians[b.name] = median
         ratio = median / medians[b.floor] if b.floor in medians else None
-        results.append(Result(b.group, b.name, median * 1e6, fastest * 1e6, n, b.floor, ratio))
+        results.append(Result(b.group, b.name, median * 1e6, fastest * 1e6, n, b.floor, ratio, detail=detail))
     return results
 
 
 def table(results: list[Result]) -> str:
     """Format results as a plain-text table."""
     width = max([len("benchmark"), *(len(r.name) for r in results)])
-    header = f"{'group':<10} {'benchmark':<{width}} {'median':>12} {'min':>12} {'ratio':>9}  floor"
+    header = f"{'group':<10} {'benchmark':<{width}} {'median':>12} {'min':>12} {'ratio':>9}  floor / detail"
     lines = [header, "-" * len(header)]
     for r in results:
         if r.not_run is not None:
             lines.append(f"{r.group:<10} {r.name:<{width}} {'not run':>12} {'':>12} {'':>9}  {r.not_run}")
             continue
         ratio = f"{r.ratio:.2f}x" if r.ratio is not None else ""
-        lines.append(
-            f"{r.group:<10} {r.name:<{width}} {r.median_us:>9.2f} us {r.min_us:>9.2f} us {ratio:>9}  {r.floor or ''}"
-        )
+        note = "  ".join(part for part in (r.floor, r.detail) if part)
+        lines.append(f"{r.group:<10} {r.name:<{width}} {r.median_us:>9.2f} us {r.min_us:>9.2f} us {ratio:>9}  {note}")
     return "\n".join(lines)
 
 

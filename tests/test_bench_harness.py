@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import bench
-from bench.harness import Benchmark, BenchUnavailableError, measure, run, save, table
+from bench.harness import Benchmark, BenchUnavailableError, Result, measure, run, save, table
 
 
 def test_measure_calibrates_and_reports_median() -> None:
@@ -113,3 +113,19 @@ def test_a_benchmark_that_cannot_run_here_says_why_in_the_table(tmp_path: Path) 
     assert row.endswith("needs a database server (set XID_BENCH_DATABASE_URL)")
     saved = json.loads(save(results, tmp_path).read_text())
     assert saved["results"][1]["not_run"] == "needs a database server (set XID_BENCH_DATABASE_URL)"
+
+
+def test_the_load_test_runs_its_mixed_workload_without_errors() -> None:
+    """bench.load against a real ``xid serve``: both journeys happen, each counted, and none fails."""
+    from bench.load import run_load
+
+    report = run_load(workers=1, seconds=3, concurrency=2)
+    assert report.errors == []
+    assert report.latencies.get("presentation"), "three seconds of a 75% presentation mix made no presentation"
+    assert 0 < report.percentile(0.5) <= report.percentile(0.99)
+    assert "0 errors" in report.summary()
+
+
+def test_a_load_row_carries_its_detail_into_the_table() -> None:
+    results = [Result("load", "mixed", 1000.0, 900.0, 5, None, None, detail="5.0 journeys/s, 0 errors")]
+    assert "5.0 journeys/s, 0 errors" in table(results)
