@@ -137,6 +137,8 @@ class Consent:
     linkage: tuple[str, ...]
     granted_at: datetime
     revoked_at: datetime | None
+    linkage_names: tuple[str, ...] = ()
+    """The names of the linked relying parties, in the order of ``linkage``."""
 
     def to_json(self) -> dict[str, object]:
         """The consent as JSON (what ``GET /oidc/account/consents`` lists)."""
@@ -146,6 +148,7 @@ class Consent:
             "client_name": self.client_name,
             "claims": list(self.claims),
             "linkage": list(self.linkage),
+            "linkage_names": list(self.linkage_names),
             "granted_at": _iso(self.granted_at),
             "revoked_at": _iso(self.revoked_at) if self.revoked_at is not None else None,
         }
@@ -279,20 +282,26 @@ class Consents:
                 .order_by(consents.c.granted_at.desc(), consents.c.id)
             ).all()
         names: dict[str, str] = {}
+
+        def name(client_id: str) -> str:
+            if client_id not in names:
+                rp = self._rp(client_id)
+                names[client_id] = rp.name if rp is not None else client_id
+            return names[client_id]
+
         listed = []
         for row in rows:
-            if row.client_id not in names:
-                rp = self._rp(row.client_id)
-                names[row.client_id] = rp.name if rp is not None else row.client_id
+            linkage = tuple(json.loads(row.linkage))
             listed.append(
                 Consent(
                     row.id,
                     row.client_id,
-                    names[row.client_id],
+                    name(row.client_id),
                     tuple(json.loads(row.claims)),
-                    tuple(json.loads(row.linkage)),
+                    linkage,
                     _time(row.granted_at),
                     None,
+                    tuple(name(target) for target in linkage),
                 )
             )
         return listed
