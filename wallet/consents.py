@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 from urllib.parse import quote, urlsplit
 
-from wallet.errors import IssuerProtocolError, WalletError
-from wallet.http import WalletHttp, check_url, one_line
+from foundation.http import Fetched
+from wallet.errors import IssuerProtocolError, IssuerRefusedError, WalletError
+from wallet.http import WalletHttp, check_url, error_detail, one_line
 from wallet.oid4vp import PresentationPlan, PresentationRequest, PresentationResult
 
 __all__ = [
@@ -83,6 +84,14 @@ class AccountSession:
 
 class ConsentsHttp(WalletHttp):
     """The wallet's JSON exchanges with a provider's account API (bearer-authenticated GET and DELETE)."""
+
+    @staticmethod
+    def _error(answer: Fetched, what: str) -> Exception:
+        status = answer.status_code
+        if 400 <= status < 600:
+            error, detail = error_detail(answer)
+            return IssuerRefusedError(f"{what}: the provider answered {status} {detail}", status=status, error=error)
+        return WalletHttp._error(answer, what)
 
     def get_json_bearer(self, url: str, what: str, *, bearer: str | None) -> dict[str, Any]:
         """GET a JSON object (200), with a bearer token when given."""
