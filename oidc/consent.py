@@ -27,7 +27,7 @@ Errors::
     OidcError
     ├── LinkageRefusedError     oidcLinkageRefused     (access_denied, 403: no active consent to link that pair)
     ├── InvalidLinkageError     oidcInvalidLinkage     (invalid_scope, 400: a malformed or unknown linkage target)
-    ├── InvalidConsentError     oidcInvalidConsent     (invalid_request, 400: too many or malformed claim names)
+    ├── InvalidConsentError     oidcInvalidConsent     (invalid_request, 400: bad claim names, unknown client)
     └── UnknownConsentError     oidcUnknownConsent     (not_found, 404: no such active consent of this person)
 """
 
@@ -55,7 +55,9 @@ from verifier import rps
 
 __all__ = [
     "LINKAGE_SCOPE_PREFIX",
+    "MAX_CLAIMS",
     "MAX_LINKAGE_TARGETS",
+    "MAX_LISTED",
     "Consent",
     "Consents",
     "InvalidConsentError",
@@ -75,6 +77,8 @@ MAX_LINKAGE_TARGETS: Final = 5
 """At most this many linkage targets in one authorization request."""
 MAX_CLAIMS: Final = 32
 """At most this many claim names in one consent."""
+MAX_LISTED: Final = 500
+"""At most this many consents in one listing (newest first)."""
 
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CLAIM_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -111,7 +115,7 @@ class InvalidLinkageError(OidcError):
 
 
 class InvalidConsentError(OidcError):
-    """Claim names that cannot be consented to: too many, or not claim names (``invalid_request``)."""
+    """A consent that cannot be stored: too many or malformed claim names, an unknown client (``invalid_request``)."""
 
     code = "oidcInvalidConsent"
     error = "invalid_request"
@@ -187,7 +191,7 @@ class Consents:
         self, person: str, request: AuthorizationRequest, claims: Collection[str]
     ) -> tuple[Sequence[str], Sequence[str]]:
         """(claims, linkage client_ids) of the request the person has not yet consented to for this client."""
-        wanted_linkage = self._check_targets(request.client_id, request.linkage)
+        wanted_linkage = self.check_linkage(request.client_id, request.linkage)
         wanted_claims = _claim_names(claims)
         granted: set[str] = set()
         for row in self._active(person, request.client_id):
@@ -207,8 +211,10 @@ class Consents:
     def grant_consent(self, person: str, client_id: str, claims: Collection[str], linkage: Collection[str]) -> Consent:
         """Store one consent of ``person`` for ``client_id`` and append its ledger record; the stored consent."""
         names = _claim_names(claims)
-        targets = self._check_targets(client_id, linkage)
+        targets = self.check_linkage(client_id, linkage)
         rp = self._rp(client_id)
+        if rp is None:
+            raise InvalidConsentError(f"no relying party has the client_id {client_id[:64]!r}")
         consent_id = self.ctx.token()
         now = _ms(self.ctx.clock())
         with transaction(self.ctx.engine, write=True) as conn:
@@ -224,7 +230,7 @@ class Consents:
                 )
             )
         self._ledger(EventType.CONSENT, person, _consent_digest(consent_id, names, targets), rp)
-        return Consent(consent_id, client_id, rp.name if rp else client_id, names, targets, _time(now), None)
+        return Consent(consent_id, client_id, rp.name, names, targets, _time(now), None)
 
     def used(self, person: str, request: AuthorizationRequest, claims: Collection[str]) -> None:
         """Ledger the use of the consents under which a login releases ``claims`` to the request's client."""
@@ -280,6 +286,7 @@ class Consents:
                 select(consents)
                 .where(consents.c.person == person, consents.c.revoked_at.is_(None))
                 .order_by(consents.c.granted_at.desc(), consents.c.id)
+                .limit(MAX_LISTED)
             ).all()
         names: dict[str, str] = {}
 
@@ -377,7 +384,8 @@ class Consents:
                 return row
         return None
 
-    def _check_targets(self, client_id: str, targets: Collection[str]) -> tuple[str, ...]:
+    def check_linkage(self, client_id: str, targets: Collection[str]) -> tuple[str, ...]:
+        """The linkage targets sorted and unique; InvalidLinkageError unless each is another registered client."""
         unique = tuple(sorted(set(targets)))
         if len(unique) > MAX_LINKAGE_TARGETS:
             raise InvalidLinkageError(f"at most {MAX_LINKAGE_TARGETS} linkage targets")

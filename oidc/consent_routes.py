@@ -107,7 +107,7 @@ def routes(ctx: OidcContext, consents: Consents, sessions: SessionReader, *, csr
         return RedirectResponse(sessions.start_session(ctx.url(ACCOUNT_PATH)), status_code=303, headers=NO_STORE)
 
     async def account_page(request: Request) -> Response:
-        person = sessions.person(request)
+        person = await run_in_threadpool(sessions.person, request)
         if person is None:
             return sign_in(request)
         lang = locale(request)
@@ -124,7 +124,7 @@ def routes(ctx: OidcContext, consents: Consents, sessions: SessionReader, *, csr
         return response
 
     async def revoke_form(request: Request) -> Response:
-        person = sessions.person(request)
+        person = await run_in_threadpool(sessions.person, request)
         if person is None:
             return sign_in(request)
         lang = locale(request)
@@ -147,14 +147,14 @@ def routes(ctx: OidcContext, consents: Consents, sessions: SessionReader, *, csr
         return RedirectResponse(ctx.url(f"{ACCOUNT_PATH}?revoked=1"), status_code=303, headers=NO_STORE)
 
     async def list_api(request: Request) -> Response:
-        person = sessions.person(request)
+        person = await run_in_threadpool(sessions.person, request)
         if person is None:
             return _unauthenticated()
         listed = await run_in_threadpool(consents.list, person)
         return json_response({"consents": [c.to_json() for c in listed]})
 
     async def revoke_api(request: Request) -> Response:
-        person = sessions.person(request)
+        person = await run_in_threadpool(sessions.person, request)
         if person is None:
             return _unauthenticated()
         try:

@@ -210,6 +210,9 @@ def test_bad_grants_are_refused_without_a_trace(world: World) -> None:
         world.consents.grant(world.alice, world.request(world.shop), ["name; drop"], [])
     with pytest.raises(InvalidConsentError):
         world.consents.grant(world.alice, world.request(world.shop), [f"c{i}" for i in range(33)], [])
+    with pytest.raises(InvalidConsentError):
+        world.consents.grant_consent(world.alice, "unknown-client", ["name"], [])
+    assert world.consents.check_linkage(world.shop.client_id, [world.bank.client_id] * 2) == (world.bank.client_id,)
     assert world.consents.list(world.alice) == []
     assert world.entries() == []
 
