@@ -54,6 +54,7 @@ from oidc.errors import OidcError
 from verifier import rps
 
 __all__ = [
+    "LINKAGE_CLAIM",
     "LINKAGE_SCOPE_PREFIX",
     "MAX_CLAIMS",
     "MAX_LINKAGE_TARGETS",
@@ -71,6 +72,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+LINKAGE_CLAIM: Final = "xid_linkage"
+"""The ID token / userinfo claim carrying ``{other client_id: linkage identifier}`` (``Consents.linkage_claim``)."""
 LINKAGE_SCOPE_PREFIX: Final = "linkage:"
 """A scope ``linkage:<client_id>`` asks for a linkage identifier shared with that relying party."""
 MAX_LINKAGE_TARGETS: Final = 5

@@ -742,9 +742,18 @@ def sign_command(
     click.echo(f"recorded in the ledger (entry {signed.index}); receipt: {signed.receipt}")
 
 
-@wallet.group("consents", cls=XidGroup)
+class _ListByDefault(XidGroup):
+    """A group whose subcommand defaults to ``list`` (``xid wallet consents --op URL`` lists)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0].startswith("-") and args[0] not in ("--help", "-h")):
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
+
+
+@wallet.group("consents", cls=_ListByDefault)
 def consents() -> None:
-    """Your consents at an xid OpenID Connect provider: list them, revoke one (see docs/wallet.md).
+    """Your consents at an xid OpenID Connect provider: list them (the default), revoke one (see docs/wallet.md).
 
     The wallet signs in to the provider's account API by proving its key (your identity credential, no claim
     disclosed), then lists or revokes.

@@ -185,7 +185,7 @@ def test_the_wallet_lists_and_revokes_its_consents(world: World) -> None:
     assert by_id[shop.id]["claims"] == ["address", "name"]
     assert by_id[shop.id]["linkage_names"] == ["Example Bank"]
 
-    text = world.consents_cli("list")
+    text = world.consents_cli()  # list is the default
     assert text.exit_code == 0, text.output
     assert "Example Shop: address, name; linked with Example Bank; since" in text.stdout
     assert f"(id {bank.id})" in text.stdout
