@@ -286,6 +286,26 @@ TABLE: dict[tuple[str, ...], dict[str, Case | str]] = {
         NOT_JSON: "takes a request URL, not a file",
         UNWRITABLE: case("wallet present x --wallet {unwritable} --passphrase-stdin", 1, "noWallet", input="pw\n"),
     },
+    ("wallet", "consents", "list"): {
+        MISSING: "takes a provider URL, not a file",
+        NOT_JSON: "takes a provider URL, not a file",
+        UNWRITABLE: case(
+            "wallet consents list --op https://op.example --wallet {unwritable} --passphrase-stdin",
+            1,
+            "noWallet",
+            input="pw\n",
+        ),
+    },
+    ("wallet", "consents", "revoke"): {
+        MISSING: "takes a consent id and a provider URL, not a file",
+        NOT_JSON: "takes a consent id and a provider URL, not a file",
+        UNWRITABLE: case(
+            "wallet consents revoke x --op https://op.example --wallet {unwritable} --passphrase-stdin",
+            1,
+            "noWallet",
+            input="pw\n",
+        ),
+    },
     ("wallet", "delete"): {
         MISSING: "takes a credential id, not a file",
         NOT_JSON: "takes a credential id, not a file",
@@ -526,6 +546,8 @@ OUTPUT: dict[tuple[str, ...], str] = {
     ("vc", "verify"): REPORT,
     ("verify-signature",): REPORT,
     ("wallet", "accept"): REPORT,
+    ("wallet", "consents", "list"): REPORT,
+    ("wallet", "consents", "revoke"): REPORT,
     ("wallet", "delete"): REPORT,
     ("wallet", "enroll"): REPORT,
     ("wallet", "export"): FILE,

@@ -1,7 +1,8 @@
 """``xid wallet``: the holder's wallet: create it, enroll with a My Number card, accept offers, list, show, delete and
 export what it holds, change its passphrase, present credentials to OpenID4VP verifiers, manage the roots trusted
-for verifiers' certificates, and hand the My Number to a business (``mynumber send``; the card's 4-digit
-input-assist PIN is read like the signature password).
+for verifiers' certificates, hand the My Number to a business (``mynumber send``; the card's 4-digit
+input-assist PIN is read like the signature password), and list or revoke consents at an OpenID Connect provider
+(``consents``).
 
 Secrets are never taken from the command line. The passphrase is asked twice (init) or once without echo, or read
 as one line of standard input with ``--passphrase-stdin``; the card's signature password likewise with
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from cryptography import x509
 
     from did import Signer
+    from wallet.consents import AccountSession
     from wallet.http import WalletHttp
     from wallet.keystore import Keystore
     from wallet.oid4vci import CredentialOffer, Redemption
@@ -738,3 +740,96 @@ def sign_command(
     what = "PAdES signature (signed PDF)" if signed.kind == "pades" else "detached JWS signature"
     click.echo(f"{what}: {signed.signature}")
     click.echo(f"recorded in the ledger (entry {signed.index}); receipt: {signed.receipt}")
+
+
+class _ListByDefault(XidGroup):
+    """A group whose subcommand defaults to ``list`` (``xid wallet consents --op URL`` lists)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0].startswith("-") and args[0] not in ("--help", "-h")):
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
+
+
+@wallet.group("consents", cls=_ListByDefault)
+def consents() -> None:
+    """Your consents at an xid OpenID Connect provider: list them (the default), revoke one (see docs/wallet.md).
+
+    The wallet signs in to the provider's account API by proving its key (your identity credential, no claim
+    disclosed), then lists or revokes.
+    """
+
+
+op_option = click.option(
+    "--op",
+    required=True,
+    envvar="XID_OP",
+    help="The OpenID Connect provider's base URL (its issuer), e.g. https://xid.example.jp ($XID_OP).",
+)
+
+
+def _account_session(wallet_dir: Path | None, passphrase_stdin: bool, pin_stdin: bool, op: str) -> AccountSession:
+    from wallet.consents import open_session
+    from wallet.oid4vp import Oid4vpHolder
+    from wallet.store import CredentialStore
+    from wallet.trust import trusted_roots
+
+    keystore = _open(_wallet_dir(wallet_dir), passphrase_stdin)
+    signer = _holder(keystore, pin_stdin)
+    holder = Oid4vpHolder(signer, CredentialStore(keystore.vault), trusted_roots(keystore.vault))
+    _progress(f"opening an account session at {op}")
+    return open_session(op, holder, progress=_progress)
+
+
+def _consent_line(consent: Mapping[str, Any]) -> str:
+    from wallet.http import one_line
+
+    def words(value: Any) -> str:
+        return ", ".join(one_line(str(v), 80) for v in value) if isinstance(value, list) and value else ""
+
+    line = f"{one_line(str(consent.get('client_name', '?')), 100)}: {words(consent.get('claims')) or 'login only'}"
+    if linked := words(consent.get("linkage_names")) or words(consent.get("linkage")):
+        line += f"; linked with {linked}"
+    return line + f"; since {one_line(str(consent.get('granted_at')), 40)} (id {one_line(str(consent.get('id')), 80)})"
+
+
+@consents.command("list")
+@op_option
+@wallet_option
+@passphrase_stdin_option
+@token_pin_option
+@json_option
+def consents_list_command(
+    op: str, wallet_dir: Path | None, passphrase_stdin: bool, pin_stdin: bool, as_json: bool
+) -> None:
+    """List the relying parties you consented to: the claims each receives and the linkage you allowed."""
+    from wallet.consents import list_consents
+
+    listed = list_consents(_account_session(wallet_dir, passphrase_stdin, pin_stdin, op))
+    if as_json:
+        echo_json(listed)
+        return
+    if not listed:
+        click.echo("no consent")
+    for consent in listed:
+        click.echo(_consent_line(consent))
+
+
+@consents.command("revoke")
+@click.argument("consent_id")
+@op_option
+@wallet_option
+@passphrase_stdin_option
+@token_pin_option
+@json_option
+def consents_revoke_command(
+    consent_id: str, op: str, wallet_dir: Path | None, passphrase_stdin: bool, pin_stdin: bool, as_json: bool
+) -> None:
+    """Revoke one consent (its id from 'consents list'): the relying party is asked again at your next login."""
+    from wallet.consents import revoke_consent
+
+    revoked = revoke_consent(_account_session(wallet_dir, passphrase_stdin, pin_stdin, op), consent_id)
+    if as_json:
+        echo_json(revoked)
+        return
+    click.echo(f"revoked: {_consent_line(revoked)}")
