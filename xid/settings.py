@@ -46,6 +46,7 @@ VARIABLES: dict[str, str] = {
     "pkcs11_token": "XID_PKCS11_TOKEN",
     "pkcs11_pin": "XID_PKCS11_PIN",
     "software_keys": "XID_SOFTWARE_KEYS",
+    "metrics_token": "XID_METRICS_TOKEN",
     "ledger_key_file": "XID_LEDGER_KEY",
     "verifier_x5c": "XID_VERIFIER_X5C",
     "trusted_issuers": "XID_TRUSTED_ISSUERS",
@@ -54,7 +55,9 @@ VARIABLES: dict[str, str] = {
 """Each ``Settings`` field and the environment variable that sets it (the TOML key is the variable's name without
 ``XID_``, in lower case: ``XID_LEDGER_KEY`` is ``ledger_key``)."""
 
-SECRET_SETTINGS = frozenset({"vc_api_token", "admin_token", "pkcs11_pin", "database_url", "ledger_database_url"})
+SECRET_SETTINGS = frozenset(
+    {"vc_api_token", "admin_token", "pkcs11_pin", "metrics_token", "database_url", "ledger_database_url"}
+)
 """Fields never shown: tokens, the PIN, and database URLs (which may carry a password)."""
 
 
@@ -120,6 +123,9 @@ class Settings:
     software_keys: bool = False
     """``XID_SOFTWARE_KEYS``: the production profile's explicit opt-in to issuer, CA and verifier keys in files
     (without it, production needs ``XID_PKCS11_MODULE``)."""
+    metrics_token: str | None = None
+    """``XID_METRICS_TOKEN``: when set, ``/metrics`` asks for it as a bearer token (unset: open, for a scraper on a
+    private network; keep ``/metrics`` off the public proxy)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -135,6 +141,7 @@ class Settings:
             home=Path(env.get("XID_HOME", ".xid") or ".xid"),
             profile_setting=profile,  # type: ignore[arg-type]  # checked just above
             software_keys=_flag(env, "XID_SOFTWARE_KEYS", False),
+            metrics_token=env.get("XID_METRICS_TOKEN") or None,
             database_url=env.get("XID_DATABASE_URL") or None,
             ledger_database_url=env.get("XID_LEDGER_DATABASE_URL") or None,
             public_url=(env.get("XID_PUBLIC_URL") or "").rstrip("/") or None,
