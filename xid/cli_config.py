@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
-from xid.cli_group import CommandFailed, XidGroup, echo_json, json_option
+from xid.cli_group import CommandFailed, UsageFailed, XidGroup, echo_json, json_option
+from xid.settings import Settings
 
-__all__ = ["config"]
+__all__ = ["config", "load_settings"]
 
 _CONFIG = click.option(
     "--config",
@@ -17,6 +18,16 @@ _CONFIG = click.option(
     metavar="FILE",
     help="A TOML settings file (default: $XID_CONFIG); the environment's XID_* variables win over it.",
 )
+
+
+def load_settings(config_file: Path | None) -> Settings:
+    """The settings (``xid.config.load``); a settings file that cannot be read or is not TOML is a usage error."""
+    from xid.config import SettingsFileError, load
+
+    try:
+        return load(config=config_file)
+    except SettingsFileError as error:
+        raise UsageFailed("usageError", error.message) from None
 
 
 @click.group(cls=XidGroup)
@@ -33,9 +44,9 @@ def check_command(config_file: Path | None, as_json: bool) -> None:
     Prints each problem with the setting's name and how to fix it; exit status 1 when there is an error (warnings
     alone exit 0).
     """
-    from xid.config import check, load
+    from xid.config import check
 
-    settings = load(config=config_file)
+    settings = load_settings(config_file)
     problems = check(settings)
     errors = [p for p in problems if p.severity == "error"]
     if as_json:
@@ -53,9 +64,9 @@ def check_command(config_file: Path | None, as_json: bool) -> None:
 @json_option
 def show_command(config_file: Path | None, as_json: bool) -> None:
     """Show the settings in effect, by variable name; tokens, the PIN and database passwords are never shown."""
-    from xid.config import describe, load
+    from xid.config import describe
 
-    shown = describe(load(config=config_file))
+    shown = describe(load_settings(config_file))
     if as_json:
         echo_json(shown)
         return

@@ -84,11 +84,12 @@ def serve_command(host: str, port: int, public_url: str | None, workers: int, co
     """
     import uvicorn
 
-    from xid.config import CONFIG_ENV, load, refuse_unsafe
+    from xid.cli_config import load_settings
+    from xid.config import CONFIG_ENV, refuse_unsafe
     from xid.observability import MULTIPROCESS_ENV, configure_logging
     from xid.serve import BASE_URL_ENV, base_url_for, build_services, create_app
 
-    settings = load(config=config_file)
+    settings = load_settings(config_file)
     warnings = refuse_unsafe(settings)
     base_url = base_url_for(host, port, public_url.rstrip("/") if public_url else settings.public_url)
     if settings.profile == "development":

@@ -9,8 +9,9 @@ secrets present, keys on a PKCS#11 token unless opted out) and, when asked, whet
 answer. Errors::
 
     XidError
-    └── SettingsError              invalidSetting     (xid.settings)
-        └── UnknownSettingError    unknownSetting     (a key or variable that is no setting)
+    └── SettingsError              invalidSetting       (xid.settings)
+        ├── UnknownSettingError    unknownSetting       (a key or variable that is no setting)
+        └── SettingsFileError      unreadableSettings   (the TOML file cannot be read or is not TOML)
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "CONFIG_ENV",
     "OTHER_VARIABLES",
     "Problem",
+    "SettingsFileError",
     "UnknownSettingError",
     "check",
     "describe",
@@ -39,6 +41,7 @@ __all__ = [
     "production_problems",
     "read_toml",
     "refuse_unsafe",
+    "unknown_variables",
 ]
 
 CONFIG_ENV = "XID_CONFIG"
@@ -71,6 +74,12 @@ class UnknownSettingError(SettingsError):
     """A settings-file key or an ``XID_*`` environment variable that names no setting."""
 
     code = "unknownSetting"
+
+
+class SettingsFileError(SettingsError):
+    """The settings file cannot be read, or is not UTF-8 TOML (the command line names a bad input: exit 2)."""
+
+    code = "unreadableSettings"
 
 
 Severity = Literal["error", "warning"]
@@ -107,9 +116,9 @@ def read_toml(path: Path) -> dict[str, str]:
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
-        raise SettingsError(f"the settings file {path} cannot be read: {error.strerror or error}") from None
+        raise SettingsFileError(f"the settings file {path} cannot be read: {error.strerror or error}") from None
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise SettingsError(f"the settings file {path} is not TOML: {error}") from None
+        raise SettingsFileError(f"the settings file {path} is not TOML: {error}") from None
     values: dict[str, str] = {}
     for key, value in document.items():
         if key not in _TOML_KEYS:

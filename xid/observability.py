@@ -176,7 +176,8 @@ class Metrics:
 
         from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 
-        disable_created_metrics()  # type: ignore[no-untyped-call]  # the *_created series double the output and no dashboard of ours reads them
+        # the *_created series double the output and no dashboard of ours reads them
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.multiprocess_dir = os.environ.get(MULTIPROCESS_ENV) or None
         self._ledger = ledger
         self._registry = CollectorRegistry()
