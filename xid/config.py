@@ -311,8 +311,9 @@ def _databases(settings: Settings) -> list[Problem]:
         if url.startswith("sqlite:///"):
             folder = Path(url.removeprefix("sqlite:///")).parent
             existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("/"))
-            if not os.access(existing, os.W_OK):
-                found.append(Problem(name, "error", f"{existing} is not writable", "choose a writable XID_HOME"))
+            if not existing.is_dir() or not os.access(existing, os.W_OK):
+                problem = f"{existing} is not a writable folder, so {folder} cannot hold the database"
+                found.append(Problem(name, "error", problem, "choose a writable XID_HOME"))
             continue
         if not url.startswith(("postgresql://", "postgresql+psycopg://")):
             fix = "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
