@@ -106,6 +106,7 @@ class JsonFormatter(logging.Formatter):
 
 
 _installed: list[logging.Handler] = []
+_URL_LOGGERS = ("httpx", "httpcore")
 
 
 def configure_logging(level: int | str = logging.INFO, stream: IO[str] | None = None) -> logging.Handler:
@@ -118,6 +119,8 @@ def configure_logging(level: int | str = logging.INFO, stream: IO[str] | None = 
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
     root.setLevel(level)
+    for name in _URL_LOGGERS:  # they log whole URLs at INFO: queries and paths may carry codes and ids
+        logging.getLogger(name).setLevel(logging.WARNING)
     _installed.append(handler)
     return handler
 
