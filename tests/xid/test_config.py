@@ -304,3 +304,16 @@ def test_serve_refuses_to_start_under_an_unsafe_production_profile(tmp_path: Pat
     assert err.startswith("error [invalidSetting]: the production profile refuses to start: XID_JPKI_ROOTS: ")
     assert "DEVELOPMENT" not in err
     assert not (tmp_path / "home").exists()  # refused before anything was created
+
+
+def test_serve_reads_its_settings_file(tmp_path: Path) -> None:
+    config = tmp_path / "xid.toml"
+    config.write_text('home = "state"\nrevocaton = "ocsp"\n', encoding="utf-8")
+    status, _, err = _xid("serve", "--port", "0", "--config", str(config), env={})
+    assert status == 1
+    assert err.strip() == f"error [unknownSetting]: {config}: revocaton is not a setting (did you mean revocation?)"
+    config.write_text('home = "state"\nprofile = "production"\n', encoding="utf-8")
+    status, _, err = _xid("serve", "--port", "0", "--config", str(config), env={})
+    assert status == 1
+    assert "the production profile refuses to start: XID_JPKI_ROOTS: " in err
+    assert not (tmp_path / "state").exists()

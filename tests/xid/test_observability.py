@@ -399,10 +399,12 @@ def _free_port() -> int:
 def test_two_workers_metrics_add_up(tmp_path: Path) -> None:
     port = _free_port()
     home = tmp_path / "home"
+    config = tmp_path / "xid.toml"
+    config.write_text('home = "home"\n', encoding="utf-8")  # the workers read their settings from the file too
     env = {k: v for k, v in os.environ.items() if not k.startswith(("XID_", "PROMETHEUS_"))}
     process = subprocess.Popen(
-        [sys.executable, "-m", "xid.cli", "serve", "--port", str(port), "--workers", "2"],
-        env={**env, "XID_HOME": str(home)},
+        [sys.executable, "-m", "xid.cli", "serve", "--port", str(port), "--workers", "2", "--config", str(config)],
+        env=env,
         stderr=subprocess.PIPE,
         text=True,
     )
