@@ -3,6 +3,7 @@ one base URL, with /healthz, /readyz, /metrics and JSON logs."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from pathlib import Path
@@ -90,8 +91,10 @@ def serve_command(host: str, port: int, public_url: str | None, workers: int, co
     from xid.serve import BASE_URL_ENV, base_url_for, build_services, create_app
 
     settings = load_settings(config_file)
+    if public_url:  # --public-url is XID_PUBLIC_URL given on the command line: the profile's rules see it too
+        settings = dataclasses.replace(settings, public_url=public_url.rstrip("/"))
     warnings = refuse_unsafe(settings)
-    base_url = base_url_for(host, port, public_url.rstrip("/") if public_url else settings.public_url)
+    base_url = base_url_for(host, port, settings.public_url)
     if settings.profile == "development":
         click.echo(_banner(settings), err=True)
     for warning in warnings:
@@ -101,7 +104,7 @@ def serve_command(host: str, port: int, public_url: str | None, workers: int, co
         os.environ[MULTIPROCESS_ENV] = str(directory)
     services = build_services(settings, base_url)  # creates keys, schema and secrets once, before any worker
     click.echo(f"issuer {base_url}  ({services.issuer.did})", err=True)
-    configure_logging()
+    configure_logging(settings.log_level.upper())
     common = {
         "host": host,
         "port": port,

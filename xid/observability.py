@@ -106,7 +106,7 @@ class JsonFormatter(logging.Formatter):
 
 
 _installed: list[logging.Handler] = []
-_URL_LOGGERS = ("httpx", "httpcore")
+_URL_LOGGERS = ("httpx", "httpcore", "sqlalchemy.engine")
 
 
 def configure_logging(level: int | str = logging.INFO, stream: IO[str] | None = None) -> logging.Handler:
@@ -119,7 +119,7 @@ def configure_logging(level: int | str = logging.INFO, stream: IO[str] | None = 
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
     root.setLevel(level)
-    for name in _URL_LOGGERS:  # they log whole URLs at INFO: queries and paths may carry codes and ids
+    for name in _URL_LOGGERS:  # whole URLs (codes and ids in paths and queries) or SQL parameters at INFO
         logging.getLogger(name).setLevel(logging.WARNING)
     _installed.append(handler)
     return handler

@@ -477,8 +477,9 @@ def app_factory() -> Starlette:
     base_url = os.environ.get(BASE_URL_ENV)
     if not base_url:
         raise SettingsError(f"{BASE_URL_ENV} is not set; start workers through 'xid serve'")
-    configure_logging()
-    services = build_services(load(), base_url)  # XID_CONFIG, when 'xid serve --config' was given, names the file
+    settings = load()  # XID_CONFIG, when 'xid serve --config' was given, names the file
+    configure_logging(settings.log_level.upper())
+    services = build_services(settings, base_url)
     services.start_housekeeping()
     app = create_app(services)
 

@@ -16,10 +16,12 @@ from typing import Literal
 from foundation.errors import XidError
 
 __all__ = [
+    "LOG_LEVELS",
     "PROFILES",
     "REVOCATION_MODES",
     "SECRET_SETTINGS",
     "VARIABLES",
+    "LogLevel",
     "Profile",
     "RevocationMode",
     "Settings",
@@ -30,6 +32,8 @@ RevocationMode = Literal["ocsp", "crl", "none"]
 REVOCATION_MODES: tuple[RevocationMode, ...] = ("ocsp", "crl", "none")
 Profile = Literal["development", "production"]
 PROFILES: tuple[str, ...] = ("development", "production")
+LogLevel = Literal["info", "warning", "error"]
+LOG_LEVELS: tuple[str, ...] = ("info", "warning", "error")
 
 VARIABLES: dict[str, str] = {
     "home": "XID_HOME",
@@ -47,6 +51,7 @@ VARIABLES: dict[str, str] = {
     "pkcs11_pin": "XID_PKCS11_PIN",
     "software_keys": "XID_SOFTWARE_KEYS",
     "metrics_token": "XID_METRICS_TOKEN",
+    "log_level": "XID_LOG_LEVEL",
     "ledger_key_file": "XID_LEDGER_KEY",
     "verifier_x5c": "XID_VERIFIER_X5C",
     "trusted_issuers": "XID_TRUSTED_ISSUERS",
@@ -126,6 +131,9 @@ class Settings:
     metrics_token: str | None = None
     """``XID_METRICS_TOKEN``: when set, ``/metrics`` asks for it as a bearer token (unset: open, for a scraper on a
     private network; keep ``/metrics`` off the public proxy)."""
+    log_level: LogLevel = "info"
+    """``XID_LOG_LEVEL``: ``info`` (one line per request), ``warning`` or ``error``. There is no debug level: some
+    libraries log request data at debug."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -134,6 +142,9 @@ class Settings:
         revocation = env.get("XID_REVOCATION", "ocsp") or "ocsp"
         if revocation not in REVOCATION_MODES:
             raise SettingsError(f"XID_REVOCATION must be one of {', '.join(REVOCATION_MODES)}, not {revocation!r}")
+        log_level = (env.get("XID_LOG_LEVEL") or "info").lower()
+        if log_level not in LOG_LEVELS:
+            raise SettingsError(f"XID_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}")
         profile = env.get("XID_PROFILE") or None
         if profile is not None and profile not in PROFILES:
             raise SettingsError(f"XID_PROFILE must be one of {', '.join(PROFILES)}, not {profile!r}")
@@ -142,6 +153,7 @@ class Settings:
             profile_setting=profile,  # type: ignore[arg-type]  # checked just above
             software_keys=_flag(env, "XID_SOFTWARE_KEYS", False),
             metrics_token=env.get("XID_METRICS_TOKEN") or None,
+            log_level=log_level,  # type: ignore[arg-type]  # checked above
             database_url=env.get("XID_DATABASE_URL") or None,
             ledger_database_url=env.get("XID_LEDGER_DATABASE_URL") or None,
             public_url=(env.get("XID_PUBLIC_URL") or "").rstrip("/") or None,

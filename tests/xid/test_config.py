@@ -317,3 +317,11 @@ def test_serve_reads_its_settings_file(tmp_path: Path) -> None:
     assert status == 1
     assert "the production profile refuses to start: XID_JPKI_ROOTS: " in err
     assert not (tmp_path / "state").exists()
+
+
+def test_serve_applies_the_profile_to_the_public_url_option(tmp_path: Path) -> None:
+    env = _production(tmp_path, XID_PUBLIC_URL="", XID_JPKI_ROOTS="", XID_PROFILE="")
+    status, _, err = _xid("serve", "--port", "0", "--public-url", "https://id.example.jp/", env=env)
+    assert status == 1  # an https --public-url implies the production profile, whose rules then apply
+    assert err.startswith("error [invalidSetting]: the production profile refuses to start: XID_JPKI_ROOTS: ")
+    assert "XID_PUBLIC_URL" not in err

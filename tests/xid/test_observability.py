@@ -32,8 +32,10 @@ from ledger.errors import LedgerError
 from ledger.log import Log
 from ledger.records import EventType, Record, digest
 from ledger.store import Store
+from tests.database import KINDS, database_url
 from tests.helpers import PERSONS, AsgiClient, load_person, serve_system
 from xid.cli import main
+from xid.cli_serve import metrics_directory
 from xid.observability import (
     JsonFormatter,
     LedgerGauges,
@@ -44,7 +46,7 @@ from xid.observability import (
     route_templates,
 )
 from xid.serve import Services, running
-from xid.settings import Settings
+from xid.settings import Settings, SettingsError
 
 PASSPHRASE = "correct horse battery staple"
 
@@ -59,7 +61,7 @@ def served(tmp_path: Path) -> Iterator[tuple[Services, Starlette]]:
 def log_lines() -> Iterator[io.StringIO]:
     """Every log record as a JSON line in a buffer, as ``xid serve`` writes them (restored afterwards)."""
     root = logging.getLogger()
-    levels = {name: logging.getLogger(name).level for name in ("", "httpx", "httpcore")}
+    levels = {name: logging.getLogger(name).level for name in ("", "httpx", "httpcore", "sqlalchemy.engine")}
     buffer = io.StringIO()
     handler = configure_logging(stream=buffer)
     try:
@@ -322,6 +324,53 @@ def test_metrics_without_a_ledger_gauge_that_fails() -> None:
     text = metrics.exposition()[0].decode()
     assert "xid_ledger_entries" not in text  # left out, never reported wrong
     assert _samples(text)["xid_ledger_anchor_lag_seconds"] == 2.5
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_ready_on_each_database(kind: str, tmp_path: Path) -> None:
+    with database_url(kind, tmp_path) as url:
+        env = {"XID_HOME": str(tmp_path / "home"), "XID_DATABASE_URL": url, "XID_LEDGER_DATABASE_URL": url}
+        with running(Settings.from_env(env), "http://127.0.0.1:8000") as (services, app):
+            client = AsgiClient(app)
+            assert client.get("/readyz").json()["checks"] == {"database": "ok", "ledger": "ok", "keys": "ok"}
+            services.ledger.append(Record(EventType.CONSENT, datetime.now(UTC), subject=digest(b"1")))
+            assert _samples(client.get("/metrics").text)["xid_ledger_entries"] == 1
+
+
+def test_log_levels(tmp_path: Path) -> None:
+    assert Settings.from_env({}).log_level == "info"
+    assert Settings.from_env({"XID_LOG_LEVEL": "WARNING"}).log_level == "warning"
+    with pytest.raises(SettingsError, match="XID_LOG_LEVEL must be one of info, warning, error"):
+        Settings.from_env({"XID_LOG_LEVEL": "debug"})
+    root = logging.getLogger()
+    levels = {name: logging.getLogger(name).level for name in ("", "httpx", "httpcore", "sqlalchemy.engine")}
+    buffer = io.StringIO()
+    handler = configure_logging("WARNING", stream=buffer)
+    try:
+        with running(Settings.from_env({"XID_HOME": str(tmp_path)}), "http://127.0.0.1:8000") as (_, app):
+            AsgiClient(app).get("/healthz")
+        assert _access(buffer) == []  # access lines are INFO
+        logging.getLogger("xid.serve").warning("shown")
+        assert json.loads(buffer.getvalue().splitlines()[-1])["message"] == "shown"
+    finally:
+        root.removeHandler(handler)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def test_metrics_directory_is_fresh_and_stale_ones_go(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    (run / "metrics-999999999").mkdir(parents=True)  # a pid no process has
+    alive = run / f"metrics-{os.getppid()}"  # another live xid serve on the same home keeps its own
+    alive.mkdir()
+    own = metrics_directory(tmp_path, os.getpid())
+    (own / "counter_1.db").write_bytes(b"old")
+    again = metrics_directory(tmp_path, os.getpid())
+    assert again == own == run / f"metrics-{os.getpid()}"
+    assert list(again.iterdir()) == []
+    assert not (run / "metrics-999999999").exists()
+    assert alive.exists()
+    assert own.stat().st_mode & 0o777 == 0o700
 
 
 # -- a whole enrollment and presentation: no personal data and no secrets in any log line -------------------------
