@@ -351,9 +351,8 @@ def check(settings: Settings, *, deep: bool = True) -> list[Problem]:
         parts = urlsplit(settings.public_url)
         loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
         if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
-            found.append(
-                Problem("XID_PUBLIC_URL", "error", "is not an http(s) URL without query or fragment", "fix it")
-            )
+            fix = "give the URL clients reach xid at, e.g. https://id.example.jp or https://example.jp/xid"
+            found.append(Problem("XID_PUBLIC_URL", "error", "is not an http(s) URL without query or fragment", fix))
         elif parts.scheme == "http" and not loopback and settings.profile != "production":
             fix = "use https (plain http only on a loopback address)"
             found.append(Problem("XID_PUBLIC_URL", "error", "uses http on a non-loopback host", fix))

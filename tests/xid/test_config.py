@@ -193,6 +193,18 @@ def test_check_reads_the_files(tmp_path: Path) -> None:
     assert check(Settings.from_env({"XID_HOME": str(tmp_path / "fresh")})) == []  # a fresh development home is fine
 
 
+def test_check_public_urls(tmp_path: Path) -> None:
+    def found(url: str) -> list[str]:
+        settings = Settings.from_env({"XID_HOME": str(tmp_path), "XID_PUBLIC_URL": url, "XID_PROFILE": "development"})
+        return [p.message for p in check(settings, deep=False)]
+
+    assert found("https://id.example.jp/xid") == []
+    assert found("http://localhost:8000") == []
+    assert found("http://id.example.jp") == ["uses http on a non-loopback host"]
+    assert found("ftp://id.example.jp") == ["is not an http(s) URL without query or fragment"]
+    assert found("https://id.example.jp/?a=1") == ["is not an http(s) URL without query or fragment"]
+
+
 def test_pkcs11_needs_token_and_pin(tmp_path: Path) -> None:
     env = {"XID_HOME": str(tmp_path), "XID_PKCS11_MODULE": str(tmp_path / "m.so")}
     problems = check(Settings.from_env(env))
