@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from issuer.context import OperatorSecrets
+from tests.helpers import require_component
 from xid.cli import main
 from xid.config import (
     Problem,
@@ -337,3 +341,40 @@ def test_serve_applies_the_profile_to_the_public_url_option(tmp_path: Path) -> N
     assert status == 1  # an https --public-url implies the production profile, whose rules then apply
     assert err.startswith("error [invalidSetting]: the production profile refuses to start: XID_JPKI_ROOTS: ")
     assert "XID_PUBLIC_URL" not in err
+
+
+SOFTHSM = Path("/usr/lib/softhsm/libsofthsm2.so")
+
+
+@pytest.mark.softhsm
+def test_check_finds_the_pkcs11_token(tmp_path: Path) -> None:
+    """In a subprocess each: SoftHSM2 reads its configuration once per process."""
+    require_component(shutil.which("softhsm2-util") is not None and SOFTHSM.exists(), "SoftHSM2 (apt softhsm2)")
+    (tmp_path / "tokens").mkdir()
+    conf = tmp_path / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {tmp_path / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("XID_")},
+        "SOFTHSM2_CONF": str(conf),
+        "XID_HOME": str(tmp_path / "home"),
+        "XID_PKCS11_MODULE": str(SOFTHSM),
+        "XID_PKCS11_PIN": "1234",
+    }
+    init = ["softhsm2-util", "--init-token", "--free", "--label", "xid", "--so-pin", "0000", "--pin", "1234"]
+    subprocess.run(init, check=True, capture_output=True, env=env)
+
+    def problems(token: str) -> list[dict[str, str]]:
+        done = subprocess.run(
+            [sys.executable, "-m", "xid.cli", "config", "check", "--json"],
+            env={**env, "XID_PKCS11_TOKEN": token},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        found: list[dict[str, str]] = json.loads(done.stdout)["problems"]
+        return found
+
+    assert problems("xid") == []
+    (missing,) = problems("no-such-token")
+    assert missing["setting"] == "XID_PKCS11_TOKEN"
+    assert "'no-such-token' is not found" in missing["message"]
