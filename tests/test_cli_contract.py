@@ -158,9 +158,19 @@ TABLE: dict[tuple[str, ...], dict[str, Case | str]] = {
         NOT_JSON: "reads no file named on the command line",
         UNWRITABLE: case("rp remove c-1", 1, "cannotWrite", env={"XID_HOME": "{unwritable}"}),
     },
+    ("config", "check"): {
+        MISSING: case("config check --config {missing}", 2, "usageError"),
+        NOT_JSON: case("config check --config {text}", 2, "usageError"),
+        UNWRITABLE: "writes no file",
+    },
+    ("config", "show"): {
+        MISSING: case("config show --config {missing}", 2, "usageError"),
+        NOT_JSON: case("config show --config {text}", 2, "usageError"),
+        UNWRITABLE: "writes no file",
+    },
     ("serve",): {
-        MISSING: "reads no file named on the command line",
-        NOT_JSON: "reads no file named on the command line",
+        MISSING: case("serve --config {missing}", 2, "usageError"),
+        NOT_JSON: case("serve --config {text}", 2, "usageError"),
         UNWRITABLE: case("serve --port 0", 1, "cannotWrite", env={"XID_HOME": "{unwritable}"}),
     },
     ("did", "create"): {
@@ -511,6 +521,8 @@ OUTPUT: dict[tuple[str, ...], str] = {
     ("card", "read"): REPORT,
     ("card", "sign"): REPORT,
     ("card", "status"): REPORT,
+    ("config", "check"): REPORT,
+    ("config", "show"): REPORT,
     ("demo",): DOCUMENT,  # the story itself
     ("did", "create"): REPORT,
     ("did", "resolve"): DOCUMENT,

@@ -26,6 +26,7 @@ from xid.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
+    from starlette.routing import Route
 
     from did import Did, DidDocument
     from did.resolver import MethodResolver
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from jpki_bridge.trust import TrustAnchors
     from ledger.log import Log
     from verifier.context import VerifierContext
+    from xid.observability import Metrics
 
 __all__ = [
     "BASE_URL_ENV",
@@ -44,6 +46,8 @@ __all__ = [
     "build_services",
     "create_app",
     "issuer_did",
+    "ops_routes",
+    "readiness_checks",
     "running",
 ]
 
@@ -175,6 +179,8 @@ class Services:
     issuer: IssuerContext
     ledger: Log
     verifier: VerifierContext
+    metrics: Metrics | None = None
+    """The app's metrics (``build_services`` makes them; ``metrics.count("logins", ...)`` for the OIDC facade)."""
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def housekeeping(self) -> dict[str, int]:
@@ -255,7 +261,16 @@ def build_services(settings: Settings, base_url: str) -> Services:
         ledger=log,
         vc_api_signers=vc_api,
     )
-    return Services(settings, base_url, context, log, _verifier_context(settings, context))
+    services = Services(settings, base_url, context, log, _verifier_context(settings, context))
+    services.metrics = _metrics(log)
+    return services
+
+
+def _metrics(log: Log) -> Metrics:
+    """The metrics of one app, with the ledger's gauges read from its database at each scrape."""
+    from xid.observability import LedgerGauges, Metrics, anchor_lag
+
+    return Metrics(LedgerGauges(size=lambda: log.store.state().size, anchor_lag=lambda: anchor_lag(log)))
 
 
 class _OwnDidFirst:
@@ -357,20 +372,114 @@ def create_app(services: Services) -> Starlette:
     from issuer.app import create_app as issuer_app
     from ledger.http import create_app as ledger_app
     from verifier.app import routes as verifier_routes
+    from xid.observability import Observed
 
     verifier_key = ("verifier", PublicKey.from_jwk(services.verifier.signer.public_jwk))
     app = issuer_app(services.issuer, extra_keys=[verifier_key])
     app.router.routes.extend(verifier_routes(services.verifier))
     app.router.routes.append(Mount("/ledger", app=ledger_app(services.ledger.store)))
+    app.router.routes.extend(ops_routes(services))
+    if services.metrics is None:
+        services.metrics = _metrics(services.ledger)
+    app.state.metrics = services.metrics
+    app.add_middleware(Observed, metrics=services.metrics, routes=lambda: app.routes)
     return app
+
+
+_PROBE = b"xid readiness probe"
+_READY_TIMEOUT_S = 2.0
+
+
+def readiness_checks(services: Services) -> dict[str, Callable[[], None]]:
+    """What ``/readyz`` checks, each raising when not ready: the database, the ledger's writer lock, the keys."""
+    from sqlalchemy import text
+
+    from foundation.db import transaction
+
+    def database() -> None:
+        with transaction(services.issuer.engine) as conn:
+            conn.execute(text("SELECT 1"))
+
+    def ledger() -> None:
+        with services.ledger.store.transaction(write=True) as txn:  # takes the writer lock, appends nothing
+            txn.state()
+
+    def keys() -> None:
+        from did import PublicKey
+
+        issuer = services.issuer
+        for signer in (issuer.es256, issuer.ed25519, issuer.ca_signer, services.verifier.signer):
+            PublicKey.from_jwk(signer.public_jwk).verify(signer.sign(_PROBE), _PROBE, signer.algorithm)
+
+    return {"database": database, "ledger": ledger, "keys": keys}
+
+
+def ops_routes(services: Services) -> list[Route]:
+    """``/healthz`` (the process answers), ``/readyz`` (503 naming what is not ready) and ``/metrics``."""
+    import asyncio
+    import hmac
+
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from foundation.web import bearer_token, error_response, json_response
+
+    checks = readiness_checks(services)
+
+    async def healthz(request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    async def run(check: Callable[[], None]) -> str:
+        try:
+            await asyncio.wait_for(run_in_threadpool(check), _READY_TIMEOUT_S)
+        except TimeoutError:
+            return "timeout"
+        except XidError as error:  # the error's code only: its message may name hosts or paths
+            return error.code
+        except Exception as error:  # a probe that fails in any way means not ready
+            return type(error).__name__
+        return "ok"
+
+    async def readyz(request: Request) -> Response:
+        results = dict(zip(checks, await asyncio.gather(*(run(c) for c in checks.values())), strict=True))
+        ready = all(result == "ok" for result in results.values())
+        return json_response({"status": "ready" if ready else "unavailable", "checks": results}, 200 if ready else 503)
+
+    async def metrics(request: Request) -> Response:
+        expected = services.settings.metrics_token
+        if expected is not None:
+            given = bearer_token(request) or ""
+            if not hmac.compare_digest(given.encode(), expected.encode()):
+                return error_response(
+                    401,
+                    "invalid_token",
+                    "/metrics needs the bearer token XID_METRICS_TOKEN",
+                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+                )
+        assert services.metrics is not None
+        body, content_type = await run_in_threadpool(services.metrics.exposition)
+        return Response(body, media_type=content_type, headers={"Cache-Control": "no-store"})
+
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
 
 
 def app_factory() -> Starlette:
     """The app for a uvicorn worker process (``--workers N``): settings from the environment."""
+    from xid.config import load
+    from xid.observability import configure_logging
+
     base_url = os.environ.get(BASE_URL_ENV)
     if not base_url:
         raise SettingsError(f"{BASE_URL_ENV} is not set; start workers through 'xid serve'")
-    services = build_services(Settings.from_env(), base_url)
+    settings = load()  # XID_CONFIG, when 'xid serve --config' was given, names the file
+    configure_logging(settings.log_level.upper())
+    services = build_services(settings, base_url)
     services.start_housekeeping()
     app = create_app(services)
 

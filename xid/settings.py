@@ -15,10 +15,55 @@ from typing import Literal
 
 from foundation.errors import XidError
 
-__all__ = ["REVOCATION_MODES", "RevocationMode", "Settings", "SettingsError"]
+__all__ = [
+    "LOG_LEVELS",
+    "PROFILES",
+    "REVOCATION_MODES",
+    "SECRET_SETTINGS",
+    "VARIABLES",
+    "LogLevel",
+    "Profile",
+    "RevocationMode",
+    "Settings",
+    "SettingsError",
+]
 
 RevocationMode = Literal["ocsp", "crl", "none"]
 REVOCATION_MODES: tuple[RevocationMode, ...] = ("ocsp", "crl", "none")
+Profile = Literal["development", "production"]
+PROFILES: tuple[str, ...] = ("development", "production")
+LogLevel = Literal["info", "warning", "error"]
+LOG_LEVELS: tuple[str, ...] = ("info", "warning", "error")
+
+VARIABLES: dict[str, str] = {
+    "home": "XID_HOME",
+    "profile_setting": "XID_PROFILE",
+    "database_url": "XID_DATABASE_URL",
+    "ledger_database_url": "XID_LEDGER_DATABASE_URL",
+    "public_url": "XID_PUBLIC_URL",
+    "jpki_roots": "XID_JPKI_ROOTS",
+    "revocation": "XID_REVOCATION",
+    "tx_code": "XID_TX_CODE",
+    "vc_api_token": "XID_VC_API_TOKEN",
+    "admin_token": "XID_ADMIN_TOKEN",
+    "pkcs11_module": "XID_PKCS11_MODULE",
+    "pkcs11_token": "XID_PKCS11_TOKEN",
+    "pkcs11_pin": "XID_PKCS11_PIN",
+    "software_keys": "XID_SOFTWARE_KEYS",
+    "metrics_token": "XID_METRICS_TOKEN",
+    "log_level": "XID_LOG_LEVEL",
+    "ledger_key_file": "XID_LEDGER_KEY",
+    "verifier_x5c": "XID_VERIFIER_X5C",
+    "trusted_issuers": "XID_TRUSTED_ISSUERS",
+    "operator_secrets_file": "XID_OPERATOR_SECRETS",
+}
+"""Each ``Settings`` field and the environment variable that sets it (the TOML key is the variable's name without
+``XID_``, in lower case: ``XID_LEDGER_KEY`` is ``ledger_key``)."""
+
+SECRET_SETTINGS = frozenset(
+    {"vc_api_token", "admin_token", "pkcs11_pin", "metrics_token", "database_url", "ledger_database_url"}
+)
+"""Fields never shown: tokens, the PIN, and database URLs (which may carry a password)."""
 
 
 class SettingsError(XidError):
@@ -77,6 +122,18 @@ class Settings:
     """``XID_TRUSTED_ISSUERS``: issuers (DIDs or https URLs, comma-separated) the verifier accepts besides its own."""
     operator_secrets_file: Path | None = None
     """``XID_OPERATOR_SECRETS``: the operator secrets file (default $XID_HOME/secrets/operator.json)."""
+    profile_setting: Profile | None = None
+    """``XID_PROFILE``: ``development`` or ``production``; unset, production when ``XID_JPKI_ROOTS`` is set or
+    ``XID_PUBLIC_URL`` is https (see ``profile``)."""
+    software_keys: bool = False
+    """``XID_SOFTWARE_KEYS``: the production profile's explicit opt-in to issuer, CA and verifier keys in files
+    (without it, production needs ``XID_PKCS11_MODULE``)."""
+    metrics_token: str | None = None
+    """``XID_METRICS_TOKEN``: when set, ``/metrics`` asks for it as a bearer token (unset: open, for a scraper on a
+    private network; keep ``/metrics`` off the public proxy)."""
+    log_level: LogLevel = "info"
+    """``XID_LOG_LEVEL``: ``info`` (one line per request), ``warning`` or ``error``. There is no debug level: some
+    libraries log request data at debug."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -85,8 +142,18 @@ class Settings:
         revocation = env.get("XID_REVOCATION", "ocsp") or "ocsp"
         if revocation not in REVOCATION_MODES:
             raise SettingsError(f"XID_REVOCATION must be one of {', '.join(REVOCATION_MODES)}, not {revocation!r}")
+        log_level = (env.get("XID_LOG_LEVEL") or "info").lower()
+        if log_level not in LOG_LEVELS:
+            raise SettingsError(f"XID_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}")
+        profile = env.get("XID_PROFILE") or None
+        if profile is not None and profile not in PROFILES:
+            raise SettingsError(f"XID_PROFILE must be one of {', '.join(PROFILES)}, not {profile!r}")
         return cls(
             home=Path(env.get("XID_HOME", ".xid") or ".xid"),
+            profile_setting=profile,  # type: ignore[arg-type]  # checked just above
+            software_keys=_flag(env, "XID_SOFTWARE_KEYS", False),
+            metrics_token=env.get("XID_METRICS_TOKEN") or None,
+            log_level=log_level,  # type: ignore[arg-type]  # checked above
             database_url=env.get("XID_DATABASE_URL") or None,
             ledger_database_url=env.get("XID_LEDGER_DATABASE_URL") or None,
             public_url=(env.get("XID_PUBLIC_URL") or "").rstrip("/") or None,
@@ -105,10 +172,9 @@ class Settings:
         )
 
     def __repr__(self) -> str:
-        hidden = {"vc_api_token", "admin_token", "pkcs11_pin", "database_url", "ledger_database_url"}
         shown = ", ".join(
             f"{name}={'<set>' if getattr(self, name) else None}"
-            if name in hidden
+            if name in SECRET_SETTINGS
             else f"{name}={getattr(self, name)!r}"
             for name in self.__dataclass_fields__
         )
@@ -118,6 +184,15 @@ class Settings:
     def development(self) -> bool:
         """Whether this is the embedded development configuration (the TEST CA is trusted)."""
         return self.jpki_roots is None
+
+    @property
+    def profile(self) -> Profile:
+        """The profile: ``XID_PROFILE`` when set, else production when real roots or an https public URL say so."""
+        if self.profile_setting is not None:
+            return self.profile_setting
+        if self.jpki_roots is not None or (self.public_url or "").startswith("https://"):
+            return "production"
+        return "development"
 
     @property
     def keys_dir(self) -> Path:
