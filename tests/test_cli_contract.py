@@ -142,8 +142,12 @@ TABLE: dict[tuple[str, ...], dict[str, Case | str]] = {
         UNWRITABLE: "writes no file (prints each handover on stdout)",
     },
     ("rp", "add"): {
-        MISSING: "reads no file named on the command line",
-        NOT_JSON: "reads no file named on the command line",
+        MISSING: case(
+            "rp add --name Shop --sector shop.example --auth-method private_key_jwt --jwks {missing}", 2, "usageError"
+        ),
+        NOT_JSON: case(
+            "rp add --name Shop --sector shop.example --auth-method private_key_jwt --jwks {text}", 2, "usageError"
+        ),
         UNWRITABLE: case(
             "rp add --name Shop --sector shop.example", 1, "cannotWrite", env={"XID_HOME": "{unwritable}"}
         ),
