@@ -16,16 +16,27 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from joserfc.jwk import ECKey, RSAKey, import_key
 
-from oidc.context import OidcContext
+from oidc.context import OidcSettings
 
-__all__ = ["ALGORITHMS", "JWKS_MAX_AGE", "SigningKey", "jwks", "load_keys", "rotate", "signing_key"]
+__all__ = [
+    "ALGORITHMS",
+    "JWKS_MAX_AGE",
+    "KeyDirectory",
+    "KeyHome",
+    "SigningKey",
+    "jwks",
+    "load_keys",
+    "rotate",
+    "signing_key",
+]
 
 ALGORITHMS: Final = ("RS256", "ES256")
 """The ID token signing algorithms offered (``id_token_signing_alg_values_supported``)."""
@@ -34,6 +45,38 @@ JWKS_MAX_AGE: Final = 300
 """Seconds a relying party may cache the JWKS (``Cache-Control: max-age``); shorter than the publish lead."""
 
 _MAX_KEY_FILE = 16 * 1024
+
+
+class KeyHome(Protocol):
+    """Where the keys live and the times that rule them (an ``OidcContext`` is one)."""
+
+    @property
+    def keys_dir(self) -> Path:
+        """The directory of the key files."""
+        ...
+
+    @property
+    def settings(self) -> OidcSettings:
+        """``key_publish_lead`` and ``id_token_ttl``."""
+        ...
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        """The current time."""
+        ...
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class KeyDirectory:
+    """A ``KeyHome`` without the rest of the OP (what ``xid oidc rotate-keys`` works on)."""
+
+    keys_dir: Path
+    settings: OidcSettings = field(default_factory=OidcSettings)
+    clock: Callable[[], datetime] = _now
 
 
 @dataclass(frozen=True)
@@ -77,7 +120,7 @@ def _load(path: Path) -> SigningKey | None:
         return None  # a file being replaced or not ours: never a reason to stop signing with the others
 
 
-def load_keys(ctx: OidcContext) -> list[SigningKey]:
+def load_keys(ctx: KeyHome) -> list[SigningKey]:
     """Every stored key, newest ``signs_from`` first."""
     directory = ctx.keys_dir
     if not directory.is_dir():
@@ -86,7 +129,7 @@ def load_keys(ctx: OidcContext) -> list[SigningKey]:
     return sorted(keys, key=lambda key: (key.signs_from, key.created, key.kid), reverse=True)
 
 
-def _create(ctx: OidcContext, alg: str, signs_from: datetime) -> SigningKey:
+def _create(ctx: KeyHome, alg: str, signs_from: datetime) -> SigningKey:
     key: RSAKey | ECKey = RSAKey.generate_key(2048) if alg == "RS256" else ECKey.generate_key("P-256")
     kid = key.thumbprint()
     now = ctx.clock().astimezone(UTC)
@@ -112,7 +155,7 @@ def _create(ctx: OidcContext, alg: str, signs_from: datetime) -> SigningKey:
     return loaded
 
 
-def signing_key(ctx: OidcContext, alg: str) -> SigningKey:
+def signing_key(ctx: KeyHome, alg: str) -> SigningKey:
     """The key that signs with ``alg`` now: the newest whose ``signs_from`` has come (created on first use)."""
     if alg not in ALGORITHMS:
         raise ValueError(f"unsupported signing algorithm {alg!r}")
@@ -123,7 +166,7 @@ def signing_key(ctx: OidcContext, alg: str) -> SigningKey:
     return _create(ctx, alg, now)
 
 
-def _published(keys: list[SigningKey], ctx: OidcContext) -> list[SigningKey]:
+def _published(keys: list[SigningKey], ctx: KeyHome) -> list[SigningKey]:
     """The keys still published: future and current signers, and retired ones whose tokens may not have expired."""
     now = ctx.clock()
     kept: list[SigningKey] = []
@@ -139,14 +182,14 @@ def _published(keys: list[SigningKey], ctx: OidcContext) -> list[SigningKey]:
     return kept
 
 
-def jwks(ctx: OidcContext) -> dict[str, Any]:
+def jwks(ctx: KeyHome) -> dict[str, Any]:
     """The JWK Set served at ``/jwks``: every published key (one per algorithm at least; created on first use)."""
     for alg in ALGORITHMS:
         signing_key(ctx, alg)
     return {"keys": [key.public_jwk() for key in _published(load_keys(ctx), ctx)]}
 
 
-def rotate(ctx: OidcContext) -> dict[str, Any]:
+def rotate(ctx: KeyHome) -> dict[str, Any]:
     """Add a new key per algorithm (signing after the publish lead) and delete keys no longer published."""
     for alg in ALGORITHMS:
         signing_key(ctx, alg)
