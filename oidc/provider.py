@@ -973,6 +973,7 @@ class Provider:
         code: _Code = request.authorization_code
         now = self.ctx.clock()
         with transaction(self.ctx.engine, write=True) as conn:
+            conn.execute(delete(tokens).where(tokens.c.expires_at <= _ms(now - timedelta(days=1))))
             redeemed = conn.execute(
                 update(codes)
                 .where(codes.c.code_hash == code.code_hash, codes.c.state == "issued")
