@@ -35,7 +35,10 @@ from did.keys import KeyType
 from did.signer import SoftwareSigner
 from foundation.db import open_engine, sqlite_engine, transaction
 from foundation.web import EXCEPTION_HANDLERS, TokenRequest, error_response, json_response, read_form
-from issuer.oid4vci import GrantTypeRegistry, Oid4vciError, authorization_server_metadata
+from issuer.context import IssuerContext, IssuerSettings, OperatorSecrets
+from issuer.db import create_schema as create_issuer_schema
+from issuer.oid4vci import GrantTypeRegistry, Oid4vciError, authorization_server_metadata, default_grant_types
+from issuer.oid4vci_routes import routes as issuer_routes
 from ledger.log import Log
 from ledger.records import commitment
 from ledger.store import Store
@@ -47,6 +50,7 @@ from oidc.provider import ACR_HOLDER_KEY, Provider, authorizations, tokens
 from oidc.provider_routes import routes
 from tests.database import KINDS, database_url
 from tests.helpers import AsgiClient
+from tests.issuer.oid4vci_fakes import CONFIGURATIONS, FakeFacts, FakeIssuer
 from tests.verifier.conftest import certificate_chain, unreachable_status
 from verifier import rps
 from verifier.context import VerifierContext
@@ -799,3 +803,53 @@ def test_keys_rotate_with_publication_before_use(world: World) -> None:
     keys.rotate(world.ctx)
     assert first not in {k["kid"] for k in keys.jwks(world.ctx)["keys"]}
     assert not (world.ctx.keys_dir / f"{first}.json").exists()
+
+
+# -- the origin's one token endpoint: the issuer's route with the OIDC grant registered ---------------------------
+
+
+def test_the_issuer_token_endpoint_serves_the_oidc_grant_and_merged_metadata(world: World) -> None:
+
+    issuer = IssuerContext(
+        base_url=BASE,
+        did="did:web:127.0.0.1%3A8000",
+        engine=world.ctx.engine,
+        es256=SoftwareSigner.generate(KeyType.P256),
+        ed25519=SoftwareSigner.generate(KeyType.ED25519),
+        ca_signer=SoftwareSigner.generate(KeyType.P256),
+        secrets=OperatorSecrets.generate(),
+        trust=None,  # type: ignore[arg-type]  # the token endpoint consults no trust anchors
+        revocation=None,  # type: ignore[arg-type]
+        settings=IssuerSettings(),
+    )
+    create_issuer_schema(world.ctx.engine)
+    registry = default_grant_types(issuer)
+    registry.register("authorization_code", world.provider.token_grant, world.provider.oauth_metadata())
+    app = Starlette(
+        routes=[
+            *routes(world.provider),
+            *issuer_routes(
+                issuer, configurations=CONFIGURATIONS, issue=FakeIssuer(issuer), facts=FakeFacts(), grant_types=registry
+            ),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+    )
+    http = AsgiClient(app)
+    metadata = http.get("/.well-known/oauth-authorization-server").json()
+    assert metadata["grant_types_supported"] == [
+        "authorization_code",
+        "urn:ietf:params:oauth:grant-type:pre-authorized_code",
+    ]
+    assert metadata["token_endpoint_auth_methods_supported"] == [
+        "none",
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ]
+    assert metadata["authorization_endpoint"] == f"{BASE}/authorize"
+    assert metadata["pre-authorized_grant_anonymous_access_supported"] is True
+    world.http = http
+    body = world.token(world.shop, world.code(world.shop)).json()
+    assert verify_id_token(world, body["id_token"], world.shop)["at_hash"] == at_hash(body["access_token"])
+    unknown = http.post("/token", data={"grant_type": "password", "username": "u", "password": "p"})
+    assert unknown.json()["error"] == "unsupported_grant_type"
