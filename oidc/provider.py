@@ -38,7 +38,7 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, Protocol
 
 from authlib.oauth2.rfc6749 import (
     AuthorizationServer,
@@ -79,6 +79,8 @@ __all__ = [
     "AMR",
     "AUTH_METHODS",
     "CLAIMS_SUPPORTED",
+    "LINKAGE_CLAIM",
+    "LINKAGE_SCOPE_PREFIX",
     "SCOPES_SUPPORTED",
     "AuthorizationNotFoundError",
     "AuthorizeResult",
@@ -88,6 +90,7 @@ __all__ = [
     "InvalidRequestUriError",
     "InvalidScopeError",
     "InvalidTokenError",
+    "LinkageSource",
     "LoginRequiredError",
     "Provider",
     "RequestNotSupportedError",
@@ -97,6 +100,7 @@ __all__ = [
     "authorizations",
     "client_assertions",
     "codes",
+    "linkage_targets",
     "pushed_requests",
     "tokens",
 ]
@@ -303,6 +307,26 @@ def _ms(when: datetime) -> int:
 def _with_params(uri: str, params: Mapping[str, str | None]) -> str:
     query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
     return f"{uri}{'&' if urllib.parse.urlsplit(uri).query else '?'}{query}"
+
+
+LINKAGE_CLAIM: Final = "xid_linkage"
+"""The claim carrying consented linkage identifiers: ``{other client_id: identifier shared with it}``."""
+
+LINKAGE_SCOPE_PREFIX: Final = "linkage:"
+"""A scope ``linkage:<other client_id>`` asks for the identifier shared with that relying party."""
+
+
+class LinkageSource(Protocol):
+    """Linkage identifiers shared by two relying parties, only with the person's consent (the consent part)."""
+
+    def linkage_id(self, person: str, client_id: str, other_client_id: str) -> str:
+        """The identifier both clients receive for the person, or an OidcError when the person did not consent."""
+        ...
+
+
+def linkage_targets(scopes: tuple[str, ...]) -> tuple[str, ...]:
+    """The client_ids named by ``linkage:<client_id>`` scopes, in order, without repeats."""
+    return tuple(dict.fromkeys(s[len(LINKAGE_SCOPE_PREFIX) :] for s in scopes if s.startswith(LINKAGE_SCOPE_PREFIX)))
 
 
 # -- Authlib adapter ----------------------------------------------------------------------------------------------
@@ -531,9 +555,10 @@ class _PrivateKeyJwt(JWTBearerClientAssertion):  # type: ignore[misc]
 class Provider:
     """The OP: authorization requests in, codes out (``Completion``), the token grant, userinfo and metadata."""
 
-    def __init__(self, ctx: OidcContext, login: LoginFlow) -> None:
+    def __init__(self, ctx: OidcContext, login: LoginFlow, linkage: LinkageSource | None = None) -> None:
         self.ctx = ctx
         self.login = login
+        self.linkage = linkage
         self.server = _Server(self)
         self.server.register_grant(_CodeGrant, [_S256(required=True), _IdToken(self)])
         self.server.register_token_generator("default", self._generate_token)
@@ -706,7 +731,9 @@ class Provider:
         acr_values = tuple(params.get("acr_values", "").split())
         self._check_essential_acr(claims_param)
         ui_locales = tuple(params.get("ui_locales", "").split())[:10]
-        linkage = tuple(dict.fromkeys(params.get("linkage", "").split()))
+        linkage = linkage_targets(tuple(params.get("scope", "").split()))
+        if linkage and self.linkage is None:
+            raise InvalidScopeError("linkage scopes are not offered by this provider")
         if len(linkage) > _MAX_LINKAGE:
             raise InvalidAuthorizationRequestError(f"at most {_MAX_LINKAGE} linkage partners")
         for partner in linkage:
@@ -841,6 +868,17 @@ class Provider:
         if sub is None:
             return self.fail(authorization_id, "access_denied", "no person is known for the presented credential")
         id_token_claims, userinfo = claim_mapping.released_claims(request, outcome.claims)
+        if request.linkage:
+            assert self.linkage is not None  # linkage scopes are refused at /authorize without a source
+            try:
+                shared = {
+                    other: self.linkage.linkage_id(outcome.person, request.client_id, other)
+                    for other in request.linkage
+                }
+            except OidcError as refused:
+                return self.fail(authorization_id, refused.error, refused.message)
+            id_token_claims[LINKAGE_CLAIM] = shared
+            userinfo[LINKAGE_CLAIM] = shared
         code = self.ctx.token(32)
         grant = {
             "redirect_uri": request.redirect_uri,

@@ -46,6 +46,7 @@ from oidc import keys
 from oidc.context import OidcContext
 from oidc.contracts import AuthorizationRequest, Completion, LoginOutcome
 from oidc.db import create_schema
+from oidc.errors import OidcError
 from oidc.provider import ACR_HOLDER_KEY, Provider, authorizations, tokens
 from oidc.provider_routes import routes
 from tests.database import KINDS, database_url
@@ -99,6 +100,26 @@ class FakeLogin:
     def start(self, request: AuthorizationRequest) -> str:
         self.started.append(request)
         return f"{BASE}/login/{request.id}"
+
+
+@dataclass
+class FakeLinkage:
+    """The consent part's linkage: identifiers only for consented (unordered) client pairs."""
+
+    consented: set[frozenset[str]] = field(default_factory=set)
+
+    def linkage_id(self, person: str, client_id: str, other_client_id: str) -> str:
+        pair = frozenset({client_id, other_client_id})
+        if pair not in self.consented:
+            raise LinkageRefusedError("the person did not consent to this linkage")
+        return hashlib.sha256(f"{person}|{'|'.join(sorted(pair))}".encode()).hexdigest()
+
+
+class LinkageRefusedError(OidcError):
+    """Test stand-in for the consent part's refusal."""
+
+    code = "testLinkageRefusedError"
+    error = "access_denied"
 
 
 @dataclass
@@ -256,7 +277,7 @@ def world(engine: Engine, tmp_path: Path) -> World:
         ledger_key=b"l" * 32,
     )
     login = FakeLogin()
-    provider = Provider(ctx, login)
+    provider = Provider(ctx, login, FakeLinkage())
     registry = GrantTypeRegistry()
     registry.register("authorization_code", provider.token_grant, provider.oauth_metadata())
     app = make_app(provider, registry)
@@ -853,3 +874,30 @@ def test_the_issuer_token_endpoint_serves_the_oidc_grant_and_merged_metadata(wor
     assert verify_id_token(world, body["id_token"], world.shop)["at_hash"] == at_hash(body["access_token"])
     unknown = http.post("/token", data={"grant_type": "password", "username": "u", "password": "p"})
     assert unknown.json()["error"] == "unsupported_grant_type"
+
+
+# -- linkage ------------------------------------------------------------------------------------------------------
+
+
+def test_linkage_identifiers_only_with_consent(world: World) -> None:
+    linkage = world.provider.linkage
+    assert isinstance(linkage, FakeLinkage)
+    scope = f"openid name linkage:{world.other.client_id}"
+    request = world.started(world.shop, scope=scope)
+    assert request.linkage == (world.other.client_id,)
+    refused = redirect_query(world.provider.complete(request.id, outcome()), world.shop.redirect_uri)
+    assert refused["error"] == "access_denied"
+    linkage.consented.add(frozenset({world.shop.client_id, world.other.client_id}))
+    body = world.token(world.shop, world.code(world.shop, scope=scope)).json()
+    shared = verify_id_token(world, body["id_token"], world.shop)["xid_linkage"]
+    assert set(shared) == {world.other.client_id}
+    theirs = world.token(world.other, world.code(world.other, scope=f"openid linkage:{world.shop.client_id}")).json()
+    assert (
+        verify_id_token(world, theirs["id_token"], world.other)["xid_linkage"][world.shop.client_id]
+        == shared[world.other.client_id]
+    )
+    unknown = world.authorize(world.shop, scope="openid linkage:nobody")
+    assert redirect_query(unknown.headers["location"], world.shop.redirect_uri)["error"] == "invalid_request"
+    world.provider.linkage = None
+    offered = world.authorize(world.shop, scope=scope)
+    assert redirect_query(offered.headers["location"], world.shop.redirect_uri)["error"] == "invalid_scope"
