@@ -492,6 +492,12 @@ def test_errors_before_the_redirect_uri_is_validated_are_shown_not_redirected(wo
         ({"claims": "x" * 5000}, "invalid_request"),
         ({"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),
         ({"prompt": "none"}, "login_required"),
+        ({"prompt": "none login"}, "invalid_request"),
+        ({"prompt": "bogus"}, "invalid_request"),
+        ({"max_age": "-1"}, "invalid_request"),
+        ({"response_mode": "fragment"}, "invalid_request"),
+        ({"code_challenge": "too-short"}, "invalid_request"),
+        ({"linkage_scope_to_self": None}, "invalid_request"),
         (
             {"claims": json.dumps({"id_token": {"acr": {"essential": True, "values": ["aal3"]}}})},
             "unmet_authentication_requirements",
@@ -501,6 +507,8 @@ def test_errors_before_the_redirect_uri_is_validated_are_shown_not_redirected(wo
 def test_bad_requests_go_back_to_the_rp_with_the_error_and_nothing_stored(
     world: World, overrides: dict[str, str | None], error: str
 ) -> None:
+    if "linkage_scope_to_self" in overrides:
+        overrides = {"scope": f"openid linkage:{world.shop.client_id}"}
     response = world.authorize(world.shop, **overrides)  # type: ignore[arg-type]
     assert response.status_code == 303
     query = redirect_query(response.headers["location"], world.shop.redirect_uri)
@@ -519,6 +527,15 @@ def test_agency_acr_values_are_accepted_and_answered_truthfully(world: World) ->
     code = world.code(world.shop, acr_values="aal3 crl")
     body = world.token(world.shop, code).json()
     assert verify_id_token(world, body["id_token"], world.shop)["acr"] == ACR_HOLDER_KEY
+
+
+def test_authorize_by_form_post(world: World) -> None:
+    response = world.http.post("/authorize", data=world.authorize_params(world.shop))
+    assert response.status_code == 303
+    assert response.headers["location"] == f"{BASE}/login/{world.login.started[-1].id}"
+    too_big = world.http.post("/authorize", data={"claims": "x" * 70_000})
+    assert too_big.status_code == 400
+    assert "location" not in too_big.headers
 
 
 def test_repeated_parameters_are_refused_on_a_page(world: World) -> None:
