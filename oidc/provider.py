@@ -45,6 +45,7 @@ from authlib.oauth2.rfc6749 import (
     ClientMixin,
     InvalidGrantError,
     JsonRequest,
+    OAuth2Error,
     OAuth2Request,
 )
 from authlib.oauth2.rfc6749 import InvalidClientError as AuthlibInvalidClientError
@@ -576,10 +577,10 @@ class Provider:
 
     def authenticate_client(self, form: Mapping[str, str], headers: Mapping[str, str], url: str) -> rps.RelyingParty:
         """The client a request authenticates (any registered method), or InvalidClientAuthenticationError."""
-        request = _Request(TokenRequest(form=form, headers=headers, url=url))
         try:
+            request = _Request(TokenRequest(form=form, headers=headers, url=url))
             client: _Client = self.server.authenticate_client(request, list(AUTH_METHODS), "token")
-        except AuthlibInvalidClientError as error:
+        except OAuth2Error as error:
             raise InvalidClientAuthenticationError(safe_description(error.description or "invalid client")) from None
         return client.party
 
@@ -953,7 +954,11 @@ class Provider:
 
     def token_grant(self, request: TokenRequest) -> TokenResponse:
         """The ``authorization_code`` grant handler for the token endpoint's registry."""
-        response: TokenResponse = self.server.create_token_response(request)
+        try:
+            response: TokenResponse = self.server.create_token_response(request)
+        except OAuth2Error as error:  # raised before Authlib's own handling: a plain-http, non-loopback origin
+            description = safe_description(error.description or "the token request cannot be served")
+            return TokenResponse(400, {"error": error.error or "invalid_request", "error_description": description})
         return response
 
     def _generate_token(

@@ -918,3 +918,12 @@ def test_linkage_identifiers_only_with_consent(world: World) -> None:
     world.provider.linkage = None
     offered = world.authorize(world.shop, scope=scope)
     assert redirect_query(offered.headers["location"], world.shop.redirect_uri)["error"] == "invalid_scope"
+
+
+def test_a_plain_http_token_url_off_loopback_is_a_client_error_not_a_crash(world: World) -> None:
+    form = {"grant_type": "authorization_code", "code": "x", "redirect_uri": world.shop.redirect_uri}
+    answer = world.provider.token_grant(TokenRequest(form=form, headers={}, url="http://op.example/token"))
+    assert answer.status == 400
+    assert answer.body["error"]
+    with pytest.raises(OidcError):
+        world.provider.authenticate_client(form, {}, "http://op.example/par")
