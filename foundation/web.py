@@ -19,6 +19,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import orjson
@@ -40,6 +41,8 @@ __all__ = [
     "RateLimiter",
     "RequestBodyError",
     "ServiceOrigin",
+    "TokenRequest",
+    "TokenResponse",
     "bearer_token",
     "client_key",
     "error_response",
@@ -96,6 +99,25 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 _M = TypeVar("_M", bound=BaseModel)
 _MAX_FORM_FIELDS = 32
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """A token endpoint request as a grant handler sees it: the form and the request headers (lower-case names)."""
+
+    form: Mapping[str, str]
+    headers: Mapping[str, str]
+    url: str
+    """The endpoint's absolute URL (what a client assertion's ``aud`` may name)."""
+
+
+@dataclass(frozen=True)
+class TokenResponse:
+    """What a grant handler answers: the HTTP status, the JSON body and extra headers (``no-store`` is added)."""
+
+    status: int
+    body: Mapping[str, Any]
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 def safe_description(text: str, limit: int = 300) -> str:

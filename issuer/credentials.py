@@ -389,6 +389,7 @@ def make_credential_issuer(ctx: IssuerContext, status: StatusAllocator) -> Crede
             issued_at=now,
             expires_at=now + ctx.settings.credential_validity,
             credential=serialized,
+            holder_jkt=holder.thumbprint(),
         )
         return credential
 

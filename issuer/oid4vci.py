@@ -75,6 +75,7 @@ from foundation.db import transaction
 from foundation.errors import XidError
 from foundation.jws import parse_compact
 from foundation.strict_json import compact_json, strict_json, strict_json_value
+from foundation.web import TokenRequest, TokenResponse
 from issuer.context import IssuerContext
 from issuer.contracts import (
     AuthorizedHolder,
@@ -449,9 +450,14 @@ def issuer_metadata(ctx: IssuerContext, configurations: Mapping[str, Mapping[str
     }
 
 
-def authorization_server_metadata(ctx: IssuerContext, grant_types: Iterable[str]) -> dict[str, Any]:
-    """The RFC 8414 authorization server metadata served at ``/.well-known/oauth-authorization-server``."""
-    return {
+def authorization_server_metadata(
+    ctx: IssuerContext, grant_types: Iterable[str], extra: Iterable[Mapping[str, Any]] = ()
+) -> dict[str, Any]:
+    """The RFC 8414 authorization server metadata served at ``/.well-known/oauth-authorization-server``.
+
+    ``extra`` are the members other grants of the same server add (the OIDC facade's endpoints and methods): a list
+    member is merged with the issuer's (union, order kept), any other member is added when the issuer has none."""
+    document: dict[str, Any] = {
         "issuer": ctx.base_url,
         "token_endpoint": ctx.url("/token"),
         "grant_types_supported": sorted(grant_types),
@@ -459,6 +465,14 @@ def authorization_server_metadata(ctx: IssuerContext, grant_types: Iterable[str]
         "pre-authorized_grant_anonymous_access_supported": True,
         "authorization_details_types_supported": [_OPENID_CREDENTIAL],
     }
+    for members in extra:
+        for name, value in members.items():
+            present = document.get(name)
+            if isinstance(present, list) and isinstance(value, list):
+                document[name] = present + [item for item in value if item not in present]
+            elif present is None:
+                document[name] = value
+    return document
 
 
 _FORMATS: Final = {"dc+sd-jwt", "jwt_vc_json", "jwt_vc_json-ld", "ldp_vc", "mso_mdoc"}
@@ -520,10 +534,10 @@ def configuration_problems(configuration_id: str, configuration: Mapping[str, An
 
 
 class GrantHandler(Protocol):
-    """Serves one grant type at the token endpoint: the form in, the token response object out."""
+    """Serves one grant type at the token endpoint: the whole token request in, the token response out."""
 
-    def __call__(self, form: Mapping[str, str]) -> dict[str, Any]:
-        """Redeem the grant, or raise an Oid4vciError (RFC 6749 §5.2 code)."""
+    def __call__(self, request: TokenRequest) -> TokenResponse:
+        """Redeem the grant (a success or the grant's own protocol error response), or raise an Oid4vciError."""
         ...
 
 
@@ -532,27 +546,35 @@ class GrantTypeRegistry:
 
     def __init__(self) -> None:
         self._handlers: dict[str, GrantHandler] = {}
+        self._metadata: list[Mapping[str, Any]] = []
 
-    def register(self, grant_type: str, handler: GrantHandler) -> None:
-        """Serve ``grant_type`` with ``handler`` (a grant type is registered once)."""
+    def register(self, grant_type: str, handler: GrantHandler, metadata: Mapping[str, Any] | None = None) -> None:
+        """Serve ``grant_type`` with ``handler`` (once); ``metadata``: its authorization server metadata members."""
         if grant_type in self._handlers:
             raise ValueError(f"grant type {grant_type!r} is already registered")
         self._handlers[grant_type] = handler
+        if metadata:
+            self._metadata.append(metadata)
 
     @property
     def grant_types(self) -> list[str]:
         """The grant types served, sorted (``grant_types_supported``)."""
         return sorted(self._handlers)
 
-    def handle(self, form: Mapping[str, str]) -> dict[str, Any]:
+    @property
+    def metadata(self) -> list[Mapping[str, Any]]:
+        """The metadata members the registered grants add to the authorization server metadata."""
+        return list(self._metadata)
+
+    def handle(self, request: TokenRequest) -> TokenResponse:
         """Dispatch a token request on its ``grant_type``."""
-        grant_type = form.get("grant_type")
+        grant_type = request.form.get("grant_type")
         if not grant_type:
             raise TokenRequestError("the grant_type parameter is missing")
         handler = self._handlers.get(grant_type)
         if handler is None:
             raise UnsupportedGrantTypeError(f"grant type {grant_type[:80]!r} is not supported")
-        return handler(form)
+        return handler(request)
 
 
 def _authorization_details(raw: str, offered: Sequence[str]) -> dict[str, str]:
@@ -578,7 +600,8 @@ def pre_authorized_code_grant(ctx: IssuerContext) -> GrantHandler:
     """The pre-authorized code grant (OpenID4VCI 1.0 §6.1): code + tx_code for an access token bound to the grant."""
     settings = ctx.settings
 
-    def handle(form: Mapping[str, str]) -> dict[str, Any]:
+    def handle(request: TokenRequest) -> TokenResponse:
+        form = request.form
         code = form.get("pre-authorized_code")
         if not code:
             raise TokenRequestError("the pre-authorized_code parameter is missing")
@@ -637,7 +660,7 @@ def pre_authorized_code_grant(ctx: IssuerContext) -> GrantHandler:
                 {"type": _OPENID_CREDENTIAL, "credential_configuration_id": cid, "credential_identifiers": [ident]}
                 for ident, cid in identifiers.items()
             ]
-        return response
+        return TokenResponse(200, response)
 
     return handle
 

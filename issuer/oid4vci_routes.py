@@ -24,6 +24,7 @@ from foundation.web import (
     BodyTooLargeError,
     RateLimiter,
     RequestBodyError,
+    TokenRequest,
     bearer_token,
     client_key,
     error_response,
@@ -91,7 +92,7 @@ def routes(
         return json_response(issuer_metadata(ctx, configurations), no_store=False, headers=_METADATA_CACHE)
 
     async def oauth_metadata(request: Request) -> Response:
-        body = authorization_server_metadata(ctx, registry.grant_types)
+        body = authorization_server_metadata(ctx, registry.grant_types, registry.metadata)
         return json_response(body, no_store=False, headers=_METADATA_CACHE)
 
     async def credential_offer(request: Request) -> Response:
@@ -104,11 +105,13 @@ def routes(
     async def token(request: Request) -> Response:
         limiter.check(client_key(request))
         form = await read_form(request, limit)
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        token_request = TokenRequest(form=form, headers=headers, url=ctx.url("/token"))
         try:
-            answer = await run_in_threadpool(registry.handle, form)
+            answer = await run_in_threadpool(registry.handle, token_request)
         except Oid4vciError as error:
             return _error(error)
-        return json_response(answer)
+        return json_response(dict(answer.body), answer.status, headers=answer.headers)
 
     async def nonce(request: Request) -> Response:
         await read_body(request, _NONCE_BODY_LIMIT)  # no body is expected; a large one is refused unread

@@ -70,6 +70,7 @@ __all__ = [
     "match_hash",
     "match_text",
     "merge",
+    "pairwise_for_holder",
     "pairwise_subject",
     "persons",
     "resolve",
@@ -329,6 +330,37 @@ def pairwise_subject(ctx: IssuerContext, person_id: str, sector: str) -> str:
     """
     message = sector.encode("utf-8") + b"\0" + person_id.encode("utf-8")
     return b64url_encode(hmac.new(ctx.secrets.pairwise_key, message, hashlib.sha256).digest())
+
+
+def pairwise_for_holder(ctx: IssuerContext, holder_jkt: str, sector: str) -> str | None:
+    """The pairwise subject for ``sector`` of the person a presented credential's holder key belongs to, or None.
+
+    The key is looked up among the issued credentials' holder keys (keyed hashes), then among the holder keys bound
+    at enrollment when exactly one person has it; merges are followed, so a renewed card (new credentials, new
+    holder keys, the same person) gives the same subject."""
+    from issuer.status import credentials_table, holder_key_hash
+
+    if not holder_jkt or len(holder_jkt) > 128:
+        return None
+    with transaction(ctx.engine) as conn:
+        row = conn.execute(
+            select(credentials_table.c.person_id)
+            .where(credentials_table.c.holder_key == holder_key_hash(ctx, holder_jkt))
+            .limit(1)
+        ).first()
+        candidates = [row.person_id] if row is not None else []
+        if not candidates:
+            key_hash = _keyed(ctx, "xid-person-holder-key-v1", holder_jkt)
+            candidates = list(
+                conn.execute(select(holder_keys.c.person_id).where(holder_keys.c.key_hash == key_hash)).scalars()
+            )
+        try:
+            people = {current_person(conn, person_id) for person_id in candidates}
+        except UnknownPersonError:
+            return None
+    if len(people) != 1:
+        return None
+    return pairwise_subject(ctx, people.pop(), sector)
 
 
 class StaticRenewalLinks:

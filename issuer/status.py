@@ -95,6 +95,7 @@ __all__ = [
     "default_signers",
     "entries_table",
     "get_credential",
+    "holder_key_hash",
     "list_credentials",
     "lists_table",
     "merge_person",
@@ -198,11 +199,14 @@ credentials_table = Table(
     Column("issued_at", Millis, nullable=False),
     Column("expires_at", Millis, nullable=False),
     Column("digest", String(64), nullable=False),
+    Column("holder_key", String(64), nullable=True, index=True),
 )
 """Every issued credential: whose, which configuration, which status entries, its state and SHA-256; never claims.
 
 ``card_key`` is HMAC-SHA256 (the operator's match key) of the card certificate's fingerprint, not the fingerprint:
-the table then says nothing about a certificate to someone without the key."""
+the table then says nothing about a certificate to someone without the key. ``holder_key`` likewise is the keyed
+hash of the credential's holder-key RFC 7638 thumbprint (``holder_key_hash``): the person behind a presentation is
+found by it (``issuer.persons.pairwise_for_holder``)."""
 
 
 # Statements built once (SQLAlchemy's statement construction costs more than SQLite's execution of them).
@@ -449,6 +453,12 @@ class StatusLists:
 # -- the record of issued credentials and the operations on it ---------------------------------------------------
 
 
+def holder_key_hash(ctx: IssuerContext, holder_jkt: str) -> str:
+    """The keyed hash a credential's holder-key thumbprint is recorded under (HMAC-SHA256 with the match key, hex)."""
+    message = b"xid-credential-holder-key-v1\x00" + holder_jkt.encode("ascii", "replace")
+    return hmac.new(ctx.secrets.match_key, message, hashlib.sha256).hexdigest()
+
+
 def card_key(ctx: IssuerContext, certificate_fingerprint: str) -> str:
     """The keyed hash a card certificate's fingerprint is recorded under (HMAC-SHA256 with the match key, hex)."""
     message = b"xid-credential-card-v1\x00" + certificate_fingerprint.lower().encode("ascii")
@@ -524,8 +534,11 @@ def record_credential(
     issued_at: datetime,
     expires_at: datetime,
     credential: bytes,
+    holder_jkt: str | None = None,
 ) -> None:
-    """Record an issued credential (its SHA-256, never its claims) so its status can be changed later."""
+    """Record an issued credential (its SHA-256, never its claims) so its status can be changed later.
+
+    ``holder_jkt``: the RFC 7638 thumbprint of the key the credential is bound to (stored as a keyed hash)."""
     conn.execute(
         _RECORD,
         {
@@ -538,6 +551,7 @@ def record_credential(
             "issued_at": _millis(issued_at),
             "expires_at": _millis(expires_at),
             "digest": hashlib.sha256(credential).hexdigest(),
+            "holder_key": holder_key_hash(ctx, holder_jkt) if holder_jkt else None,
         },
     )
 

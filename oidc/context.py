@@ -41,6 +41,8 @@ class OidcSettings:
     code_ttl: timedelta = timedelta(seconds=60)
     access_token_ttl: timedelta = timedelta(minutes=10)
     id_token_ttl: timedelta = timedelta(minutes=10)
+    key_publish_lead: timedelta = timedelta(minutes=15)
+    """How long a rotated-in signing key is published before it signs (longer than the JWKS cache lifetime)."""
     client_assertion_max_age: timedelta = timedelta(minutes=5)
     session_ttl: timedelta = timedelta(minutes=30)
     """The account page's session after a presentation."""

@@ -141,9 +141,18 @@ TABLE: dict[tuple[str, ...], dict[str, Case | str]] = {
         NOT_JSON: case("mynumber receive --key {text} --audience http://127.0.0.1:9 --purpose p", 2, "usageError"),
         UNWRITABLE: "writes no file (prints each handover on stdout)",
     },
-    ("rp", "add"): {
+    ("oidc", "rotate-keys"): {
         MISSING: "reads no file named on the command line",
         NOT_JSON: "reads no file named on the command line",
+        UNWRITABLE: case("oidc rotate-keys", 1, "cannotWrite", env={"XID_HOME": "{unwritable}"}),
+    },
+    ("rp", "add"): {
+        MISSING: case(
+            "rp add --name Shop --sector shop.example --auth-method private_key_jwt --jwks {missing}", 2, "usageError"
+        ),
+        NOT_JSON: case(
+            "rp add --name Shop --sector shop.example --auth-method private_key_jwt --jwks {text}", 2, "usageError"
+        ),
         UNWRITABLE: case(
             "rp add --name Shop --sector shop.example", 1, "cannotWrite", env={"XID_HOME": "{unwritable}"}
         ),
@@ -546,6 +555,7 @@ OUTPUT: dict[tuple[str, ...], str] = {
     ("ledger", "verify-receipt"): REPORT,
     ("mynumber", "keygen"): DOCUMENT,
     ("mynumber", "receive"): SERVICE,
+    ("oidc", "rotate-keys"): REPORT,
     ("rp", "add"): REPORT,
     ("rp", "list"): REPORT,
     ("rp", "remove"): REPORT,

@@ -3,7 +3,9 @@
 A relying party has a random ``client_id``, a name, a secret (32 random bytes, base64url, shown once at registration;
 only its SHA-256 is stored), the redirect URIs it may continue same-device flows at (https, or http on a loopback
 host) and a sector (a host; by default the first redirect URI's). It authenticates with HTTP Basic (RFC 7617), the
-client_id and secret form-urlencoded first as RFC 6749 §2.3.1 says. Errors::
+client_id and secret form-urlencoded first as RFC 6749 §2.3.1 says. As a client of the OIDC facade it may also
+register its token endpoint authentication (a client secret by default, or ``private_key_jwt`` with its public JWK
+Set) and its ID token signing algorithm (RS256 by default, or ES256). Errors::
 
     VerifierError
     ├── InvalidClientError           rpInvalidClient        (401 invalid_client: no, malformed or wrong credentials)
@@ -20,10 +22,11 @@ import hmac
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from secrets import token_bytes
+from typing import Any
 from urllib.parse import unquote_plus, urlsplit
 
 from sqlalchemy import Column, Engine, String, Table, Text, delete, insert, select
@@ -34,6 +37,8 @@ from verifier.db import Millis, metadata
 from verifier.errors import VerifierError
 
 __all__ = [
+    "AUTH_METHODS",
+    "ID_TOKEN_ALGS",
     "InvalidClientError",
     "InvalidRegistrationError",
     "RelyingParty",
@@ -45,7 +50,13 @@ __all__ = [
     "register",
     "remove",
     "rps",
+    "secret_matches",
 ]
+
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
+"""Token endpoint authentication methods a relying party may register (RFC 7591 names)."""
+ID_TOKEN_ALGS = ("RS256", "ES256")
+_MAX_JWKS = 16 * 1024
 
 MAX_NAME = 200
 MAX_REDIRECT_URIS = 10
@@ -62,6 +73,9 @@ rps = Table(
     Column("redirect_uris", Text, nullable=False),
     Column("sector", String(255), nullable=False),
     Column("created", Millis, nullable=False),
+    Column("auth_method", String(32), nullable=True),
+    Column("jwks", Text, nullable=True),
+    Column("id_token_alg", String(16), nullable=True),
 )
 
 
@@ -100,6 +114,12 @@ class RelyingParty:
     redirect_uris: tuple[str, ...]
     sector: str
     created: datetime
+    auth_method: str | None = None
+    """``private_key_jwt`` when registered; None: a client secret (``client_secret_basic`` or ``_post``)."""
+    jwks: dict[str, Any] | None = None
+    """The public JWK Set its client assertions are verified with (``private_key_jwt``)."""
+    id_token_alg: str | None = None
+    """The ID token signing algorithm it registered (None: RS256)."""
 
     @property
     def ledger_rp(self) -> str | None:
@@ -119,6 +139,8 @@ class RelyingParty:
             "redirect_uris": list(self.redirect_uris),
             "sector": self.sector,
             "created": self.created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            **({"token_endpoint_auth_method": self.auth_method} if self.auth_method else {}),
+            **({"id_token_signed_response_alg": self.id_token_alg} if self.id_token_alg else {}),
         }
 
 
@@ -156,6 +178,9 @@ def _row(row: object) -> RelyingParty:
         redirect_uris=tuple(json.loads(data["redirect_uris"])),
         sector=data["sector"],
         created=datetime.fromtimestamp(data["created"] / 1000, UTC),
+        auth_method=data["auth_method"],
+        jwks=json.loads(data["jwks"]) if data["jwks"] else None,
+        id_token_alg=data["id_token_alg"],
     )
 
 
@@ -169,10 +194,15 @@ def register(
     redirect_uris: Sequence[str] = (),
     sector: str | None = None,
     *,
+    auth_method: str | None = None,
+    jwks: Mapping[str, Any] | None = None,
+    id_token_alg: str | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     random: Callable[[int], bytes] = token_bytes,
 ) -> tuple[RelyingParty, str]:
-    """Register a relying party; returns it and its client secret (shown this once, stored only as a hash)."""
+    """Register a relying party; returns it and its client secret (shown this once, stored only as a hash).
+
+    ``auth_method``/``jwks``/``id_token_alg``: its OIDC client metadata (``private_key_jwt`` needs ``jwks``)."""
     name = name.strip() if isinstance(name, str) else ""
     if not name or len(name) > MAX_NAME or not name.isprintable():
         raise InvalidRegistrationError(f"the name must be 1 to {MAX_NAME} printable characters")
@@ -186,6 +216,7 @@ def register(
     sector = sector.strip().lower()
     if len(sector) > 253 or not _HOST.fullmatch(sector):
         raise InvalidRegistrationError("the sector must be a host name (letters, digits, '-' and '.')")
+    auth_method, jwks_text, id_token_alg = _client_metadata(auth_method, jwks, id_token_alg)
     client_id = b64url_encode(random(16))
     secret = b64url_encode(random(32))
     created = clock().astimezone(UTC)
@@ -198,10 +229,41 @@ def register(
                 redirect_uris=json.dumps(list(uris)),
                 sector=sector,
                 created=int(created.timestamp() * 1000),
+                auth_method=auth_method,
+                jwks=jwks_text,
+                id_token_alg=id_token_alg,
             )
         )
     created = datetime.fromtimestamp(int(created.timestamp() * 1000) / 1000, UTC)
-    return RelyingParty(client_id, name, uris, sector, created), secret
+    registered_jwks = json.loads(jwks_text) if jwks_text else None
+    return RelyingParty(client_id, name, uris, sector, created, auth_method, registered_jwks, id_token_alg), secret
+
+
+def _client_metadata(
+    auth_method: str | None, jwks: Mapping[str, Any] | None, id_token_alg: str | None
+) -> tuple[str | None, str | None, str | None]:
+    """Checked OIDC client metadata: (auth method or None, JWK Set JSON or None, ID token alg or None)."""
+    if auth_method is not None and auth_method not in AUTH_METHODS:
+        raise InvalidRegistrationError(f"the token endpoint auth method must be one of {', '.join(AUTH_METHODS)}")
+    if id_token_alg is not None and id_token_alg not in ID_TOKEN_ALGS:
+        raise InvalidRegistrationError(f"the ID token signing algorithm must be one of {', '.join(ID_TOKEN_ALGS)}")
+    if auth_method == "private_key_jwt":
+        keys = jwks.get("keys") if isinstance(jwks, Mapping) else None
+        if not isinstance(keys, list) or not keys or not all(isinstance(k, dict) and k.get("kty") for k in keys):
+            raise InvalidRegistrationError("private_key_jwt needs a JWK Set with at least one public key")
+        if any(k.get("kty") == "oct" or "d" in k for k in keys):
+            raise InvalidRegistrationError("the JWK Set must hold public keys only (no symmetric or private keys)")
+        text = json.dumps({"keys": keys}, separators=(",", ":"))
+        if len(text) > _MAX_JWKS:
+            raise InvalidRegistrationError(f"the JWK Set is larger than {_MAX_JWKS} bytes")
+        return auth_method, text, id_token_alg
+    if jwks is not None:
+        raise InvalidRegistrationError("a JWK Set is only registered with the private_key_jwt auth method")
+    return (
+        (None if auth_method in (None, "client_secret_basic", "client_secret_post") else auth_method),
+        None,
+        id_token_alg,
+    )
 
 
 def _basic_credentials(header: str | None) -> tuple[str, str]:
@@ -232,6 +294,14 @@ def authenticate(engine: Engine, authorization_header: str | None) -> RelyingPar
     if row is None or not matches:
         raise InvalidClientError("unknown relying party or wrong client secret")
     return _row(row)
+
+
+def secret_matches(engine: Engine, client_id: str, secret: str) -> bool:
+    """Whether ``secret`` is the client secret of ``client_id`` (its SHA-256 compared in constant time)."""
+    with transaction(engine) as conn:
+        row = conn.execute(select(rps.c.secret_sha256).where(rps.c.client_id == client_id[:64])).first()
+    expected = row.secret_sha256 if row is not None else "0" * 64
+    return hmac.compare_digest(_secret_hash(secret), expected) and row is not None
 
 
 def get(engine: Engine, client_id: str) -> RelyingParty:

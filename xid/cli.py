@@ -35,6 +35,7 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "xid.cli_mynumber:mynumber",
         "Receive My Numbers as a business: make the receiver's key, run the receiver.",
     ),
+    "oidc": ("xid.cli_oidc:oidc", "The OpenID Connect facade: its ID token signing keys."),
     "rp": ("xid.cli_rp:rp", "Relying parties of the verifier: register, list and remove them."),
     "serve": (
         "xid.cli_serve:serve_command",

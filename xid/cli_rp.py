@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -52,13 +53,48 @@ def rp() -> None:
     help="A same-device redirect URI (https, or http on a loopback host); repeat for several.",
 )
 @click.option("--sector", metavar="HOST", help="The sector host (default: the first redirect URI's host).")
+@click.option(
+    "--auth-method",
+    type=click.Choice(["client_secret_basic", "client_secret_post", "private_key_jwt"]),
+    help="How it authenticates at the OIDC token endpoint (default: its client secret, Basic or form).",
+)
+@click.option(
+    "--jwks",
+    "jwks_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A JSON file with its public JWK Set (for --auth-method private_key_jwt).",
+)
+@click.option(
+    "--id-token-alg", type=click.Choice(["RS256", "ES256"]), help="Its ID token signing algorithm (default RS256)."
+)
 @json_option
-def add_command(name: str, redirect_uris: tuple[str, ...], sector: str | None, as_json: bool) -> None:
+def add_command(
+    name: str,
+    redirect_uris: tuple[str, ...],
+    sector: str | None,
+    auth_method: str | None,
+    jwks_file: Path | None,
+    id_token_alg: str | None,
+    as_json: bool,
+) -> None:
     """Register a relying party; prints its client_id and client secret (the secret only this once)."""
+    from foundation.errors import XidError
+    from foundation.strict_json import strict_json
     from verifier import rps
 
+    jwks = None
+    if jwks_file is not None:
+        raw = jwks_file.read_bytes()
+        if len(raw) > 64 * 1024:
+            raise click.BadParameter("the JWK Set file is larger than 64 KiB", param_hint="--jwks")
+        try:
+            jwks = strict_json(raw, "the JWK Set file")
+        except XidError as error:
+            raise click.BadParameter(error.message, param_hint="--jwks") from None
     with _engine() as engine:
-        party, secret = rps.register(engine, name, redirect_uris, sector)
+        party, secret = rps.register(
+            engine, name, redirect_uris, sector, auth_method=auth_method, jwks=jwks, id_token_alg=id_token_alg
+        )
     if as_json:
         echo_json({"client_id": party.client_id, "client_secret": secret})
         return

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from did.keys import KeyType
+from did.keys import KeyType, PublicKey
 from did.signer import SoftwareSigner
 from foundation.db import transaction
 from issuer.context import IssuerContext, OperatorSecrets
@@ -213,3 +213,35 @@ def test_static_renewal_links(yamada_card: CardIdentity) -> None:
     links.add(old, yamada_card.sign_cert)
     assert links.predecessors(yamada_card.sign_cert) == (old.lower(),)
     assert StaticRenewalLinks().predecessors(yamada_card.sign_cert) == ()
+
+
+def test_pairwise_for_holder_follows_the_person_across_a_renewed_card(
+    issuer_context: IssuerContext, enrollment: Enrollment, served_ca: Any
+) -> None:
+    from issuer.credentials import SD_JWT, make_credential_issuer
+    from issuer.persons import pairwise_for_holder
+    from issuer.status import StatusLists
+
+    ca: TestCA = served_ca.ca
+    links = TestCaRenewalLinks(ca)
+    issuer_context.renewal_links = links
+    issue = make_credential_issuer(issuer_context, StatusLists(issuer_context))
+
+    def holder_of_credential(card: CardIdentity) -> str:
+        enrolled = wallet(issuer_context).enroll(enrollment, card)
+        key = SoftwareSigner.generate(KeyType.P256)  # the credential's own holder key (batch keys differ)
+        with transaction(issuer_context.engine, write=True) as conn:
+            facts = identity_facts(issuer_context)(conn, enrolled.evidence_id)
+            issue(conn, SD_JWT, facts, key.public_jwk)
+        return PublicKey.from_jwk(key.public_jwk).thumbprint()
+
+    card = ca.issue(load_person("yamada"))
+    first = holder_of_credential(card)
+    renewed = holder_of_credential(links.renew(card))  # same person, new card, new credential and holder key
+    other = holder_of_credential(ca.issue(load_person("long_address")))
+    sub = pairwise_for_holder(issuer_context, first, "shop.example")
+    assert sub is not None
+    assert pairwise_for_holder(issuer_context, renewed, "shop.example") == sub
+    assert pairwise_for_holder(issuer_context, first, "other.example") not in (None, sub)
+    assert pairwise_for_holder(issuer_context, other, "shop.example") not in (None, sub)
+    assert pairwise_for_holder(issuer_context, "unknown-thumbprint", "shop.example") is None
