@@ -69,6 +69,7 @@ from ledger.errors import LedgerError
 from ledger.records import EventType, Record, commitment
 from oidc import claims as claim_mapping
 from oidc import keys
+from oidc.consent import LINKAGE_CLAIM, linkage_targets
 from oidc.context import OidcContext
 from oidc.contracts import AuthorizationRequest, LoginFlow, LoginOutcome
 from oidc.db import Millis, metadata
@@ -80,8 +81,6 @@ __all__ = [
     "AMR",
     "AUTH_METHODS",
     "CLAIMS_SUPPORTED",
-    "LINKAGE_CLAIM",
-    "LINKAGE_SCOPE_PREFIX",
     "SCOPES_SUPPORTED",
     "AuthorizationNotFoundError",
     "AuthorizeResult",
@@ -101,7 +100,6 @@ __all__ = [
     "authorizations",
     "client_assertions",
     "codes",
-    "linkage_targets",
     "pushed_requests",
     "tokens",
 ]
@@ -139,7 +137,6 @@ CLAIMS_SUPPORTED: Final = (
 _ASSERTION_ALGS: Final = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"})
 _MAX_PARAM = 2048
 _MAX_CLAIMS = 4096
-_MAX_LINKAGE = 5
 _PAR_PREFIX: Final = "urn:ietf:params:oauth:request_uri:"
 _PROMPTS: Final = frozenset({"none", "login", "consent", "select_account"})
 
@@ -310,24 +307,12 @@ def _with_params(uri: str, params: Mapping[str, str | None]) -> str:
     return f"{uri}{'&' if urllib.parse.urlsplit(uri).query else '?'}{query}"
 
 
-LINKAGE_CLAIM: Final = "xid_linkage"
-"""The claim carrying consented linkage identifiers: ``{other client_id: identifier shared with it}``."""
-
-LINKAGE_SCOPE_PREFIX: Final = "linkage:"
-"""A scope ``linkage:<other client_id>`` asks for the identifier shared with that relying party."""
-
-
 class LinkageSource(Protocol):
-    """Linkage identifiers shared by two relying parties, only with the person's consent (the consent part)."""
+    """Linkage identifiers shared by two relying parties, only with the person's consent (``oidc.consent``)."""
 
-    def linkage_id(self, person: str, client_id: str, other_client_id: str) -> str:
+    def linkage_id(self, person: str, client_id: str, other_client_id: str, *, holder: str) -> str:
         """The identifier both clients receive for the person, or an OidcError when the person did not consent."""
         ...
-
-
-def linkage_targets(scopes: tuple[str, ...]) -> tuple[str, ...]:
-    """The client_ids named by ``linkage:<client_id>`` scopes, in order, without repeats."""
-    return tuple(dict.fromkeys(s[len(LINKAGE_SCOPE_PREFIX) :] for s in scopes if s.startswith(LINKAGE_SCOPE_PREFIX)))
 
 
 # -- Authlib adapter ----------------------------------------------------------------------------------------------
@@ -735,8 +720,6 @@ class Provider:
         linkage = linkage_targets(tuple(params.get("scope", "").split()))
         if linkage and self.linkage is None:
             raise InvalidScopeError("linkage scopes are not offered by this provider")
-        if len(linkage) > _MAX_LINKAGE:
-            raise InvalidAuthorizationRequestError(f"at most {_MAX_LINKAGE} linkage partners")
         for partner in linkage:
             if partner == client.party.client_id or self._client(partner) is None:
                 raise InvalidAuthorizationRequestError("linkage names a client that is not another registered client")
@@ -873,7 +856,7 @@ class Provider:
             assert self.linkage is not None  # linkage scopes are refused at /authorize without a source
             try:
                 shared = {
-                    other: self.linkage.linkage_id(outcome.person, request.client_id, other)
+                    other: self.linkage.linkage_id(outcome.person, request.client_id, other, holder=outcome.holder)
                     for other in request.linkage
                 }
             except OidcError as refused:

@@ -108,7 +108,7 @@ class FakeLinkage:
 
     consented: set[frozenset[str]] = field(default_factory=set)
 
-    def linkage_id(self, person: str, client_id: str, other_client_id: str) -> str:
+    def linkage_id(self, person: str, client_id: str, other_client_id: str, *, holder: str) -> str:
         pair = frozenset({client_id, other_client_id})
         if pair not in self.consented:
             raise LinkageRefusedError("the person did not consent to this linkage")
