@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import html
+import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Final
+from urllib.parse import urlsplit
 
 import orjson
 import segno
@@ -43,6 +45,7 @@ from foundation.web import (
     read_form,
 )
 from oidc.claims import requested_claims
+from oidc.contracts import AuthorizationRequest
 from oidc.errors import OidcError
 from oidc.login import CONTINUE_PATH, Login, LoginState
 from oidc.pages import Locale, check_csrf, csrf_token, locale, page, text
@@ -58,6 +61,7 @@ __all__ = [
 EVENT_POLL_S: Final = 1.0
 """How often the event stream looks at the login (seconds)."""
 _KEEP_ALIVE_S: Final = 15.0
+_CSP_ORIGIN: Final = re.compile(r"https?://[A-Za-z0-9.\-]+(?::[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?")
 _MAX_STREAM_S: Final = 15 * 60.0
 
 MESSAGES: Final[Mapping[str, Mapping[Locale, str]]] = {
@@ -257,8 +261,14 @@ def routes(login: Login) -> list[BaseRoute]:
         return page(title, body, lang=lang, nonce=nonce)
 
     def consent_page(
-        state: LoginState, browser: str, lang: Locale, rp_name: str, claims: tuple[str, ...], linkage: tuple[str, ...]
+        state: LoginState,
+        browser: str,
+        lang: Locale,
+        request_: AuthorizationRequest,
+        claims: tuple[str, ...],
+        linkage: tuple[str, ...],
     ) -> Response:
+        rp_name, redirect_uri = request_.client_name, request_.redirect_uri
         nonce = _nonce(login)
         token = csrf_token(login.csrf_key, browser, f"consent:{state.id}")
         shared = ""
@@ -273,7 +283,7 @@ def routes(login: Login) -> list[BaseRoute]:
             f"<button id=approve name=decision value=approve>{_t('approve', lang)}</button> "
             f"<button id=deny name=decision value=deny class=secondary>{_t('deny', lang)}</button></form>"
         )
-        return page(MESSAGES["consent_title"][lang], body, lang=lang, nonce=nonce)
+        return page(MESSAGES["consent_title"][lang], body, lang=lang, nonce=nonce, form_action=[_origin(redirect_uri)])
 
     def ended_page(state: LoginState, lang: Locale, rp_name: str | None) -> Response:
         if state.status == "done":
@@ -311,7 +321,7 @@ def routes(login: Login) -> list[BaseRoute]:
         if state.status == "verified" and state.kind == "authorize":
             request_, missing, linkage = login.pending_consent(login_id)
             if missing or linkage:
-                return consent_page(state, browser, lang, request_.client_name, missing, linkage)
+                return consent_page(state, browser, lang, request_, missing, linkage)
             return RedirectResponse(login.finish(login_id), status_code=303, headers=NO_STORE)
         if state.status == "verified":
             token, to = login.open_session(login_id)
@@ -424,8 +434,16 @@ def routes(login: Login) -> list[BaseRoute]:
         except (RequestBodyError, RateLimitedError):
             return message_page(request, "reason_closed", 400, lang)
         except OidcError as error:
+            if "application/json" in request.headers.get("accept", ""):
+                return json_response({"next": ctx.url(CONTINUE_PATH + "/refused")}, 403)
             return error_page(request, error, lang)
-        return RedirectResponse(ctx.url(f"/oidc/login/{login_id}"), status_code=303, headers=NO_STORE)
+        next_url = ctx.url(f"/oidc/login/{login_id}")
+        if "application/json" in request.headers.get("accept", ""):  # the continue page's script: it navigates
+            return json_response({"next": next_url})
+        return RedirectResponse(next_url, status_code=303, headers=NO_STORE)
+
+    async def continue_refused(request: Request) -> Response:
+        return message_page(request, "foreign", 403, locale(request))
 
     async def session_create(request: Request) -> Response:
         try:
@@ -450,6 +468,7 @@ def routes(login: Login) -> list[BaseRoute]:
     return [
         Route(CONTINUE_PATH, continue_view, methods=["GET"]),
         Route(CONTINUE_PATH, continue_post, methods=["POST"]),
+        Route(CONTINUE_PATH + "/refused", continue_refused, methods=["GET"]),
         Route("/oidc/login/{id}", login_view, methods=["GET"]),
         Route("/oidc/login/{id}/status", status_view, methods=["GET"]),
         Route("/oidc/login/{id}/events", events_view, methods=["GET"]),
@@ -475,7 +494,19 @@ def _status_script(here: str) -> str:
 
 
 _CONTINUE_SCRIPT: Final = (
-    "(function(){var m=/[#&]response_code=([^&]+)/.exec(location.hash);"
-    "if(!m)return;document.getElementById('response-code').value=decodeURIComponent(m[1]);"
-    "history.replaceState(null,'',location.pathname);document.getElementById('continue').submit();})();"
+    "(function(){var m=/[#&]response_code=([^&]+)/.exec(location.hash);if(!m)return;"
+    "var f=document.getElementById('continue');document.getElementById('response-code').value=decodeURIComponent(m[1]);"
+    "history.replaceState(null,'',location.pathname);"
+    "fetch(f.action,{method:'POST',body:new URLSearchParams(new FormData(f)),credentials:'same-origin',"
+    "headers:{'Accept':'application/json'}}).then(function(r){return r.json();})"
+    ".then(function(d){location.replace(d.next);});})();"
 )
+"""The continue page's script: the response code from the fragment, posted with fetch (a form post could not be
+redirected on to the relying party under ``form-action 'self'``), then a fresh navigation to the login."""
+
+
+def _origin(url: str) -> str:
+    """The origin of a URL (for ``form-action``); ``'none'`` when it could break out of the CSP source list."""
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return origin if _CSP_ORIGIN.fullmatch(origin) else "'none'"
