@@ -345,3 +345,22 @@ def _rows(world: LoginWorld, request_id: str | None = None) -> list[dict[str, An
     query = select(logins) if request_id is None else select(logins).where(logins.c.id == request_id)
     with transaction(world.ctx.engine) as conn:
         return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def test_relying_parties_never_see_the_holder_key(login_world: LoginWorld) -> None:
+    """The verifier keeps the holder thumbprint for the facade (internal) but never shows it to an RP: it would be
+    one identifier of the person across every relying party."""
+    world = login_world
+    vctx, client = world.services.verifier, world.login.client()
+    query = {
+        "credentials": [{"id": "identity", "format": "dc+sd-jwt", "meta": {"vct_values": [world.ctx.identity_vct]}}]
+    }
+    for internal in (False, True):
+        created = transactions.create(vctx, client, transactions.RequestSpec(dcql_query=query))
+        world.present(created.request_url)
+        result = transactions.status(vctx, client, created.id, internal=internal)["result"]
+        (credential,) = result["credentials"]
+        assert ("holder" in credential) is internal
+        assert ("digest" in result) is internal
+        if internal:
+            assert len(credential["holder"]) == 43  # an RFC 7638 SHA-256 thumbprint, base64url
