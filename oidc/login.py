@@ -88,6 +88,7 @@ logins = Table(
     Column("cross_tx", String(64), nullable=False, index=True),
     Column("same_tx", String(64), nullable=True, index=True),
     Column("verification_code", String(8), nullable=False),
+    Column("same_verification_code", String(8), nullable=True),
     Column("status", String(16), nullable=False),
     Column("reason", String(32), nullable=True),
     Column("outcome", Text, nullable=True),
@@ -163,6 +164,8 @@ class LoginState:
     """The same-device ``openid4vp://`` request URL (the button) while the presentation is open."""
     verification_code: str
     """The cross-device request's code (what the wallet that scanned the QR code shows)."""
+    same_verification_code: str | None
+    """The same-device request's code (what a wallet opened by the button shows)."""
     presentation_expires_at: datetime
     finish_url: str | None
     """Where the browser goes at the end: the RP's redirect (code or error) or ``return_to``."""
@@ -263,6 +266,7 @@ class Login:
                     cross_tx=cross.id,
                     same_tx=same.id if same is not None else None,
                     verification_code=cross.verification_code,
+                    same_verification_code=same.verification_code if same is not None else None,
                     status="pending",
                     created=_ms(now),
                     presentation_expires=_ms(cross.expires_at),
@@ -388,6 +392,7 @@ class Login:
             cross_url=cross_url,
             same_url=same_url,
             verification_code=row["verification_code"],
+            same_verification_code=row["same_verification_code"],
             presentation_expires_at=_time(row["presentation_expires"]),
             finish_url=row["finish_url"],
             person=outcome["person"] if outcome else None,
@@ -474,6 +479,10 @@ class Login:
                 .where(logins.c.id == row["id"], logins.c.status == "pending")
                 .values(status="verified", outcome=json.dumps(outcome))
             )
+
+    def close(self, login_id: str, reason: str = "closed") -> None:
+        """End a login that can no longer finish (its authorization ended elsewhere)."""
+        self._fail(self._row(login_id), reason)
 
     def _fail(self, row: Mapping[str, Any], reason: str) -> None:
         """End a pending or verified login with ``reason`` (an authorization also ends, at the RP with an error)."""

@@ -84,6 +84,10 @@ MESSAGES: Final[Mapping[str, Mapping[Locale, str]]] = {
     "qr_alt": {"ja": "ログイン要求のQRコード", "en": "QR code of the login request"},
     "same_device": {"ja": "この端末のウォレットで開く", "en": "Open the wallet on this device"},
     "code_label": {"ja": "確認コード", "en": "Verification code"},
+    "same_code": {
+        "ja": "このボタンで開いたウォレットには確認コード {code} が表示されます。",
+        "en": "A wallet opened with this button shows the code {code}.",
+    },
     "code_help": {
         "ja": (
             "ウォレットに表示される4桁の番号がこの番号と同じことを確かめてから提示してください。"
@@ -241,11 +245,13 @@ def routes(login: Login) -> list[BaseRoute]:
                 f'<figure id=qr data-request-url="{html.escape(state.cross_url)}"><img class=qr src="{image}" '
                 f'alt="{_t("qr_alt", lang)}"><figcaption>{_t("scan", lang)}</figcaption></figure>'
             )
-        same = (
-            f'<p><a id=same-device class=button href="{html.escape(state.same_url)}">{_t("same_device", lang)}</a></p>'
-            if state.same_url
-            else ""
-        )
+        same = ""
+        if state.same_url:
+            same = (
+                f'<p><a id=same-device class=button href="{html.escape(state.same_url)}">{_t("same_device", lang)}</a>'
+                f"<br><small id=same-device-code>"
+                f"{_t('same_code', lang, code=state.same_verification_code or '')}</small></p>"
+            )
         expires = state.presentation_expires_at.strftime("%H:%M:%S")
         body = (
             f"<h1>{html.escape(title)}</h1><p>{intro}</p>{wants}{qr}{same}"
@@ -312,8 +318,9 @@ def routes(login: Login) -> list[BaseRoute]:
                 lang = locale(request, pending.ui_locales)
                 rp_name: str | None = pending.client_name
                 claims = requested_claims(pending)
-            except OidcError:
-                rp_name, claims = None, ()
+            except OidcError:  # the authorization ended elsewhere (expired, or finished): so does the login
+                login.close(login_id)
+                return ended_page(login.state(login_id), lang, None)
         else:
             rp_name, claims = None, ()
         if state.status == "pending":

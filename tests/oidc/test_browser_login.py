@@ -116,6 +116,7 @@ def test_same_device_in_the_browser(login_world: LoginWorld, drive: Any, callbac
     world = login_world
     request = world.authorization(scopes=("openid", "birthdate"), redirect_uri=callback)
     report = drive(world.login.start(request), lang="en", mode="same", consent="approve", screenshot="login-same.png")
+    assert report["walletCode"] in report["sameCodeText"]  # the button's wallet shows the code written under it
     assert report["landed"].startswith(callback + "?code=code-")
     assert world.completion.completed[request.id].same_device
 

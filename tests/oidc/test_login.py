@@ -364,3 +364,17 @@ def test_relying_parties_never_see_the_holder_key(login_world: LoginWorld) -> No
         assert ("digest" in result) is internal
         if internal:
             assert len(credential["holder"]) == 43  # an RFC 7638 SHA-256 thumbprint, base64url
+
+
+def test_a_login_whose_authorization_ended_elsewhere_ends_too(login_world: LoginWorld) -> None:
+    world = login_world
+    request = world.authorization()
+    url = world.login.start(request)
+    with browser(world) as me:
+        page = me.get(url).text
+        assert "id=same-device-code" in page  # the button's own code: a wallet opened by it shows that one
+        world.completion.failed[request.id] = ("access_denied", "ended by the provider")
+        ended = me.get(url)
+        assert ended.status_code == 403
+        assert "This login has ended" in ended.text
+        assert me.get(url + "/status").json() == {"status": "failed", "reason": "closed"}

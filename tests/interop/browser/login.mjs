@@ -62,6 +62,7 @@ try {
     result.pageCode = (await page.textContent("#verification-code")).trim();
     const crossUrl = await page.getAttribute("#qr", "data-request-url");
     const sameUrl = await page.getAttribute("#same-device", "href");
+    result.sameCodeText = await page.textContent("#same-device-code");
     await page.screenshot({ path: input.screenshot, fullPage: true });
 
     if (input.mode === "same") {
