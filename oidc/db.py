@@ -21,7 +21,7 @@ metadata = MetaData()
 Millis: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 """Column type for times as Unix milliseconds."""
 
-TABLE_MODULES: tuple[str, ...] = ("oidc.consent", "oidc.provider")
+TABLE_MODULES: tuple[str, ...] = ("oidc.consent", "oidc.login", "oidc.provider")
 """Modules that define OIDC tables (imported by create_schema); each part adds its module here."""
 
 

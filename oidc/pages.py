@@ -65,12 +65,16 @@ def text(messages: Mapping[str, Mapping[Locale, str]], key: str, lang: Locale) -
     return html.escape(messages[key][lang])
 
 
-def security_headers(nonce: str) -> dict[str, str]:
-    """Headers for every page: a strict CSP (scripts only with ``nonce``), no framing, no sniffing, no caching."""
+def security_headers(nonce: str, form_action: Sequence[str] = ()) -> dict[str, str]:
+    """Headers for every page: a strict CSP (scripts only with ``nonce``), no framing, no sniffing, no caching.
+
+    ``form_action``: origins besides the page's own a form may end up at (browsers apply ``form-action`` to the
+    redirects after a form post, so a form whose answer redirects to a relying party names that RP's origin)."""
+    targets = " ".join(["'self'", *form_action])
     return {
         "Content-Security-Policy": (
             f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; img-src 'self' data:; "
-            "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+            f"connect-src 'self'; form-action {targets}; frame-ancestors 'none'; base-uri 'none'"
         ),
         "X-Frame-Options": "DENY",
         "X-Content-Type-Options": "nosniff",
@@ -80,7 +84,9 @@ def security_headers(nonce: str) -> dict[str, str]:
     }
 
 
-def page(title: str, body: str, *, lang: Locale, nonce: str, status: int = 200) -> HTMLResponse:
+def page(
+    title: str, body: str, *, lang: Locale, nonce: str, status: int = 200, form_action: Sequence[str] = ()
+) -> HTMLResponse:
     """A complete page: ``title`` (plain text) and ``body`` (already-escaped HTML) in the one layout."""
     document = (
         f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
@@ -88,7 +94,7 @@ def page(title: str, body: str, *, lang: Locale, nonce: str, status: int = 200) 
         f'<title>{html.escape(title)}</title><style nonce="{nonce}">{_STYLE}</style></head>'
         f"<body><main>{body}</main></body></html>"
     )
-    return HTMLResponse(document, status_code=status, headers=security_headers(nonce))
+    return HTMLResponse(document, status_code=status, headers=security_headers(nonce, form_action))
 
 
 def csrf_token(key: bytes, session: str, purpose: str) -> str:

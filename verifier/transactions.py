@@ -480,10 +480,19 @@ def _result_document(validated: ValidatedResponse) -> dict[str, Any]:
                 "issuer": c.issuer,
                 "claims": dict(c.claims),
                 "status_checked_at": _iso(c.status_checked_at) if c.status_checked_at else None,
+                "holder": c.holder,
             }
             for c in validated.credentials
-        ]
+        ],
+        "digest": validated.digest,
     }
+
+
+def _external(result: dict[str, Any]) -> dict[str, Any]:
+    """A result as relying parties see it: without the holder key and the response digest (a holder key thumbprint
+    would be one identifier across every relying party; the OIDC facade derives pairwise subjects from it)."""
+    credentials = [{k: v for k, v in c.items() if k != "holder"} for c in result.get("credentials", [])]
+    return {**{k: v for k, v in result.items() if k != "digest"}, "credentials": credentials}
 
 
 def accept(ctx: VerifierContext, transaction_id: str, validated: ValidatedResponse) -> Accepted:
@@ -580,7 +589,9 @@ def _take_result(conn: Any, ctx: VerifierContext, transaction_id: str) -> dict[s
     return document
 
 
-def _report(ctx: VerifierContext, row: Mapping[str, Any], result: dict[str, Any] | None) -> dict[str, Any]:
+def _report(
+    ctx: VerifierContext, row: Mapping[str, Any], result: dict[str, Any] | None, *, internal: bool = False
+) -> dict[str, Any]:
     state = row["status"]
     if state == "pending" and row["expires"] <= _ms(ctx.clock()):
         state = "expired"
@@ -589,13 +600,15 @@ def _report(ctx: VerifierContext, row: Mapping[str, Any], result: dict[str, Any]
         report["error"] = row["error"]
         report["error_description"] = row["error_description"]
     if result is not None:
-        report["result"] = {**result, "ledger_receipt": ledger_receipt(ctx, row["ledger_index"])}
+        shown = result if internal else _external(result)
+        report["result"] = {**shown, "ledger_receipt": ledger_receipt(ctx, row["ledger_index"])}
     return report
 
 
-def status(ctx: VerifierContext, rp: RelyingParty, transaction_id: str) -> dict[str, Any]:
+def status(ctx: VerifierContext, rp: RelyingParty, transaction_id: str, *, internal: bool = False) -> dict[str, Any]:
     """A transaction's status for its relying party; a verified result is returned once and then deleted (same-
-    device transactions return it only for the response_code)."""
+    device transactions return it only for the response_code). ``internal`` (the OIDC facade) keeps each
+    credential's ``holder`` and the response's ``digest`` in the result."""
     with transaction(ctx.engine, write=True) as conn:
         row = conn.execute(
             select(transactions).where(transactions.c.id == transaction_id[:64], transactions.c.rp == rp.client_id)
@@ -606,7 +619,7 @@ def status(ctx: VerifierContext, rp: RelyingParty, transaction_id: str) -> dict[
         result = None
         if data["status"] == "verified" and data["redirect_uri"] is None:
             result = _take_result(conn, ctx, data["id"])
-    return _report(ctx, data, result)
+    return _report(ctx, data, result, internal=internal)
 
 
 def peek(ctx: VerifierContext, rp: RelyingParty, transaction_id: str) -> dict[str, Any]:
@@ -620,8 +633,11 @@ def peek(ctx: VerifierContext, rp: RelyingParty, transaction_id: str) -> dict[st
     return _report(ctx, dict(row._mapping), None)
 
 
-def result_by_response_code(ctx: VerifierContext, rp: RelyingParty, response_code: str) -> dict[str, Any]:
-    """The result of a same-device transaction for its response_code, once (the code is then spent)."""
+def result_by_response_code(
+    ctx: VerifierContext, rp: RelyingParty, response_code: str, *, internal: bool = False
+) -> dict[str, Any]:
+    """The result of a same-device transaction for its response_code, once (the code is then spent); ``internal``
+    as for ``status``."""
     code_hash = hashlib.sha256(response_code.encode("utf-8")).hexdigest()
     with transaction(ctx.engine, write=True) as conn:
         row = conn.execute(
@@ -636,7 +652,7 @@ def result_by_response_code(ctx: VerifierContext, rp: RelyingParty, response_cod
         result = _take_result(conn, ctx, data["id"])
     if result is None:
         raise UnknownResponseCodeError("no result for that response_code (unknown, used or expired)")
-    return {**_report(ctx, data, result), "id": data["id"]}
+    return {**_report(ctx, data, result, internal=internal), "id": data["id"]}
 
 
 def purge(ctx: VerifierContext, keep: timedelta = timedelta(days=1)) -> int:

@@ -20,6 +20,7 @@ from ledger.store import Store
 from oidc.context import OidcContext
 from oidc.db import create_schema as create_oidc_schema
 from tests.database import KINDS, database_url
+from tests.oidc.login_support import login_world  # noqa: F401 - the login part's fixture
 from verifier.context import VerifierContext
 from verifier.db import create_schema as create_verifier_schema
 
