@@ -19,7 +19,7 @@ Every part takes the others as parameters (``issuer.contracts``); this module is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -119,9 +119,17 @@ def wire(ctx: IssuerContext) -> IssuerParts:
     return IssuerParts(ctx, lists, configurations, Enrollment(ctx, offers), oid4vci.default_grant_types(ctx), authority)
 
 
-def create_app(ctx: IssuerContext, *, extra_keys: Sequence[tuple[str, PublicKey]] = ()) -> Starlette:
-    """The issuer's app on ``ctx.base_url`` (``extra_keys``: other services' keys in the origin's DID document)."""
+def create_app(
+    ctx: IssuerContext,
+    *,
+    extra_keys: Sequence[tuple[str, PublicKey]] = (),
+    extra_grants: Sequence[tuple[str, oid4vci.GrantHandler, Mapping[str, Any]]] = (),
+) -> Starlette:
+    """The issuer's app on ``ctx.base_url``: ``extra_keys`` are other services' keys in the origin's DID document,
+    ``extra_grants`` other grant types (with their metadata) served at the origin's one token endpoint."""
     parts = wire(ctx)
+    for grant_type, handler, metadata in extra_grants:
+        parts.grant_types.register(grant_type, handler, metadata)
     document = did_document(ctx, extra_keys)
 
     async def did_json(request: Request) -> Response:

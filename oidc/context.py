@@ -74,3 +74,5 @@ class OidcContext(ServiceOrigin):
     settings: OidcSettings = field(default_factory=OidcSettings)
     clock: Callable[[], datetime] = _utc_now
     random: Callable[[int], bytes] = token_bytes
+    on_login: Callable[[str], None] = field(default=lambda outcome: None)
+    """Told ``success`` or ``failure`` when an authorization ends (``xid serve`` counts it in its metrics)."""

@@ -122,3 +122,7 @@ class ConsentGate(Protocol):
     ) -> None:
         """Record (and ledger) the person's consent to release ``claims`` and ``linkage`` to the request's client."""
         ...
+
+    def used(self, person: str, request: AuthorizationRequest, claims: Collection[str]) -> None:
+        """Ledger that a finished login released ``claims`` to the request's client under the person's consent."""
+        ...

@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import Column, Integer, String, Table, Text, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -565,6 +565,8 @@ class Login:
             raise
         with transaction(self.ctx.engine, write=True) as conn:
             conn.execute(update(logins).where(logins.c.id == row["id"]).values(finish_url=url))
+        if "code" in parse_qs(urlsplit(url).query):  # released: the provider issued a code, not an error
+            self.consent.used(outcome.person, request, requested_claims(request))
         return url
 
     # -- account sessions ----------------------------------------------------------------------------------------

@@ -894,6 +894,7 @@ class Provider:
         if index is not None:
             with transaction(self.ctx.engine, write=True) as conn:
                 conn.execute(update(codes).where(codes.c.code_hash == _hash(code)).values(ledger_index=index))
+        self.ctx.on_login("success")
         return _with_params(request.redirect_uri, {"code": code, "state": request.state, "iss": self.ctx.base_url})
 
     def fail(self, authorization_id: str, error: str, description: str) -> str:
@@ -902,6 +903,7 @@ class Provider:
         with transaction(self.ctx.engine, write=True) as conn:
             self._finish(conn, authorization_id)
         code = error if error.isascii() and error.replace("_", "").isalpha() else "server_error"
+        self.ctx.on_login("failure")
         return _with_params(
             request.redirect_uri,
             {

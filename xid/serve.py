@@ -32,9 +32,11 @@ if TYPE_CHECKING:
     from did.resolver import MethodResolver
     from did.signer import Signer, SoftwareSigner
     from issuer.context import IssuerContext, OperatorSecrets
+    from issuer.oid4vci import GrantHandler
     from jpki_bridge.revocation import RevocationProvider
     from jpki_bridge.trust import TrustAnchors
     from ledger.log import Log
+    from oidc.app import OidcParts
     from verifier.context import VerifierContext
     from xid.observability import Metrics
 
@@ -181,6 +183,8 @@ class Services:
     verifier: VerifierContext
     metrics: Metrics | None = None
     """The app's metrics (``build_services`` makes them; ``metrics.count("logins", ...)`` for the OIDC facade)."""
+    oidc: OidcParts | None = None
+    """The OpenID Connect facade (``build_services`` wires it over the verifier, with the issuer's subjects)."""
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def housekeeping(self) -> dict[str, int]:
@@ -192,6 +196,7 @@ class Services:
             "evidence": evidence.purge_expired(self.issuer, self.issuer.clock()),
             "oid4vci": oid4vci.purge_expired(self.issuer),
             "openid4vp": transactions.purge(self.verifier),
+            "oidc": self.oidc.housekeeping() if self.oidc is not None else 0,
         }
 
     def start_housekeeping(self, interval: float = 3600.0) -> threading.Thread:
@@ -263,7 +268,49 @@ def build_services(settings: Settings, base_url: str) -> Services:
     )
     services = Services(settings, base_url, context, log, _verifier_context(settings, context))
     services.metrics = _metrics(log)
+    services.oidc = _oidc(settings, services)
     return services
+
+
+class _IssuerSubjects:
+    """The facade's ``SubjectSource``: the issuer's pairwise derivation for the person behind a holder key."""
+
+    def __init__(self, issuer: IssuerContext) -> None:
+        self.issuer = issuer
+
+    def pairwise(self, holder: str, sector: str) -> str | None:
+        """The issuer's pairwise subject of the holder key's person for ``sector`` (None: no such person)."""
+        from issuer.persons import pairwise_for_holder
+
+        return pairwise_for_holder(self.issuer, holder, sector)
+
+
+def _oidc(settings: Settings, services: Services) -> OidcParts:
+    """The OIDC facade on the origin: the verifier carries its logins, the issuer gives its subjects."""
+    from oidc.app import wire
+    from oidc.context import OidcContext, OidcSettings
+    from oidc.db import create_schema
+    from xid.cli_oidc import oidc_keys_dir
+
+    def count_login(outcome: str) -> None:
+        if services.metrics is not None:
+            services.metrics.count("logins", outcome)
+
+    issuer = services.issuer
+    create_schema(issuer.engine)
+    ctx = OidcContext(
+        base_url=issuer.base_url,
+        engine=issuer.engine,
+        verifier=services.verifier,
+        subjects=_IssuerSubjects(issuer),
+        identity_vct=issuer.url("/vct/identity"),
+        keys_dir=oidc_keys_dir(settings),
+        ledger_key=issuer.secrets.ledger_key,
+        ledger=issuer.ledger,
+        settings=OidcSettings(development=settings.development),
+        on_login=count_login,
+    )
+    return wire(ctx)
 
 
 def _metrics(log: Log) -> Metrics:
@@ -365,18 +412,25 @@ def _verifier_context(settings: Settings, issuer: IssuerContext) -> VerifierCont
 
 
 def create_app(services: Services) -> Starlette:
-    """The one ASGI app: the issuer, the verifier and the ledger's tiles under /ledger, on one origin."""
+    """The one ASGI app: issuer, verifier, OIDC facade and the ledger's tiles under /ledger, on one origin."""
     from starlette.routing import Mount
 
     from did import PublicKey
     from issuer.app import create_app as issuer_app
     from ledger.http import create_app as ledger_app
+    from oidc.app import routes as oidc_routes
     from verifier.app import routes as verifier_routes
     from xid.observability import Observed
 
     verifier_key = ("verifier", PublicKey.from_jwk(services.verifier.signer.public_jwk))
-    app = issuer_app(services.issuer, extra_keys=[verifier_key])
+    grants: list[tuple[str, GrantHandler, Mapping[str, Any]]] = []
+    if services.oidc is not None:
+        provider = services.oidc.provider
+        grants.append(("authorization_code", provider.token_grant, provider.oauth_metadata()))
+    app = issuer_app(services.issuer, extra_keys=[verifier_key], extra_grants=grants)
     app.router.routes.extend(verifier_routes(services.verifier))
+    if services.oidc is not None:
+        app.router.routes.extend(oidc_routes(services.oidc))
     app.router.routes.append(Mount("/ledger", app=ledger_app(services.ledger.store)))
     app.router.routes.extend(ops_routes(services))
     if services.metrics is None:

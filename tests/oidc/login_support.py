@@ -75,6 +75,7 @@ class FakeConsents:
     """The consent part for the login tests: what was granted, per person and client."""
 
     granted: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    uses: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
 
     def missing(
         self, person: str, request: AuthorizationRequest, claims: Collection[str]
@@ -88,6 +89,10 @@ class FakeConsents:
     ) -> None:
         """Record the grant."""
         self.granted.setdefault((person, request.client_id), set()).update(claims, linkage)
+
+    def used(self, person: str, request: AuthorizationRequest, claims: Collection[str]) -> None:
+        """Record the use."""
+        self.uses.append((person, request.client_id, tuple(sorted(claims))))
 
 
 @dataclass
