@@ -1,13 +1,14 @@
 // A reference OpenID provider (panva's oidc-provider, a devDependency pinned in package.json) that proves the
 // relying-party drivers on their own: pairwise subjects, PKCE S256 required, its development login and consent
-// pages (devInteractions). Reads {"clients": [...client metadata...]} on stdin, listens on 127.0.0.1 (a free
-// port), prints {"issuer": URL} on one line and serves until killed. Test use only.
+// pages (devInteractions; any login name and password pass). Reads {"clients": [...client metadata...], "claims":
+// {...the account's claims...}} on stdin, listens on 127.0.0.1 (a free port), prints {"issuer": URL} on one line
+// and serves until killed. Scope claims go into the ID token too (conformIdTokenClaims off). Test use only.
 import { createServer } from "node:http";
 import Provider from "oidc-provider";
 
 const chunks = [];
 for await (const chunk of process.stdin) chunks.push(chunk);
-const { clients } = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+const { clients, claims } = JSON.parse(Buffer.concat(chunks).toString("utf8"));
 
 const server = createServer();
 await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -22,10 +23,11 @@ const provider = new Provider(issuer, {
   claims: { openid: ["sub"], name: ["name"], address: ["address"], birthdate: ["birthdate"], gender: ["gender"] },
   findAccount: async (ctx, id) => ({
     accountId: id,
-    claims: async () => ({ sub: id, name: "山田 太郎", address: { formatted: "東京都千代田区" }, birthdate: "1990-01-01", gender: "male" }),
+    claims: async () => ({ ...claims, sub: id }),
   }),
   features: { devInteractions: { enabled: true }, claimsParameter: { enabled: true } },
   acrValues: ["aal3"],
+  conformIdTokenClaims: false,
 });
 provider.on("server_error", (ctx, error) => process.stderr.write(`server_error: ${error.stack}\n`));
 server.on("request", provider.callback());
