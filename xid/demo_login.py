@@ -235,7 +235,7 @@ def log_in(
         raise LoginError(f"no wallet link on {landing.url} (HTTP {landing.response.status_code})")
     op = _origin(page.url)
     answer = wallet(page.request_url)
-    if answer.verification_code not in page.text:
+    if answer.verification_code not in "".join(page.text.split()):  # digits may sit in separate elements
         raise LoginError(f"the wallet showed {answer.verification_code}, which the login page does not show")
     if answer.redirect_uri is not None:  # same device: continue in this browser
         landing = browser.go(answer.redirect_uri, stop_at=stop_at)
