@@ -178,10 +178,12 @@ def facade_metadata(url: str) -> dict[str, Any] | None:
 
 
 @contextlib.contextmanager
-def start_world(home: Path) -> Iterator[OidcWorld]:
+def start_world(home: Path, *, npm: bool = True) -> Iterator[OidcWorld]:
     """xid serve with an enrolled wallet (the emulated TEST card of tests/jpki/persons/yamada.toml) and RPs of two
-    sectors: shop (shop.example.jp, client secret), shop-jwt (the same sector, private_key_jwt), bank."""
-    require_peers()
+    sectors: shop (shop.example.jp, client secret), shop-jwt (the same sector, private_key_jwt), bank. ``npm``: the
+    npm peers are needed too."""
+    if npm:
+        require_peers()
     with serve_system(home / "xid") as (url, services, _):
         metadata = facade_metadata(url)
         require_component(metadata is not None, "the OIDC facade wired into xid serve (issue 13)")
