@@ -13,15 +13,20 @@ from __future__ import annotations
 import html
 import json
 import secrets
+import warnings
 from typing import Any, Final
 
-from authlib.integrations.starlette_client import OAuth, OAuthError
+import authlib.deprecate  # noqa: F401 (it turns its own warnings on; the filter below must come after it)
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+with warnings.catch_warnings():  # Authlib 1.9 deprecates its httpx fallback for httpx2: nothing a website can change
+    warnings.filterwarnings("ignore", "The httpx module is deprecated", DeprecationWarning)
+    from authlib.integrations.starlette_client import OAuth, OAuthError
 
 __all__ = ["AGENCY_SCOPE", "SESSION_COOKIE", "sample_site_app"]
 
