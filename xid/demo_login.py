@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import httpx
 
@@ -90,12 +90,14 @@ class Form:
 
 @dataclass(frozen=True)
 class LoginPage:
-    """The OP's login page as a person sees it: the same-device wallet link and the page's visible text."""
+    """The OP's login page as a person sees it: the wallet link, the QR code's request, the page's visible text."""
 
     url: str
     request_url: str
     """The first ``openid4vp://`` link of the page (the same-device button)."""
     text: str
+    qr_request_url: str | None = None
+    """The request the QR code carries (its ``data-request-url``), for a wallet on another device."""
 
 
 class _Reader(HTMLParser):
@@ -104,6 +106,7 @@ class _Reader(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.links: list[str] = []
+        self.qr: list[str] = []
         self.forms: list[Form] = []
         self.text: list[str] = []
         self._skip = 0
@@ -115,6 +118,8 @@ class _Reader(HTMLParser):
             self._skip += 1
         elif tag == "a" and "href" in values:
             self.links.append(values["href"])
+        if "data-request-url" in values:
+            self.qr.append(values["data-request-url"])
         elif tag == "form":
             self.forms.append(Form(values.get("action", ""), values.get("method", "get").lower()))
         elif tag == "input" and self.forms:
@@ -157,7 +162,8 @@ def login_page(url: str, body: str) -> LoginPage | None:
     links = [link for link in reader.links if link.startswith("openid4vp://")]
     if not links:
         return None
-    return LoginPage(url, links[0], " ".join(" ".join(reader.text).split()))
+    qr = next((link for link in reader.qr if link.startswith("openid4vp://")), None)
+    return LoginPage(url, links[0], " ".join(" ".join(reader.text).split()), qr)
 
 
 def approving_form(body: str) -> tuple[Form, tuple[str, str, str] | None] | None:
@@ -220,12 +226,21 @@ def _is_login_page(landing: Landing, page: LoginPage) -> bool:
 
 
 def log_in(
-    browser: Browser, start_url: str, wallet: Wallet, *, stop_at: str | None = None, wait_seconds: float = 60.0
+    browser: Browser,
+    start_url: str,
+    wallet: Wallet,
+    *,
+    stop_at: str | None = None,
+    cross_device: bool = False,
+    wait_seconds: float = 60.0,
 ) -> Landing:
     """Log in from ``start_url`` (an authorization URL, or a website's /login): the wallet answers the login page.
 
-    Returns where the browser lands: with ``stop_at`` (an RP redirect URI nobody serves) the unopened callback URL,
-    otherwise the page the website shows after its callback. The wallet's verification code must be on the page.
+    Same device (default): the wallet opens the page's ``openid4vp://`` link and hands the browser a URL to continue
+    at (its fragment, e.g. ``#response_code=...``, is what the continue page's script would put into its form).
+    Cross device: the wallet answers the QR code's request, its verification code must be the one the page shows,
+    and the page continues by itself (polled, as with scripts off). Returns where the browser lands: with
+    ``stop_at`` (an RP redirect URI nobody serves) the unopened callback URL, otherwise the page the website shows.
     """
     landing = browser.go(start_url, stop_at=stop_at)
     if landing.response is None:
@@ -234,12 +249,19 @@ def log_in(
     if page is None:
         raise LoginError(f"no wallet link on {landing.url} (HTTP {landing.response.status_code})")
     op = _origin(page.url)
-    answer = wallet(page.request_url)
-    if answer.verification_code not in "".join(page.text.split()):  # digits may sit in separate elements
-        raise LoginError(f"the wallet showed {answer.verification_code}, which the login page does not show")
-    if answer.redirect_uri is not None:  # same device: continue in this browser
-        landing = browser.go(answer.redirect_uri, stop_at=stop_at)
-    else:  # cross device: the page continues by itself (polling, as with scripts off)
+    handed: dict[str, str] = {}
+    if not cross_device:
+        answer = wallet(page.request_url)
+        if answer.redirect_uri is None:
+            raise LoginError("the wallet was handed no URL to continue at after a same-device presentation")
+        handed = dict(parse_qsl(urlsplit(answer.redirect_uri).fragment))
+        landing = browser.go(answer.redirect_uri.split("#", 1)[0], stop_at=stop_at)
+    else:
+        if page.qr_request_url is None:
+            raise LoginError(f"no QR code request on {page.url}")
+        answer = wallet(page.qr_request_url)
+        if answer.verification_code not in "".join(page.text.split()):  # digits may sit in separate elements
+            raise LoginError(f"the wallet showed {answer.verification_code}, which the login page does not show")
         deadline = time.monotonic() + wait_seconds
         landing = browser.go(page.url, stop_at=stop_at)
         while _is_login_page(landing, page) and time.monotonic() < deadline:
@@ -254,6 +276,7 @@ def log_in(
             return landing
         form, button = chosen
         data = dict(form.fields)
+        data |= {name: value for name, value in handed.items() if data.get(name) == ""}  # what the script fills in
         if button is not None and button[0]:
             data[button[0]] = button[1]
         landing = browser.go(
