@@ -48,9 +48,11 @@ def test_the_login_page_shows_the_wallet_link_and_the_code_in_japanese(world: Oi
         assert landing.url.startswith(world.url)  # on the OP, not the website
         page = login_page(landing.url, landing.response.text)
         assert page is not None
-        assert page.request_url.startswith("openid4vp://")
+        assert page.request_url.startswith("openid4vp://")  # the same-device button
+        assert page.qr_request_url is not None
+        assert page.qr_request_url.startswith("openid4vp://")  # the QR code
         assert '<html lang="ja"' in landing.response.text
-        answer = world.wallet(page.request_url)
+        answer = world.wallet(page.qr_request_url)  # a wallet on another device shows the page's code
         assert answer.verification_code in "".join(page.text.split())
 
 

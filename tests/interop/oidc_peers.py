@@ -151,7 +151,8 @@ class OidcWorld:
         return WalletAnswer.from_json(json.loads(result.stdout))
 
     def add_rp(self, key: str, name: str, redirect_uri: str, *, private_key_jwt: bool = False) -> RP:
-        """``xid rp add`` (with ``--auth-method private_key_jwt --jwks FILE`` for a key-authenticated client)."""
+        """``xid rp add`` (a key-authenticated client: ``--auth-method private_key_jwt --jwks FILE``, and ES256 ID
+        tokens with ``--id-token-alg ES256``)."""
         args = ["rp", "add", "--name", name, "--redirect-uri", redirect_uri, "--json"]
         jwk: dict[str, Any] | None = None
         if private_key_jwt:
@@ -159,7 +160,7 @@ class OidcWorld:
             jwk = key_pair.as_dict(private=True)
             jwks = self.home / f"{key}.jwks.json"
             jwks.write_text(json.dumps({"keys": [key_pair.as_dict(private=False)]}), encoding="utf-8")
-            args += ["--auth-method", "private_key_jwt", "--jwks", str(jwks)]
+            args += ["--auth-method", "private_key_jwt", "--jwks", str(jwks), "--id-token-alg", "ES256"]
         added = self.xid(*args)
         assert added.exit_code == 0, added.output
         registered = json.loads(added.stdout)
@@ -180,7 +181,8 @@ def facade_metadata(url: str) -> dict[str, Any] | None:
 @contextlib.contextmanager
 def start_world(home: Path, *, npm: bool = True) -> Iterator[OidcWorld]:
     """xid serve with an enrolled wallet (the emulated TEST card of tests/jpki/persons/yamada.toml) and RPs of two
-    sectors: shop (shop.example.jp, client secret), shop-jwt (the same sector, private_key_jwt), bank. ``npm``: the
+    sectors: shop (shop.example.jp, client secret), shop-jwt (the same sector, private_key_jwt, ES256 ID tokens),
+    bank (bank.example.com). ``npm``: the
     npm peers are needed too."""
     if npm:
         require_peers()

@@ -102,6 +102,7 @@ def test_openid_client_logs_in_with_the_wallet(world: OidcWorld, auth: str) -> N
     assert claims["aud"] == rp.client_id or rp.client_id in claims["aud"]
     assert claims["nonce"] == started["nonce"]
     assert finished["id_token_header"]["alg"] in metadata["id_token_signing_alg_values_supported"]
+    assert finished["id_token_header"]["alg"] == ("RS256" if auth == "client_secret_basic" else "ES256")
     assert finished["userinfo"]["sub"] == claims["sub"]  # fetchUserInfo also refuses a different sub
     assert finished["userinfo"]["name"] == YAMADA_NAME
     assert finished["userinfo"]["birthdate"] == YAMADA_BIRTHDATE
@@ -176,7 +177,9 @@ def test_the_sign_scope_is_refused_without_asking_the_wallet(world: OidcWorld) -
 # -- Authlib ---------------------------------------------------------------------------------------------------------
 
 
-def authlib_login(world: OidcWorld, rp: RP, scope: str = "openid") -> tuple[dict[str, Any], dict[str, Any], str]:
+def authlib_login(
+    world: OidcWorld, rp: RP, scope: str = "openid", *, cross_device: bool = False
+) -> tuple[dict[str, Any], dict[str, Any], str]:
     """Authlib's OAuth2Client logs in with PKCE S256: (the token response, the ID token's header, its nonce)."""
     metadata = world.metadata
     nonce = generate_token(24)
@@ -193,7 +196,7 @@ def authlib_login(world: OidcWorld, rp: RP, scope: str = "openid") -> tuple[dict
             metadata["authorization_endpoint"], code_verifier=verifier, nonce=nonce
         )
         with Browser() as browser:
-            landing = log_in(browser, url, world.wallet, stop_at=rp.redirect_uri)
+            landing = log_in(browser, url, world.wallet, stop_at=rp.redirect_uri, cross_device=cross_device)
         assert landing.response is None, landing.url
         assert query_of(landing.url)["iss"] == world.url  # RFC 9207, checked by the website
         token: dict[str, Any] = dict(
@@ -251,8 +254,8 @@ def test_authlib_logs_in_and_checks_the_id_token(world: OidcWorld) -> None:
 def test_pairwise_sub_is_stable_for_one_rp_and_differs_between_sectors(world: OidcWorld) -> None:
     shop, bank = world.rps["shop"], world.rps["bank"]
     subs = []
-    for rp in (shop, shop, bank):
-        token, _, nonce = authlib_login(world, rp)
+    for rp, cross_device in ((shop, False), (shop, True), (bank, False)):  # the QR code or the same-device link
+        token, _, nonce = authlib_login(world, rp, cross_device=cross_device)
         subs.append(check_id_token(world, rp, token, nonce)["sub"])
     assert subs[0] == subs[1]
     assert subs[0] != subs[2]
