@@ -3,8 +3,9 @@
 It is written as any website would write it with Authlib's Starlette client (docs/relying-party.md shows the same
 lines): discovery from the issuer's ``/.well-known/openid-configuration``, the authorization code flow with PKCE S256,
 ``state`` and ``nonce`` (Authlib makes and checks them), the ID token checked against the OP's JWKS (signature,
-``iss``, ``aud``, ``exp``, ``nonce``, ``at_hash``), and the Digital Agency profile's scopes (``openid name address
-birthdate gender``) by default. The home page shows the ID token's claims, HTML-escaped; nothing is stored but the
+``iss``, ``aud``, ``exp``, ``nonce``, ``at_hash``), the scopes' claims from userinfo (OpenID Connect Core §5.4: with
+an access token they come from there) under the same ``sub``, and the Digital Agency profile's scopes (``openid name
+address birthdate gender``) by default. The home page shows the claims, HTML-escaped; nothing is stored but the
 signed session cookie.
 """
 
@@ -79,10 +80,13 @@ def sample_site_app(
 
     async def callback(request: Request) -> Response:
         try:
-            token = await oauth.xid.authorize_access_token(request)
+            token = await oauth.xid.authorize_access_token(request)  # state, PKCE, ID token: JWKS, iss, aud, nonce
+            info = await oauth.xid.userinfo(token=token)  # the scopes' claims (OpenID Connect Core §5.4)
+            if info["sub"] != token["userinfo"]["sub"]:
+                raise OAuthError("invalid_token", "userinfo answered for another sub than the ID token's")
         except OAuthError as error:  # the OP's error redirect, a bad state, a bad ID token: show it, log in again
             return _page(f"<p>Login failed: {html.escape(f'{error.error}: {error.description}')}</p>", 400)
-        request.session["claims"] = dict(token["userinfo"])  # the ID token's claims, validated by Authlib
+        request.session["claims"] = {**token["userinfo"], **info}  # the ID token's claims, then userinfo's
         return RedirectResponse(request.url_for("home"), status_code=303)
 
     # -- the website around it ----------------------------------------------------------------------------------
@@ -92,7 +96,7 @@ def sample_site_app(
             return _page('<p>You are not logged in.</p><p><a id="login" href="/login">Log in with xid</a></p>')
         shown = html.escape(json.dumps(claims, ensure_ascii=False, indent=2, sort_keys=True))
         return _page(
-            "<p>You are logged in. The ID token says:</p>"
+            "<p>You are logged in. The ID token and userinfo say:</p>"
             f'<pre id="claims">{shown}</pre><p><a id="logout" href="/logout">Log out</a></p>'
         )
 
