@@ -236,12 +236,12 @@ def test_authlib_logs_in_and_checks_the_id_token(world: OidcWorld) -> None:
     assert header["kid"] in {key["kid"] for key in httpx.get(world.metadata["jwks_uri"], timeout=10).json()["keys"]}
     claims = check_id_token(world, rp, token, nonce)
     assert "at_hash" in claims  # validated against the access token by CodeIDToken
-    assert claims["name"] == YAMADA_NAME
     info = httpx.get(
         world.metadata["userinfo_endpoint"], headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=10
     )
     assert info.status_code == 200, info.text
     assert info.json()["sub"] == claims["sub"]
+    assert info.json()["name"] == YAMADA_NAME  # a scope's claim: from userinfo (OpenID Connect Core §5.4)
 
     with pytest.raises(InvalidClaimError):  # a replayed token for another login's nonce
         check_id_token(world, rp, token, "another-login-nonce")
