@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.helpers import PERSONS
 from tests.interop.oidc_peers import PASSPHRASE, OidcWorld, start_world
 from xid.demo_login import Browser, login_page, sample_site, sample_site_login
 
@@ -56,10 +57,18 @@ def test_the_login_page_shows_the_wallet_link_and_the_code_in_japanese(world: Oi
         assert answer.verification_code in "".join(page.text.split())
 
 
-def test_the_demo_step_shows_the_same_sub_when_called_again(world: OidcWorld) -> None:
+def test_the_demo_step_shows_the_same_sub_after_a_card_renewal(world: OidcWorld) -> None:
     said: list[str] = []
     first = sample_site_login(world.url, world.home, PASSPHRASE, say=said.append)
-    second = sample_site_login(world.url, world.home, PASSPHRASE, say=said.append)
-    assert first["sub"] == second["sub"]  # a new registration on the same host: the same sector
     assert first["name"] == YAMADA_NAME
     assert any(line.startswith("    name: ") for line in said)
+
+    renewed = world.xid("card", "emulate", "--person", str(PERSONS / "yamada.toml"))  # a new card: new certificate
+    assert renewed.exit_code == 0, renewed.output
+    enrolled = world.xid(
+        "wallet", "enroll", "--issuer", world.url, "--emulated", "--passphrase-stdin", "--pin-stdin",
+        stdin=f"{PASSPHRASE}\nTEST1234\n",
+    )  # fmt: skip
+    assert enrolled.exit_code == 0, enrolled.output
+    second = sample_site_login(world.url, world.home, PASSPHRASE, say=said.append)
+    assert second["sub"] == first["sub"]  # the same person, a new registration on the same host (sector)
