@@ -128,6 +128,27 @@ def test_a_website_built_for_the_agency_app_switches_by_its_issuer_url(world: Oi
     assert finished["id_token_claims"]["acr"] in started["metadata"]["acr_values_supported"]
 
 
+def test_verified_claims_say_how_the_identity_was_verified(world: OidcWorld) -> None:
+    """OIDC4IDA through the ``claims`` parameter: jp_aml, the JPKI evidence, and only the verified claims asked."""
+    rp = world.rps["bank"]
+    verification = {"trust_framework": None, "time": None, "evidence": None}
+    claims = {"id_token": {"verified_claims": {"verification": verification, "claims": {"birthdate": None}}}}
+    started, finished, _ = openid_client_login(world, rp, "openid", claims=claims)
+    metadata = started["metadata"]
+    assert metadata["verified_claims_supported"] is True
+    assert "jp_aml" in metadata["trust_frameworks_supported"]
+    verified = finished["id_token_claims"]["verified_claims"]
+    if isinstance(verified, list):
+        (verified,) = verified
+    assert verified["verification"]["trust_framework"] == "jp_aml"
+    assert verified["verification"]["time"]
+    (evidence,) = verified["verification"]["evidence"]
+    assert evidence["type"] == "electronic_record"
+    assert evidence["record"]["type"] == "jp_jpki_signature_certificate"
+    assert verified["claims"] == {"birthdate": YAMADA_BIRTHDATE}  # nothing it did not ask for
+    assert "name" not in finished["id_token_claims"]
+
+
 def test_an_essential_acr_xid_cannot_meet_is_refused(world: OidcWorld) -> None:
     """OIDC Core §5.5.1.1: an essential ``acr`` the OP cannot satisfy ends the request with an error, no code."""
     rp = world.rps["shop"]
