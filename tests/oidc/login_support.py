@@ -180,7 +180,7 @@ def login_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoginWorld
         create_schema(ctx.engine)
         completion, consents = FakeCompletion(), FakeConsents()
         login = Login(ctx, completion, consents)
-        app.router.routes.extend(login_routes(login))
+        app.router.routes[0:0] = login_routes(login)  # ahead of the served facade's own login (fakes around it)
         settings = services.verifier.settings
         yield LoginWorld(url, home, services, ctx, login, completion, consents, subjects)
         services.verifier.settings = settings
