@@ -1,0 +1,305 @@
+"""Real ``xid serve`` processes for system tests: the servers, a load balancer in front, and a PostgreSQL to break.
+
+- ``XidServer``: ``xid serve --port P`` as a subprocess with its own environment; ``start``, ``kill`` (SIGKILL),
+  ``stop``; its output goes to a log file the failure messages quote.
+- ``LoadBalancer``: an ASGI reverse proxy on 127.0.0.1 (run it with ``tests.helpers.serve``) that sends each request
+  to the backend its ``route`` picks (default: alternately), records every exchange, and can ``replay`` one to
+  another backend. With ``XID_PUBLIC_URL`` set to its URL, the backends are one issuer, as behind a real balancer.
+- ``PostgresCluster``: a throwaway PostgreSQL cluster of the test's own (``scripts/postgres-test.sh``) that the test
+  may ``stop`` and ``start`` again without disturbing the suite's shared database.
+- ``hold_lock`` / ``lock_waiter``: hold a table lock from the test and find the server's statement waiting on it,
+  the deterministic "in the middle of a request" point for killing a server or stopping the database.
+
+The OIDC facade's fault case (database stopped during a login) reuses all of these.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlalchemy import Connection, create_engine, text
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+
+__all__ = [
+    "Exchange",
+    "LoadBalancer",
+    "PostgresCluster",
+    "XidServer",
+    "backend_gone",
+    "free_port",
+    "hold_lock",
+    "lock_waiter",
+    "postgres_bindir",
+    "wait_until",
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+XID = Path(sys.executable).parent / "xid"
+_HOP_BY_HOP = {"host", "content-length", "connection", "transfer-encoding", "accept-encoding", "content-encoding"}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@dataclass
+class XidServer:
+    """One ``xid serve`` process (one worker) on 127.0.0.1."""
+
+    name: str
+    home: Path
+    env: Mapping[str, str]
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """The server's own loopback URL (not the public URL a balancer in front of it may have)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        """The file the process writes its output to."""
+        return self.home.parent / f"serve-{self.name}.log"
+
+    def tail(self) -> str:
+        """The end of the server's output, for failure messages."""
+        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else "(no output)"
+
+    def start(self, timeout: float = 120.0) -> XidServer:
+        """Start the process and wait until it answers its issuer metadata."""
+        env = {**os.environ, "XID_HOME": str(self.home), **self.env}
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [str(XID), "serve", "--port", str(self.port)], env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+
+        def up() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"xid serve {self.name} exited {self.process.returncode}:\n{self.tail()}")
+            try:
+                return httpx.get(f"{self.url}/.well-known/openid-credential-issuer", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(up, f"xid serve {self.name} to answer", timeout)
+        return self
+
+    @property
+    def running(self) -> bool:
+        """Whether the process is alive."""
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the process (no shutdown, no cleanup: a crashed worker) and reap it."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        """Stop the process gracefully (SIGTERM), killing it if it does not exit in time."""
+        if not self.running:
+            return
+        assert self.process is not None
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+@dataclass
+class Exchange:
+    """One request the balancer forwarded, and the answer."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+    backend: int
+    status: int
+    answer: bytes
+
+
+class LoadBalancer:
+    """An ASGI reverse proxy over ``backends``; ``route(method, path)`` picks one (default: alternately)."""
+
+    def __init__(self) -> None:
+        self.backends: list[str] = []
+        self.route: Callable[[str, str], int] | None = None
+        self.exchanges: list[Exchange] = []
+        self._turn = 0
+
+    def pick(self, method: str, path: str) -> int:
+        """The index of the backend for a request."""
+        if self.route is not None:
+            return self.route(method, path)
+        self._turn = (self._turn + 1) % len(self.backends)
+        return self._turn
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # pragma: no cover - lifespan is off, no websockets
+            return
+        request = Request(scope, receive)
+        body = await request.body()
+        method, path, query = request.method, request.url.path, request.url.query
+        backend = self.pick(method, path)
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+        target = f"{self.backends[backend]}{path}" + (f"?{query}" if query else "")
+        try:
+            async with httpx.AsyncClient(timeout=120) as client:
+                upstream = await client.request(method, target, content=body, headers=headers)
+        except httpx.TransportError as error:
+            self.exchanges.append(Exchange(method, path, query, headers, body, backend, 502, b""))
+            answer: Response = JSONResponse({"error": "bad_gateway", "error_description": str(error)}, 502)
+            await answer(scope, receive, send)
+            return
+        self.exchanges.append(
+            Exchange(method, path, query, headers, body, backend, upstream.status_code, upstream.content)
+        )
+        kept = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP}
+        await Response(upstream.content, upstream.status_code, kept)(scope, receive, send)
+
+    def find(self, method: str, path_prefix: str) -> list[Exchange]:
+        """The recorded exchanges of one method whose path starts with ``path_prefix``."""
+        return [e for e in self.exchanges if e.method == method and e.path.startswith(path_prefix)]
+
+    def replay(self, exchange: Exchange, backend: int) -> httpx.Response:
+        """Send a recorded request again, byte for byte, straight to one backend."""
+        target = f"{self.backends[backend]}{exchange.path}" + (f"?{exchange.query}" if exchange.query else "")
+        return httpx.request(exchange.method, target, content=exchange.body, headers=exchange.headers, timeout=60)
+
+
+def postgres_bindir() -> Path | None:
+    """The PostgreSQL server binaries' directory (Debian's ``postgresql``), or None when it is not installed."""
+    candidates = []
+    if shutil.which("pg_config"):
+        done = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=False)
+        candidates.append(Path(done.stdout.strip()))
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: p.parent.name, reverse=True)
+    return next((c for c in candidates if (c / "initdb").exists() and (c / "pg_ctl").exists()), None)
+
+
+def _as_postgres(command: list[str]) -> list[str]:
+    """The server refuses to run as root: as root, run its tools as the postgres system user."""
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+class PostgresCluster:
+    """A PostgreSQL cluster of one test's own, in a fresh directory on a free port, that the test can stop."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="xid-pg-fault-"))
+        self.dir.chmod(0o755)
+        self.port = free_port()
+        self.url = ""
+
+    def start(self) -> str:
+        """Create (first time) and start the cluster; returns its database URL."""
+        env = {**os.environ, "XID_PG_DIR": str(self.dir), "XID_PG_PORT": str(self.port), "XID_PG_DB": "xid_fault"}
+        done = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "postgres-test.sh")], env=env, capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise AssertionError(f"PostgreSQL did not start: {done.stderr.strip()}")
+        self.url = done.stdout.strip()
+        return self.url
+
+    def _pg_ctl(self, *args: str) -> None:
+        bindir = postgres_bindir()
+        assert bindir is not None
+        command = _as_postgres([str(bindir / "pg_ctl"), "-D", str(self.dir / "data"), *args])
+        subprocess.run(command, capture_output=True, check=False, timeout=120)
+
+    def stop(self) -> None:
+        """Stop the server now: open transactions are rolled back and every client is disconnected."""
+        self._pg_ctl("stop", "-m", "fast", "-w")
+
+    def destroy(self) -> None:
+        """Stop the server and delete the cluster."""
+        self._pg_ctl("stop", "-m", "immediate", "-w")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def hold_lock(url: str, table: str) -> Iterator[Connection]:
+    """Hold an EXCLUSIVE lock on a table (reads pass, writes wait) until the block ends; then roll back."""
+    engine = create_engine(url)
+    try:
+        conn = engine.connect()
+        try:
+            conn.begin()
+            conn.execute(text(f'LOCK TABLE "{table}" IN EXCLUSIVE MODE'))
+            yield conn
+        finally:
+            with contextlib.suppress(Exception):  # the database may have been stopped under the lock on purpose
+                conn.rollback()
+                conn.close()
+    finally:
+        engine.dispose()
+
+
+def lock_waiter(url: str, table: str, timeout: float = 60.0) -> int:
+    """Wait until a server statement on ``table`` waits for a lock; return that backend's pid."""
+    engine = create_engine(url)
+    found: list[int] = []
+
+    def waiting() -> bool:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE :pattern"),
+                {"pattern": f"%{table}%"},
+            ).all()
+        found.extend(row[0] for row in rows)
+        return bool(found)
+
+    try:
+        wait_until(waiting, f"a statement on {table} to wait for the test's lock", timeout)
+    finally:
+        engine.dispose()
+    return found[0]
+
+
+def backend_gone(url: str, pid: int, timeout: float = 60.0) -> None:
+    """Wait until a PostgreSQL backend has ended (its client is gone and its transaction rolled back)."""
+    engine = create_engine(url)
+
+    def gone() -> bool:
+        with engine.connect() as conn:
+            return (
+                conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).scalar() == 0
+            )
+
+    try:
+        wait_until(gone, f"PostgreSQL backend {pid} to end", timeout)
+    finally:
+        engine.dispose()

@@ -1,0 +1,246 @@
+"""Faults under a running ``xid serve``: the database stopped mid-request, a worker killed mid-issuance, a full ledger.
+
+Each test breaks something real underneath a real server process (``tests.system.servers``):
+
+1. PostgreSQL stopped (``pg_ctl stop -m fast``) while a request waits inside its transaction: that request and every
+   later one that needs the database answer 503 with a JSON ``temporarily_unavailable`` error, never a 500; once the
+   database is back the same requests succeed from the same process (no restart).
+2. ``SIGKILL`` of the server while its credential transaction is open (held at a table lock the test owns): nothing
+   of that request is committed (no credential, no status entry, the c_nonce still unused), the wallet's retry on a
+   restarted server gets exactly one credential, and repeating the successful request is refused.
+3. The ledger's disk full: SQLite's ``max_page_count`` caps the database file, which SQLite reports exactly as it
+   reports a write that failed with ENOSPC (``SQLITE_FULL``, "database or disk is full") and handles the same way
+   (the statement fails and its transaction rolls back). Appends are then refused with the ledger's
+   ``storeUnavailable`` error; every append acknowledged before is still there and the whole log still audits clean;
+   after room is made, appends resume on the same log. (A real full filesystem would need a mount, which needs
+   privileges the tests do not assume.)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import create_engine, text
+
+from did.keys import KeyType
+from did.signer import SoftwareSigner
+from tests.helpers import PERSONS, require_component
+from tests.system.servers import (
+    PostgresCluster,
+    XidServer,
+    backend_gone,
+    hold_lock,
+    lock_waiter,
+    postgres_bindir,
+)
+from xid.cli import main
+
+PASSPHRASE = "correct horse battery staple"
+
+
+@pytest.fixture
+def cluster() -> Iterator[PostgresCluster]:
+    require_component(postgres_bindir() is not None, "PostgreSQL server binaries (Debian package postgresql)")
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@dataclass
+class Deployment:
+    """One ``xid serve`` on the test's own PostgreSQL (services and ledger), and its home."""
+
+    cluster: PostgresCluster
+    server: XidServer
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The settings the server and the CLI share."""
+        return {"XID_DATABASE_URL": self.cluster.url, "XID_LEDGER_DATABASE_URL": self.cluster.url}
+
+    def xid(self, *args: str, stdin: str | None = None) -> Result:
+        """Run ``xid`` (in-process) with the server's home and databases."""
+        env = {"XID_HOME": str(self.server.home), **self.env}
+        return CliRunner().invoke(main, list(args), input=stdin, env=env)
+
+    def count(self, sql: str, **params: Any) -> int:
+        """One number from the database."""
+        engine = create_engine(self.cluster.url)
+        try:
+            with engine.connect() as conn:
+                return int(conn.execute(text(sql), params).scalar_one())
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, cluster: PostgresCluster) -> Iterator[Deployment]:
+    env = {"XID_DATABASE_URL": cluster.url, "XID_LEDGER_DATABASE_URL": cluster.url}
+    server = XidServer("A", tmp_path / "home", env)
+    try:
+        server.start()
+        yield Deployment(cluster, server)
+    finally:
+        server.stop()
+
+
+# -- 1. the database stopped during a request -----------------------------------------------------------------------
+
+
+def _probes(rp: tuple[str, str]) -> list[tuple[str, str, dict[str, Any], int]]:
+    """Requests of every service that need the database: (method, path, httpx arguments, status when it is up)."""
+    holder = SoftwareSigner.generate(KeyType.P256).public_jwk
+    pre_auth = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
+    return [
+        ("POST", "/nonce", {}, 200),
+        ("POST", "/enroll/challenge", {"json": {"holder_jwk": holder}}, 201),
+        ("POST", "/token", {"data": {"grant_type": pre_auth, "pre-authorized_code": "x" * 43, "tx_code": "1"}}, 400),
+        ("GET", "/credential-offer/" + "A" * 43, {}, 404),
+        ("POST", "/credential", {"headers": {"Authorization": "Bearer " + "A" * 43}, "json": {}}, 401),
+        ("GET", "/verifier/v1/requests/" + "A" * 32, {"auth": rp}, 404),
+        ("POST", "/verifier/v1/requests", {"auth": rp, "json": {"preset": "age_over_20"}}, 201),
+        ("GET", "/ledger/checkpoint", {}, 200),
+    ]
+
+
+def test_database_stopped_during_a_request_answers_503_and_recovers_without_a_restart(deployment: Deployment) -> None:
+    added = deployment.xid("rp", "add", "--name", "Shop", "--redirect-uri", "https://shop.example.jp/cb", "--json")
+    assert added.exit_code == 0, added.output
+    rp = (json.loads(added.stdout)["client_id"], json.loads(added.stdout)["client_secret"])
+    appended = deployment.xid("ledger", "append", "--type", "enrollment", "--subject", "a" * 64, "--checkpoint")
+    assert appended.exit_code == 0, appended.output  # so /ledger/checkpoint has a checkpoint to serve
+    server = deployment.server
+    probes = _probes(rp)
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        for method, path, arguments, up in probes:
+            answer = http.request(method, path, **arguments)
+            assert answer.status_code == up, (method, path, answer.text)
+
+        with hold_lock(deployment.cluster.url, "issuer_oid4vci_nonces"), ThreadPoolExecutor(1) as pool:
+            in_flight = pool.submit(httpx.post, f"{server.url}/nonce", timeout=60)
+            lock_waiter(deployment.cluster.url, "issuer_oid4vci_nonces")  # the request is inside its transaction
+            deployment.cluster.stop()
+            answer = in_flight.result(timeout=60)
+        _assert_unavailable(answer, "POST /nonce (in flight)")
+
+        for method, path, arguments, _ in probes:
+            _assert_unavailable(http.request(method, path, **arguments), f"{method} {path}")
+        assert server.running, server.tail()
+
+        deployment.cluster.start()
+        for method, path, arguments, up in probes:
+            answer = http.request(method, path, **arguments)
+            assert answer.status_code == up, (method, path, answer.text, server.tail())
+    assert server.running  # the same process recovered: it was never restarted
+    assert "Traceback" not in server.tail()
+
+
+def _assert_unavailable(answer: httpx.Response, what: str) -> None:
+    assert answer.status_code == 503, (what, answer.status_code, answer.text)
+    assert answer.headers["content-type"].startswith("application/json"), what
+    body = answer.json()
+    assert body["error"] in ("temporarily_unavailable", "storeUnavailable"), (what, body)
+    description = body.get("error_description") or body.get("message", "")
+    assert "unavailable" in description, (what, body)
+    assert "SELECT" not in answer.text
+    assert "INSERT" not in answer.text
+
+
+# -- 2. a worker killed in the middle of an issuance ----------------------------------------------------------------
+
+CONFIGURATION = "xid_identity_sd_jwt"
+
+
+def _issuance_state(deployment: Deployment) -> dict[str, int]:
+    """What an issuance writes: credentials, status entries, credential responses, and the live c_nonces."""
+    return {
+        "credentials": deployment.count(
+            "SELECT count(*) FROM issuer_credentials WHERE configuration_id = :c", c=CONFIGURATION
+        ),
+        "status_entries": deployment.count("SELECT count(*) FROM issuer_status_entries"),
+        "responses": deployment.count("SELECT count(*) FROM issuer_oid4vci_notifications"),
+        "nonces": deployment.count("SELECT count(*) FROM issuer_oid4vci_nonces"),
+    }
+
+
+def test_a_worker_killed_mid_issuance_issues_nothing_twice_and_loses_nothing(deployment: Deployment) -> None:
+    from wallet.errors import IssuerUnreachableError
+    from wallet.http import WalletHttp
+    from wallet.oid4vci import Oid4vciClient, parse_offer
+
+    server = deployment.server
+    assert deployment.xid("card", "emulate", "--person", str(PERSONS / "yamada.toml")).exit_code == 0
+    offered = deployment.xid(
+        "wallet", "enroll", "--issuer", server.url, "--emulated", "--offer-only", "--pin-stdin",
+        "--passphrase-stdin", "--json", stdin="\nTEST1234\n",
+    )  # fmt: skip
+    assert offered.exit_code == 0, offered.output
+    offer_json = json.loads(offered.stdout)
+    http = WalletHttp(timeout=60)
+    wallet = Oid4vciClient(http, SoftwareSigner.generate(KeyType.P256))
+    offer = parse_offer(offer_json["offer"], http)
+    metadata = wallet.metadata(offer.credential_issuer)
+    access_token = wallet.token(metadata, offer, offer_json["tx_code"])
+    before = _issuance_state(deployment)
+
+    # The credential transaction signs the credential, allocates its status entry and stores it, then records the
+    # credential response; the test holds that last table, so the server is killed with everything else written
+    # but nothing committed.
+    with hold_lock(deployment.cluster.url, "issuer_oid4vci_notifications"), ThreadPoolExecutor(1) as pool:
+        request = pool.submit(wallet.request_credential, metadata, access_token, CONFIGURATION)
+        backend = lock_waiter(deployment.cluster.url, "issuer_oid4vci_notifications")
+        server.kill()
+        with pytest.raises(IssuerUnreachableError):
+            request.result(timeout=60)
+    backend_gone(deployment.cluster.url, backend)
+    after_kill = _issuance_state(deployment)
+    assert after_kill["credentials"] == before["credentials"]
+    assert after_kill["status_entries"] == before["status_entries"]
+    assert after_kill["responses"] == before["responses"]
+    assert after_kill["nonces"] == before["nonces"] + 1  # the killed request's c_nonce was not used up
+
+    server.start()  # a new worker on the same address; the wallet retries with the same access token
+    received = wallet.request_credential(metadata, access_token, CONFIGURATION)
+    assert received.configuration_id == CONFIGURATION
+    assert received.notification_id is not None
+    retried = _issuance_state(deployment)
+    assert retried["credentials"] == before["credentials"] + 1
+    assert retried["responses"] == before["responses"] + 1
+    statuses = json.loads(
+        _scalar(deployment, "SELECT status_entries FROM issuer_credentials WHERE configuration_id = :c", CONFIGURATION)
+    )
+    assert retried["status_entries"] == before["status_entries"] + len(statuses) > before["status_entries"]
+
+    # The same credential request again (same proof, so the same c_nonce) is refused: nothing is issued twice.
+    nonce = wallet.nonce(metadata)
+    proof = wallet.proof(metadata, metadata.configurations[CONFIGURATION], nonce)
+    body = {"credential_configuration_id": CONFIGURATION, "proofs": {"jwt": [proof]}}
+    headers = {"Authorization": f"Bearer {access_token}"}
+    first = httpx.post(metadata.credential_endpoint, json=body, headers=headers, timeout=60)
+    assert first.status_code == 200, first.text
+    again = httpx.post(metadata.credential_endpoint, json=body, headers=headers, timeout=60)
+    assert again.status_code == 400, again.text
+    assert again.json()["error"] == "invalid_nonce"
+    final = _issuance_state(deployment)
+    assert final["credentials"] == retried["credentials"] + 1  # the first of the two, not the second
+    assert final["responses"] == retried["responses"] + 1
+
+
+def _scalar(deployment: Deployment, sql: str, configuration: str) -> str:
+    engine = create_engine(deployment.cluster.url)
+    try:
+        with engine.connect() as conn:
+            return str(conn.execute(text(sql), {"c": configuration}).scalars().first())
+    finally:
+        engine.dispose()
