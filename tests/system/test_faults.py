@@ -22,16 +22,18 @@ import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 
 from did.keys import KeyType
 from did.signer import SoftwareSigner
+from foundation.db import sqlite_engine
 from tests.helpers import PERSONS, require_component
 from tests.system.servers import (
     PostgresCluster,
@@ -243,4 +245,83 @@ def _scalar(deployment: Deployment, sql: str, configuration: str) -> str:
         with engine.connect() as conn:
             return str(conn.execute(text(sql), {"c": configuration}).scalars().first())
     finally:
+        engine.dispose()
+
+
+# -- 3. the ledger's disk full --------------------------------------------------------------------------------------
+
+
+def _capped_engine(path: Path, cap: list[int]) -> Engine:
+    """A SQLite engine whose database file may grow to ``cap[0]`` pages (read at every checkout: the disk's size)."""
+    engine = sqlite_engine(path)
+
+    def limit(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA max_page_count = {int(cap[0])}")
+        finally:
+            cursor.close()
+
+    event.listen(engine, "checkout", limit)
+    return engine
+
+
+def test_a_full_ledger_disk_refuses_appends_and_keeps_every_acknowledged_entry(tmp_path: Path) -> None:
+    from ledger.audit import audit
+    from ledger.log import Log
+    from ledger.records import EventType, Record, commitment
+    from ledger.store import Store, StoreUnavailableError
+
+    cap = [1_000_000]
+    engine = _capped_engine(tmp_path / "ledger.sqlite3", cap)
+    signer = SoftwareSigner.generate(KeyType.ED25519)
+    key = b"k" * 32
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    def record(n: int) -> Record:
+        return Record(type=EventType.ENROLLMENT, time=now, subject=commitment(key, f"person-{n}"))
+
+    log = Log(Store(engine), signer, origin="xid.test/fault", checkpoint_interval=0.0)
+    try:
+        log.append_many(record(n) for n in range(10))
+        log.checkpoint()
+        with engine.connect() as conn:
+            pages = int(conn.exec_driver_sql("PRAGMA page_count").scalar_one())
+        cap[0] = pages + 4  # the disk has room for a few more pages only
+
+        acknowledged: dict[int, bytes] = {}
+        refused: StoreUnavailableError | None = None
+        for n in range(10, 5_000):
+            try:
+                pending = log.append(record(n))
+            except StoreUnavailableError as error:
+                refused = error
+                break
+            acknowledged[pending.index] = pending.entry
+        assert refused is not None, "the capped database never filled up"
+        assert acknowledged, "the disk filled before a single append: the cap left no room at all"
+        assert refused.code == "storeUnavailable"
+        assert "full" in refused.message
+        for n in range(3):  # still full: every further append is refused, none half-done
+            with pytest.raises(StoreUnavailableError):
+                log.append(record(10_000 + n))
+
+        size = 10 + len(acknowledged)
+        assert log.store.state().size == size  # exactly the acknowledged appends, no gap, no extra
+        with log.store.transaction() as txn:
+            for index, entry in acknowledged.items():
+                assert txn.entry(index)[0] == entry
+
+        cap[0] = 1_000_000  # room made on the disk: the same log goes on, and the whole of it audits clean
+        more = log.append(record(20_000))
+        assert more.index == size
+        log.checkpoint()  # the writer thread may have signed it already
+        latest = log.store.latest_checkpoint()
+        assert latest is not None
+        assert latest.size == size + 1
+        report = audit(log.store, log.verifier)
+        assert report.ok, report.findings
+        assert report.size == size + 1
+    finally:
+        log.close()
         engine.dispose()
