@@ -44,6 +44,7 @@ __all__ = [
     "hold_lock",
     "lock_waiter",
     "postgres_bindir",
+    "process_of_backend",
     "wait_until",
 ]
 
@@ -77,6 +78,7 @@ class XidServer:
     home: Path
     env: Mapping[str, str]
     port: int = field(default_factory=free_port)
+    workers: int = 1
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -98,7 +100,10 @@ class XidServer:
         env = {**os.environ, "XID_HOME": str(self.home), **self.env}
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [str(XID), "serve", "--port", str(self.port)], env=env, stdout=out, stderr=subprocess.STDOUT
+                [str(XID), "serve", "--port", str(self.port), "--workers", str(self.workers)],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
 
         def up() -> bool:
@@ -118,6 +123,17 @@ class XidServer:
         """Whether the process is alive."""
         return self.process is not None and self.process.poll() is None
 
+    def worker_pids(self) -> set[int]:
+        """The worker processes of a ``--workers N`` server (the children of the supervisor that serve)."""
+        assert self.process is not None
+        children = set()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                # the field after the parenthesised command name is the state, then the parent's pid
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == self.process.pid:
+                    children.add(int(stat.parent.name))
+        return {pid for pid in children if _listens(pid, self.port)}
+
     def kill(self) -> None:
         """SIGKILL the process (no shutdown, no cleanup: a crashed worker) and reap it."""
         assert self.process is not None
@@ -134,6 +150,51 @@ class XidServer:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.kill()
+
+
+def _socket_inodes(predicate: Callable[[int, int, str], bool]) -> set[str]:
+    """Inodes of the TCP sockets whose (local port, remote port, state) the predicate accepts (/proc/net/tcp*)."""
+    inodes = set()
+    for table in (Path("/proc/net/tcp"), Path("/proc/net/tcp6")):
+        if not table.exists():
+            continue
+        for line in table.read_text().splitlines()[1:]:
+            fields = line.split()
+            local, remote = int(fields[1].rsplit(":", 1)[1], 16), int(fields[2].rsplit(":", 1)[1], 16)
+            if predicate(local, remote, fields[3]):
+                inodes.add(f"socket:[{fields[9]}]")
+    return inodes
+
+
+def _holds(pid: int, inodes: set[str]) -> bool:
+    """Whether a process has one of the sockets open."""
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            if os.readlink(fd) in inodes:
+                return True
+    return False
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether a process holds the listening socket of a port (state 0A is LISTEN)."""
+    with contextlib.suppress(OSError):
+        return _holds(pid, _socket_inodes(lambda local, _, state: local == port and state == "0A"))
+    return False
+
+
+def process_of_backend(url: str, backend: int, candidates: set[int]) -> int:
+    """Which of the candidate processes is the client of a PostgreSQL backend (by the connection's port)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            port = conn.execute(text("SELECT client_port FROM pg_stat_activity WHERE pid = :pid"), {"pid": backend})
+            client_port = int(port.scalar_one())
+    finally:
+        engine.dispose()
+    inodes = _socket_inodes(lambda local, _, state: local == client_port and state == "01")  # 01 is ESTABLISHED
+    found = [pid for pid in candidates if _holds(pid, inodes)]
+    assert len(found) == 1, f"no single process holds the connection of backend {backend}: {found}"
+    return found[0]
 
 
 @dataclass

@@ -19,6 +19,8 @@ Each test breaks something real underneath a real server process (``tests.system
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,10 +44,13 @@ from tests.system.servers import (
     hold_lock,
     lock_waiter,
     postgres_bindir,
+    process_of_backend,
+    wait_until,
 )
 from xid.cli import main
 
 PASSPHRASE = "correct horse battery staple"
+ADMIN_TOKEN = "admin-" + "t" * 40
 
 
 @pytest.fixture
@@ -87,9 +92,10 @@ class Deployment:
 
 
 @pytest.fixture
-def deployment(tmp_path: Path, cluster: PostgresCluster) -> Iterator[Deployment]:
-    env = {"XID_DATABASE_URL": cluster.url, "XID_LEDGER_DATABASE_URL": cluster.url}
-    server = XidServer("A", tmp_path / "home", env)
+def deployment(request: pytest.FixtureRequest, tmp_path: Path, cluster: PostgresCluster) -> Iterator[Deployment]:
+    workers = getattr(request, "param", 1)
+    env = {"XID_DATABASE_URL": cluster.url, "XID_LEDGER_DATABASE_URL": cluster.url, "XID_ADMIN_TOKEN": ADMIN_TOKEN}
+    server = XidServer("A", tmp_path / "home", env, workers=workers)
     try:
         server.start()
         yield Deployment(cluster, server)
@@ -104,14 +110,22 @@ def _probes(rp: tuple[str, str]) -> list[tuple[str, str, dict[str, Any], int]]:
     """Requests of every service that need the database: (method, path, httpx arguments, status when it is up)."""
     holder = SoftwareSigner.generate(KeyType.P256).public_jwk
     pre_auth = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     return [
         ("POST", "/nonce", {}, 200),
         ("POST", "/enroll/challenge", {"json": {"holder_jwk": holder}}, 201),
         ("POST", "/token", {"data": {"grant_type": pre_auth, "pre-authorized_code": "x" * 43, "tx_code": "1"}}, 400),
         ("GET", "/credential-offer/" + "A" * 43, {}, 404),
         ("POST", "/credential", {"headers": {"Authorization": "Bearer " + "A" * 43}, "json": {}}, 401),
+        ("POST", "/notification", {"headers": {"Authorization": "Bearer " + "A" * 43}, "json": {}}, 401),
+        ("GET", "/status/token/" + "A" * 22, {}, 404),
+        ("GET", "/ca/crl", {}, 200),
+        ("GET", "/admin/credentials", {"headers": admin, "params": {"person": "p"}}, 200),
         ("GET", "/verifier/v1/requests/" + "A" * 32, {"auth": rp}, 404),
         ("POST", "/verifier/v1/requests", {"auth": rp, "json": {"preset": "age_over_20"}}, 201),
+        ("GET", "/verifier/v1/results", {"auth": rp, "params": {"response_code": "A" * 43}}, 404),
+        ("GET", "/verifier/v1/request/" + "A" * 32, {}, 404),
+        ("POST", "/verifier/v1/response/" + "A" * 32, {"data": {"vp_token": "{}", "state": "x"}}, 400),
         ("GET", "/ledger/checkpoint", {}, 200),
     ]
 
@@ -176,6 +190,7 @@ def _issuance_state(deployment: Deployment) -> dict[str, int]:
     }
 
 
+@pytest.mark.parametrize("deployment", [2], indirect=True)  # xid serve --workers 2: the supervisor stays
 def test_a_worker_killed_mid_issuance_issues_nothing_twice_and_loses_nothing(deployment: Deployment) -> None:
     from wallet.errors import IssuerUnreachableError
     from wallet.http import WalletHttp
@@ -195,6 +210,8 @@ def test_a_worker_killed_mid_issuance_issues_nothing_twice_and_loses_nothing(dep
     metadata = wallet.metadata(offer.credential_issuer)
     access_token = wallet.token(metadata, offer, offer_json["tx_code"])
     before = _issuance_state(deployment)
+    workers = server.worker_pids()
+    assert len(workers) == 2, workers
 
     # The credential transaction signs the credential, allocates its status entry and stores it, then records the
     # credential response; the test holds that last table, so the server is killed with everything else written
@@ -202,7 +219,8 @@ def test_a_worker_killed_mid_issuance_issues_nothing_twice_and_loses_nothing(dep
     with hold_lock(deployment.cluster.url, "issuer_oid4vci_notifications"), ThreadPoolExecutor(1) as pool:
         request = pool.submit(wallet.request_credential, metadata, access_token, CONFIGURATION)
         backend = lock_waiter(deployment.cluster.url, "issuer_oid4vci_notifications")
-        server.kill()
+        victim = process_of_backend(deployment.cluster.url, backend, workers)
+        os.kill(victim, signal.SIGKILL)
         with pytest.raises(IssuerUnreachableError):
             request.result(timeout=60)
     backend_gone(deployment.cluster.url, backend)
@@ -212,7 +230,9 @@ def test_a_worker_killed_mid_issuance_issues_nothing_twice_and_loses_nothing(dep
     assert after_kill["responses"] == before["responses"]
     assert after_kill["nonces"] == before["nonces"] + 1  # the killed request's c_nonce was not used up
 
-    server.start()  # a new worker on the same address; the wallet retries with the same access token
+    # The supervisor replaces the killed worker (nobody restarts anything); the wallet retries its access token.
+    wait_until(lambda: len(server.worker_pids() - {victim}) == 2, "the supervisor to replace the killed worker")
+    assert server.running, server.tail()
     received = wallet.request_credential(metadata, access_token, CONFIGURATION)
     assert received.configuration_id == CONFIGURATION
     assert received.notification_id is not None
@@ -232,7 +252,7 @@ def test_a_worker_killed_mid_issuance_issues_nothing_twice_and_loses_nothing(dep
     first = httpx.post(metadata.credential_endpoint, json=body, headers=headers, timeout=60)
     assert first.status_code == 200, first.text
     again = httpx.post(metadata.credential_endpoint, json=body, headers=headers, timeout=60)
-    assert again.status_code == 400, again.text
+    assert again.status_code == 400, "the same credential request was answered twice"
     assert again.json()["error"] == "invalid_nonce"
     final = _issuance_state(deployment)
     assert final["credentials"] == retried["credentials"] + 1  # the first of the two, not the second
