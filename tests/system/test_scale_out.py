@@ -179,12 +179,29 @@ def test_two_processes_on_one_postgresql_act_as_one_service(pair: Pair) -> None:
         again = on_a.get("/verifier/v1/results", params={"response_code": code})
         assert again.status_code in (400, 404), again.text
 
+    # -- and the other way round (made on B, answered at A), so both processes append to the one ledger
+    pair.route({"/verifier/v1/request/": A, "/verifier/v1/response/": A})
+    with httpx.Client(base_url=pair.servers[B].url, auth=rp, timeout=60) as on_b:
+        created = on_b.post("/verifier/v1/requests", json={"preset": "age_over_20"})
+        assert created.status_code == 201, created.text
+        request = created.json()
+        presented = pair.xid(
+            "wallet", "present", request["request_url"], "--yes", "--passphrase-stdin", "--json",
+            stdin=PASSPHRASE + "\n",
+        )  # fmt: skip
+        assert presented.exit_code == 0, (presented.output, pair.servers[A].tail())
+        answered = [e for e in pair.balancer.find("POST", "/verifier/v1/response/") if e.path.endswith(request["id"])]
+        assert [(e.backend, e.status) for e in answered] == [(A, 200)]
+        answer = on_b.get(f"/verifier/v1/requests/{request['id']}").json()
+        assert answer["status"] == "verified", answer
+        assert answer["result"]["credentials"][0]["claims"]["age_over_20"] is True
+
     # -- one ledger: it audits clean, and A's earlier view is consistent with B's later one
     audited = pair.xid("ledger", "verify", "--json")
     assert audited.exit_code == 0, audited.output
     audit = json.loads(audited.stdout)
     assert audit["ok"] is True, audit
-    assert audit["size"] >= 2  # at least the enrollment (B) and the presentation (B)
+    assert audit["size"] >= 3  # at least the enrollment (B) and the presentations (B, then A)
     _wait_for_checkpoint(pair, checkpoint_before.size)
     checkpoint_after = _checkpoint(pair.servers[B])
     assert checkpoint_after.size > checkpoint_before.size
