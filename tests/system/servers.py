@@ -329,8 +329,8 @@ def hold_lock(url: str, table: str) -> Iterator[Connection]:
         engine.dispose()
 
 
-def lock_waiter(url: str, table: str, timeout: float = 60.0) -> int:
-    """Wait until a server statement on ``table`` waits for a lock; return that backend's pid."""
+def lock_waiter(url: str, statement: str, timeout: float = 60.0) -> int:
+    """Wait until a server statement starting with ``statement`` waits for a lock; return that backend's pid."""
     engine = create_engine(url)
     found: list[int] = []
 
@@ -338,15 +338,16 @@ def lock_waiter(url: str, table: str, timeout: float = 60.0) -> int:
         with engine.connect() as conn:
             rows = conn.execute(
                 text("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE :pattern"),
-                {"pattern": f"%{table}%"},
+                {"pattern": statement.replace("%", "") + "%"},
             ).all()
-        found.extend(row[0] for row in rows)
+        found[:] = [row[0] for row in rows]
         return bool(found)
 
     try:
-        wait_until(waiting, f"a statement on {table} to wait for the test's lock", timeout)
+        wait_until(waiting, f"a statement {statement!r} to wait for the test's lock", timeout)
     finally:
         engine.dispose()
+    assert len(found) == 1, f"several statements {statement!r} wait for the lock: {found}"
     return found[0]
 
 

@@ -145,7 +145,8 @@ def test_database_stopped_during_a_request_answers_503_and_recovers_without_a_re
 
         with hold_lock(deployment.cluster.url, "issuer_oid4vci_nonces"), ThreadPoolExecutor(1) as pool:
             in_flight = pool.submit(httpx.post, f"{server.url}/nonce", timeout=60)
-            lock_waiter(deployment.cluster.url, "issuer_oid4vci_nonces")  # the request is inside its transaction
+            # the request is inside its transaction (its first statement sweeps expired nonces, and waits)
+            lock_waiter(deployment.cluster.url, "DELETE FROM issuer_oid4vci_nonces")
             deployment.cluster.stop()
             answer = in_flight.result(timeout=60)
         _assert_unavailable(answer, "POST /nonce (in flight)")
@@ -218,7 +219,7 @@ def test_a_worker_killed_mid_issuance_issues_nothing_twice_and_loses_nothing(dep
     # but nothing committed.
     with hold_lock(deployment.cluster.url, "issuer_oid4vci_notifications"), ThreadPoolExecutor(1) as pool:
         request = pool.submit(wallet.request_credential, metadata, access_token, CONFIGURATION)
-        backend = lock_waiter(deployment.cluster.url, "issuer_oid4vci_notifications")
+        backend = lock_waiter(deployment.cluster.url, "INSERT INTO issuer_oid4vci_notifications")
         victim = process_of_backend(deployment.cluster.url, backend, workers)
         os.kill(victim, signal.SIGKILL)
         with pytest.raises(IssuerUnreachableError):
