@@ -7,6 +7,8 @@
   another backend. With ``XID_PUBLIC_URL`` set to its URL, the backends are one issuer, as behind a real balancer.
 - ``PostgresCluster``: a throwaway PostgreSQL cluster of the test's own (``scripts/postgres-test.sh``) that the test
   may ``stop`` and ``start`` again without disturbing the suite's shared database.
+- ``Deployment``: one ``XidServer`` on a ``PostgresCluster`` (fixtures ``cluster`` and ``deployment`` in this
+  folder's conftest.py), with the CLI and SQL counts on the same databases; ``assert_unavailable`` checks a 503.
 - ``hold_lock`` / ``lock_waiter``: hold a table lock from the test and find the server's statement waiting on it,
   the deterministic "in the middle of a request" point for killing a server or stopping the database.
 
@@ -27,18 +29,25 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+from click.testing import CliRunner, Result
 from sqlalchemy import Connection, create_engine, text
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from xid.cli import main
+
 __all__ = [
+    "ADMIN_TOKEN",
+    "Deployment",
     "Exchange",
     "LoadBalancer",
     "PostgresCluster",
     "XidServer",
+    "assert_unavailable",
     "backend_gone",
     "free_port",
     "hold_lock",
@@ -49,6 +58,8 @@ __all__ = [
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
+ADMIN_TOKEN = "admin-" + "t" * 40
+"""The admin API token a ``deployment`` server is given."""
 XID = Path(sys.executable).parent / "xid"
 _HOP_BY_HOP = {"host", "content-length", "connection", "transfer-encoding", "accept-encoding", "content-encoding"}
 
@@ -365,3 +376,42 @@ def backend_gone(url: str, pid: int, timeout: float = 60.0) -> None:
         wait_until(gone, f"PostgreSQL backend {pid} to end", timeout)
     finally:
         engine.dispose()
+
+
+@dataclass
+class Deployment:
+    """One ``xid serve`` on the test's own PostgreSQL (services and ledger), and its home."""
+
+    cluster: PostgresCluster
+    server: XidServer
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The settings the server and the CLI share."""
+        return {"XID_DATABASE_URL": self.cluster.url, "XID_LEDGER_DATABASE_URL": self.cluster.url}
+
+    def xid(self, *args: str, stdin: str | None = None) -> Result:
+        """Run ``xid`` (in-process) with the server's home and databases."""
+        env = {"XID_HOME": str(self.server.home), **self.env}
+        return CliRunner().invoke(main, list(args), input=stdin, env=env)
+
+    def count(self, sql: str, **params: Any) -> int:
+        """One number from the database."""
+        engine = create_engine(self.cluster.url)
+        try:
+            with engine.connect() as conn:
+                return int(conn.execute(text(sql), params).scalar_one())
+        finally:
+            engine.dispose()
+
+
+def assert_unavailable(answer: httpx.Response, what: str) -> None:
+    """Check a 503 answer: JSON, the unavailable error code, a description that says so, no SQL."""
+    assert answer.status_code == 503, (what, answer.status_code, answer.text)
+    assert answer.headers["content-type"].startswith("application/json"), what
+    body = answer.json()
+    assert body["error"] in ("temporarily_unavailable", "storeUnavailable"), (what, body)
+    description = body.get("error_description") or body.get("message", "")
+    assert "unavailable" in description, (what, body)
+    assert "SELECT" not in answer.text
+    assert "INSERT" not in answer.text

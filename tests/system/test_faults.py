@@ -5,9 +5,10 @@ Each test breaks something real underneath a real server process (``tests.system
 1. PostgreSQL stopped (``pg_ctl stop -m fast``) while a request waits inside its transaction: that request and every
    later one that needs the database answer 503 with a JSON ``temporarily_unavailable`` error, never a 500; once the
    database is back the same requests succeed from the same process (no restart).
-2. ``SIGKILL`` of the server while its credential transaction is open (held at a table lock the test owns): nothing
-   of that request is committed (no credential, no status entry, the c_nonce still unused), the wallet's retry on a
-   restarted server gets exactly one credential, and repeating the successful request is refused.
+2. ``SIGKILL`` of the worker of ``xid serve --workers 2`` whose credential transaction is open (held at a table lock
+   the test owns; the worker is found by its PostgreSQL connection): nothing of that request is committed (no
+   credential, no status entry, the c_nonce still unused), the supervisor replaces the worker, the wallet's retry
+   with the same access token gets exactly one credential, and repeating the successful request is refused.
 3. The ledger's disk full: SQLite's ``max_page_count`` caps the database file, which SQLite reports exactly as it
    reports a write that failed with ENOSPC (``SQLITE_FULL``, "database or disk is full") and handles the same way
    (the statement fails and its transaction rolls back). Appends are then refused with the ledger's
@@ -21,86 +22,31 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import Engine, create_engine, event, text
 
 from did.keys import KeyType
 from did.signer import SoftwareSigner
 from foundation.db import sqlite_engine
-from tests.helpers import PERSONS, require_component
+from tests.helpers import PERSONS
 from tests.system.servers import (
-    PostgresCluster,
-    XidServer,
+    ADMIN_TOKEN,
+    Deployment,
+    assert_unavailable,
     backend_gone,
     hold_lock,
     lock_waiter,
-    postgres_bindir,
     process_of_backend,
     wait_until,
 )
-from xid.cli import main
 
 PASSPHRASE = "correct horse battery staple"
-ADMIN_TOKEN = "admin-" + "t" * 40
-
-
-@pytest.fixture
-def cluster() -> Iterator[PostgresCluster]:
-    require_component(postgres_bindir() is not None, "PostgreSQL server binaries (Debian package postgresql)")
-    cluster = PostgresCluster()
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.destroy()
-
-
-@dataclass
-class Deployment:
-    """One ``xid serve`` on the test's own PostgreSQL (services and ledger), and its home."""
-
-    cluster: PostgresCluster
-    server: XidServer
-
-    @property
-    def env(self) -> dict[str, str]:
-        """The settings the server and the CLI share."""
-        return {"XID_DATABASE_URL": self.cluster.url, "XID_LEDGER_DATABASE_URL": self.cluster.url}
-
-    def xid(self, *args: str, stdin: str | None = None) -> Result:
-        """Run ``xid`` (in-process) with the server's home and databases."""
-        env = {"XID_HOME": str(self.server.home), **self.env}
-        return CliRunner().invoke(main, list(args), input=stdin, env=env)
-
-    def count(self, sql: str, **params: Any) -> int:
-        """One number from the database."""
-        engine = create_engine(self.cluster.url)
-        try:
-            with engine.connect() as conn:
-                return int(conn.execute(text(sql), params).scalar_one())
-        finally:
-            engine.dispose()
-
-
-@pytest.fixture
-def deployment(request: pytest.FixtureRequest, tmp_path: Path, cluster: PostgresCluster) -> Iterator[Deployment]:
-    workers = getattr(request, "param", 1)
-    env = {"XID_DATABASE_URL": cluster.url, "XID_LEDGER_DATABASE_URL": cluster.url, "XID_ADMIN_TOKEN": ADMIN_TOKEN}
-    server = XidServer("A", tmp_path / "home", env, workers=workers)
-    try:
-        server.start()
-        yield Deployment(cluster, server)
-    finally:
-        server.stop()
 
 
 # -- 1. the database stopped during a request -----------------------------------------------------------------------
@@ -149,10 +95,10 @@ def test_database_stopped_during_a_request_answers_503_and_recovers_without_a_re
             lock_waiter(deployment.cluster.url, "DELETE FROM issuer_oid4vci_nonces")
             deployment.cluster.stop()
             answer = in_flight.result(timeout=60)
-        _assert_unavailable(answer, "POST /nonce (in flight)")
+        assert_unavailable(answer, "POST /nonce (in flight)")
 
         for method, path, arguments, _ in probes:
-            _assert_unavailable(http.request(method, path, **arguments), f"{method} {path}")
+            assert_unavailable(http.request(method, path, **arguments), f"{method} {path}")
         assert server.running, server.tail()
 
         deployment.cluster.start()
@@ -161,17 +107,6 @@ def test_database_stopped_during_a_request_answers_503_and_recovers_without_a_re
             assert answer.status_code == up, (method, path, answer.text, server.tail())
     assert server.running  # the same process recovered: it was never restarted
     assert "Traceback" not in server.tail()
-
-
-def _assert_unavailable(answer: httpx.Response, what: str) -> None:
-    assert answer.status_code == 503, (what, answer.status_code, answer.text)
-    assert answer.headers["content-type"].startswith("application/json"), what
-    body = answer.json()
-    assert body["error"] in ("temporarily_unavailable", "storeUnavailable"), (what, body)
-    description = body.get("error_description") or body.get("message", "")
-    assert "unavailable" in description, (what, body)
-    assert "SELECT" not in answer.text
-    assert "INSERT" not in answer.text
 
 
 # -- 2. a worker killed in the middle of an issuance ----------------------------------------------------------------
