@@ -90,6 +90,8 @@ class XidServer:
     env: Mapping[str, str]
     port: int = field(default_factory=free_port)
     workers: int = 1
+    file_size_limit: int | None = None
+    """RLIMIT_FSIZE for the process: a write that would grow any file past it fails (EFBIG), as on a full disk."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -109,9 +111,14 @@ class XidServer:
     def start(self, timeout: float = 120.0) -> XidServer:
         """Start the process and wait until it answers its issuer metadata."""
         env = {**os.environ, "XID_HOME": str(self.home), **self.env}
+        command = [str(XID), "serve", "--port", str(self.port), "--workers", str(self.workers)]
+        if self.file_size_limit is not None:  # set the limit in the process itself, then become xid serve
+            limit = int(self.file_size_limit)
+            setup = f"import os, resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}));"
+            command = [sys.executable, "-c", setup + " os.execv(sys.argv[1], sys.argv[1:])", *command]
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [str(XID), "serve", "--port", str(self.port), "--workers", str(self.workers)],
+                command,
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

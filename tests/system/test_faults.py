@@ -9,12 +9,15 @@ Each test breaks something real underneath a real server process (``tests.system
    the test owns; the worker is found by its PostgreSQL connection): nothing of that request is committed (no
    credential, no status entry, the c_nonce still unused), the supervisor replaces the worker, the wallet's retry
    with the same access token gets exactly one credential, and repeating the successful request is refused.
-3. The ledger's disk full: SQLite's ``max_page_count`` caps the database file, which SQLite reports exactly as it
-   reports a write that failed with ENOSPC (``SQLITE_FULL``, "database or disk is full") and handles the same way
-   (the statement fails and its transaction rolls back). Appends are then refused with the ledger's
-   ``storeUnavailable`` error; every append acknowledged before is still there and the whole log still audits clean;
-   after room is made, appends resume on the same log. (A real full filesystem would need a mount, which needs
-   privileges the tests do not assume.)
+3. The ledger's disk full, twice. In the library: SQLite's ``max_page_count`` caps the database file, which SQLite
+   reports exactly as it reports a write that failed with ENOSPC (``SQLITE_FULL``, "database or disk is full") and
+   handles the same way (the statement fails and its transaction rolls back). Appends are then refused with the
+   ledger's ``storeUnavailable`` error; every append acknowledged before is still there and the whole log still
+   audits clean; after room is made, appends resume on the same log. Under ``xid serve``: the process runs with
+   RLIMIT_FSIZE, so its SQLite ledger's writes fail in the kernel (EFBIG, as ENOSPC on a full disk) while the
+   services' PostgreSQL is unaffected; signature events (the appends a person gets a receipt for) are refused with a
+   prompt 503, and every receipt given out before still verifies once the server runs with room again. (A real full
+   filesystem would need a mount, which needs privileges the tests do not assume.)
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner, Result
 from sqlalchemy import Engine, create_engine, event, text
 
 from did.keys import KeyType
@@ -38,6 +42,8 @@ from tests.helpers import PERSONS
 from tests.system.servers import (
     ADMIN_TOKEN,
     Deployment,
+    PostgresCluster,
+    XidServer,
     assert_unavailable,
     backend_gone,
     hold_lock,
@@ -45,6 +51,7 @@ from tests.system.servers import (
     process_of_backend,
     wait_until,
 )
+from xid.cli import main
 
 PASSPHRASE = "correct horse battery staple"
 
@@ -281,3 +288,107 @@ def test_a_full_ledger_disk_refuses_appends_and_keeps_every_acknowledged_entry(t
     finally:
         log.close()
         engine.dispose()
+
+
+def test_a_checkpoint_that_fails_for_lack_of_room_is_reported_to_the_waiting_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An append can commit and its checkpoint then fail (the last pages went to the entry): the caller waiting for
+    its receipt gets the store's error, not a wait until its timeout."""
+    from ledger.log import Log
+    from ledger.records import EventType, Record, commitment
+    from ledger.store import Store, StoreUnavailableError, Txn
+
+    engine = sqlite_engine(tmp_path / "ledger.sqlite3")
+    signer = SoftwareSigner.generate(KeyType.ED25519)
+    log = Log(Store(engine), signer, origin="xid.test/fault", checkpoint_interval=0.05)
+
+    def full(self: Txn, checkpoint: object) -> None:
+        raise StoreUnavailableError("the ledger database is unavailable: database or disk is full")
+
+    monkeypatch.setattr(Txn, "add_checkpoint", full)
+    try:
+        now = datetime.now(UTC).replace(microsecond=0)
+        pending = log.append(Record(type=EventType.SIGNATURE, time=now, subject=commitment(b"k" * 32, "x")))
+        with pytest.raises(StoreUnavailableError, match="full"):
+            pending.wait_included(timeout=20)
+    finally:
+        monkeypatch.undo()
+        log.close()
+        engine.dispose()
+
+
+def test_a_full_ledger_disk_under_xid_serve_refuses_signature_events_and_keeps_every_receipt(
+    tmp_path: Path, cluster: PostgresCluster
+) -> None:
+    """The same on a real filesystem write error: ``xid serve`` with its SQLite ledger under RLIMIT_FSIZE.
+
+    A write that would grow a file past the limit fails with EFBIG, as one on a full disk fails with ENOSPC: the
+    ledger's write transaction fails and rolls back. The services' database is PostgreSQL (another process, not
+    limited), so only the ledger store runs out of room. Signature events are the appends a person gets a receipt
+    for: each one acknowledged before the disk filled must still verify afterwards.
+    """
+    home = tmp_path / "home"
+    env = {"XID_DATABASE_URL": cluster.url}
+    first = XidServer("setup", home, env).start()  # keys, secrets and the ledger created without a limit
+    deployment = Deployment(cluster, first)
+    deployment_env = {"XID_HOME": str(home), "XID_DATABASE_URL": cluster.url}
+    try:
+        assert deployment.xid("card", "emulate", "--person", str(PERSONS / "yamada.toml")).exit_code == 0
+        assert deployment.xid("wallet", "init", "--passphrase-stdin", stdin=PASSPHRASE + "\n").exit_code == 0
+        enrolled = deployment.xid(
+            "wallet", "enroll", "--issuer", first.url, "--emulated", "--passphrase-stdin", "--pin-stdin",
+            stdin=f"{PASSPHRASE}\nTEST1234\n",
+        )  # fmt: skip
+        assert enrolled.exit_code == 0, enrolled.output
+    finally:
+        first.stop()
+    ledger_file = home / "ledger.sqlite3"
+    room = 96 * 1024  # what is left on the "disk" for the ledger's write-ahead log
+    full = XidServer("full", home, env, port=first.port, file_size_limit=ledger_file.stat().st_size + room).start()
+
+    def sign(n: int) -> Result:
+        document = tmp_path / f"note-{n}.txt"
+        document.write_text(f"note {n}\n")
+        return CliRunner().invoke(
+            main, ["wallet", "sign", str(document), "--issuer", full.url, "--passphrase-stdin", "--json"],
+            input=PASSPHRASE + "\n", env=deployment_env,
+        )  # fmt: skip
+
+    acknowledged: list[tuple[Path, int]] = []
+    refused: Result | None = None
+    try:
+        for n in range(60):
+            result = sign(n)
+            if result.exit_code != 0:
+                refused = result
+                break
+            report = json.loads(result.stdout)
+            acknowledged.append((tmp_path / f"note-{n}.txt", report["ledger_index"]))
+        assert refused is not None, "the ledger never ran out of room"
+        assert acknowledged, "the ledger had no room for a single signature event"
+        assert "the ledger did not record the event" in refused.output, refused.output  # a prompt 503, no timeout
+        assert not (tmp_path / f"note-{len(acknowledged)}.txt.jws").exists()  # nothing written for a refused event
+        assert full.running, full.tail()
+        assert sign(100).exit_code != 0  # still full: refused again
+    finally:
+        full.stop()
+
+    # Room made (no limit): the same home and ledger serve again; every receipt given out still verifies.
+    again = XidServer("again", home, env, port=first.port).start()
+    try:
+        latest = sign(200)
+        assert latest.exit_code == 0, (latest.output, again.tail())
+        # A refused event may have been appended before its checkpoint failed (the person got no receipt for it);
+        # every acknowledged one is there, and the log goes on after them.
+        assert json.loads(latest.stdout)["ledger_index"] > acknowledged[-1][1]
+        audited = CliRunner().invoke(main, ["ledger", "verify", "--json"], env=deployment_env)
+        assert audited.exit_code == 0, audited.output
+        assert json.loads(audited.stdout)["ok"] is True
+        for document, _ in acknowledged:
+            verified = CliRunner().invoke(
+                main, ["verify-signature", str(document), "--issuer", again.url, "--json"], env=deployment_env
+            )
+            assert verified.exit_code == 0, (document.name, verified.output)
+    finally:
+        again.stop()
