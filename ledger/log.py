@@ -175,6 +175,7 @@ class Log:
         self._closed = False
         self._grown = threading.Event()
         self._checkpointed = threading.Condition()
+        self._checkpoint_failure: tuple[float, LedgerError] | None = None  # (monotonic time, error) of the last try
 
     # lifecycle
 
@@ -301,6 +302,11 @@ class Log:
             self.checkpoint()
         except LedgerError as error:
             log.error("ledger checkpoint failed: %s", error)
+            with self._checkpointed:  # waiters learn why no checkpoint comes (a full disk is no reason to wait)
+                self._checkpoint_failure = (time.monotonic(), error)
+                self._checkpointed.notify_all()
+        else:
+            self._checkpoint_failure = None
 
     # checkpoints
 
@@ -362,13 +368,20 @@ class Log:
             return prove(txn, index, size=size)
 
     def wait_included(self, index: int, timeout: float = 30.0) -> Receipt:
-        """Wait until a checkpoint covers index (signing one here if no writer thread runs); return the receipt."""
-        deadline = time.monotonic() + timeout
+        """Wait until a checkpoint covers index (signing one here if no writer thread runs); return the receipt.
+
+        When the writer thread fails to sign a checkpoint while this waits, its error is raised at once.
+        """
+        started = time.monotonic()
+        deadline = started + timeout
         while True:
             try:
                 return self.prove(index)
             except NotIncludedError:
                 pass
+            failure = self._checkpoint_failure
+            if failure is not None and failure[0] >= started:
+                raise failure[1]
             if self._thread is None or not self._thread.is_alive():
                 self.checkpoint()
                 continue
