@@ -1,4 +1,11 @@
-"""``make demo``: the story of what xid does so far, every step run for real on local services."""
+"""``make demo``: the whole story on the embedded default, every step run for real on local services.
+
+First the story a person lives (issue: "read the card once, then the wallet alone"): a software My Number card, the
+card check through PC/SC, credentials and certificates, a website login through the OpenID Connect facade, an age
+proof, a signed PDF, the My Number handover, the ledger's receipts and audit, and a card renewal that keeps the
+website's pairwise ``sub``. Then the building blocks one at a time. Every step shows its place (``[n/N]``) and the
+seconds since the start.
+"""
 
 from __future__ import annotations
 
@@ -37,9 +44,22 @@ Secured = str | dict[str, Any]
 """A credential as the demo passes it around: a token, or a JSON credential with a Data Integrity proof."""
 
 
-def _step(title: str) -> None:
+_PROGRESS: dict[str, float] = {"step": 0, "of": 0, "start": time.monotonic()}
+
+
+def _section(title: str, steps: int) -> None:
+    """Start a part of the demo with ``steps`` numbered steps."""
+    _PROGRESS.update(step=0, of=steps)
     click.echo()
-    click.secho(f"== {title}", bold=True)
+    click.secho(title, bold=True, underline=True)
+
+
+def _step(title: str) -> None:
+    _PROGRESS["step"] += 1
+    elapsed = time.monotonic() - _PROGRESS["start"]
+    click.echo()
+    click.secho(f"[{_PROGRESS['step']:.0f}/{_PROGRESS['of']:.0f}] {title}", bold=True, nl=False)
+    click.secho(f"  ({elapsed:.0f} s)", dim=True)
 
 
 def _say(text: str) -> None:
@@ -67,27 +87,49 @@ def _serve_directory(root: Path) -> Iterator[int]:
         server.server_close()
 
 
+STORY_STEPS = 9
+BLOCK_STEPS = 6
+
+
 def run() -> None:
     """Run the demo, printing each step."""
-    click.secho(
-        "xid demo: keys and DIDs, the card check, the ledger, credentials, the issuer and the wallet", bold=True
-    )
+    _PROGRESS["start"] = time.monotonic()
+    click.secho("xid demo: read the My Number card once, then the wallet alone (development configuration:", bold=True)
+    click.secho("SQLite, software keys and a TEST CA under a temporary directory, services on 127.0.0.1)", bold=True)
     with tempfile.TemporaryDirectory(prefix="xid-demo-") as tmp:
         home = Path(tmp)
+        _section("The story", STORY_STEPS)
+        story(home)
+        _section("Under the hood: the building blocks, one at a time", BLOCK_STEPS)
         holder_keys(home)
         issuer = issuer_did_web(home)
         refusals(issuer)
         card_story(home)
         ledger_story(home)
         credential_story()
-        issuer_story(home)
     click.echo()
-    click.secho("Done. Nothing was written outside a temporary directory.", bold=True)
+    click.secho(f"Done in {time.monotonic() - _PROGRESS['start']:.0f} s. Nothing was written outside a temporary "
+                "directory.", bold=True)  # fmt: skip
+    click.echo(WHERE_NEXT)
+
+
+WHERE_NEXT = """
+Where to look next:
+  README.md                 what xid is, the two commands, the architecture
+  docs/wallet.md            xid wallet: enroll, accept, present, sign, consents, My Number
+  docs/relying-party.md     a website logs people in with xid (Authlib in under 20 lines, openid-client)
+  docs/oidc.md              the OpenID Connect facade: endpoints, login page, claims, consent and linkage
+  docs/issuer.md            the card check, persons, OpenID4VCI, credentials, status, the xid CA
+  docs/verifier.md          presentations over OpenID4VP, the RP API, the VC API
+  docs/ledger.md            the append-only log, receipts, checkpoints and anchors
+  docs/operations.md        running xid serve: settings, PostgreSQL, workers, keys, backups, metrics
+  docs/security.md          the threat model
+  xid --help                every command"""
 
 
 def holder_keys(home: Path) -> None:
     """Create holder keys of each type, their DIDs, and sign/verify through resolution."""
-    _step("1. A holder creates keys and DIDs (did:key and did:jwk)")
+    _step("A holder creates keys and DIDs (did:key and did:jwk)")
     resolver = Resolver()
     for key_type, method in [(KeyType.ED25519, "key"), (KeyType.P256, "key"), (KeyType.SECP256K1, "jwk")]:
         signer = SoftwareSigner.generate(key_type)
@@ -111,7 +153,7 @@ def holder_keys(home: Path) -> None:
 
 def issuer_did_web(home: Path) -> str:
     """Publish an issuer did:web document on a local server and resolve it (with caching)."""
-    _step("2. The issuer publishes did:web (served locally; HTTPS is required outside development)")
+    _step("The issuer publishes did:web (served locally; HTTPS is required outside development)")
     issuer_key = SoftwareSigner.generate(KeyType.ED25519)
     web_root = home / "www"
     with _serve_directory(web_root) as port:
@@ -202,7 +244,7 @@ def card_story(home: Path) -> None:
     from jpki_bridge.softcard import FaceData, SoftCard
     from jpki_bridge.testca import TestCA
 
-    _step("4. A My Number card is read, its chain and revocation checked, and it signs a challenge")
+    _step("A My Number card is read, its chain and revocation checked, and it signs a challenge")
     ca = TestCA.create()
     person = _person()
     identity = ca.issue(person)
@@ -248,7 +290,7 @@ def ledger_story(home: Path) -> None:
     from ledger.records import EventType, Record, commitment, digest
     from ledger.store import Store
 
-    _step("5. The ledger records transactions as hashes, with receipts anyone can verify offline")
+    _step("The ledger records transactions as hashes, with receipts anyone can verify offline")
     chain = Web3(EthereumTesterProvider())
     anchor = EvmAnchor(chain, chain.eth.accounts[0])
     engine = sqlite_engine(home / "ledger.sqlite3")
@@ -297,7 +339,7 @@ def ledger_story(home: Path) -> None:
 
 def refusals(issuer_did: str) -> None:
     """Show that bad or dangerous input gets a specific error."""
-    _step("3. Bad input gets a specific error, never a crash")
+    _step("Bad input gets a specific error, never a crash")
     with DidWebResolver() as web:
         resolver = Resolver.standard(web)
         for did, why in [
@@ -326,7 +368,7 @@ def credential_story() -> None:
     from vc.status_list import BitstringStatusList
     from vc.verify import CredentialVerifier
 
-    _step("6. Credentials: VC-JOSE, SD-JWT VC and Data Integrity, verified, tampered, revoked")
+    _step("Credentials: VC-JOSE, SD-JWT VC and Data Integrity, verified, tampered, revoked")
     issuer, issuer_p256, holder = (did_key.generate(t) for t in (KeyType.ED25519, KeyType.P256, KeyType.ED25519))
     issuer_did = issuer.key_id.split("#")[0]
     list_url = "https://issuer.example.jp/status/1"
@@ -470,80 +512,157 @@ def _plain_claims(claims: dict[str, Any]) -> list[str]:
     return lines
 
 
-def issuer_story(home: Path) -> None:
-    """xid serve's issuer and the wallet: one card check, three credentials and two certificates, each verified."""
-    from cryptography import x509
-    from cryptography.x509.oid import ExtendedKeyUsageOID
-
-    from jpki_bridge.jpki import JpkiCard
+def story(home: Path) -> None:
+    """The person's story on ``xid serve``'s embedded default: card, enrollment, credentials, a website login, an
+    age proof, a signed PDF, the My Number handover, the ledger, and a card renewal that keeps the website's sub."""
     from jpki_bridge.softcard import FaceData, SoftCard
     from jpki_bridge.testca import TestCA
-    from vc.verify import CredentialVerifier
-    from wallet.ca_client import USAGES, request_certificate
-    from wallet.enroll import enroll
-    from wallet.http import WalletHttp
     from wallet.keystore import Keystore
-    from wallet.oid4vci import Oid4vciClient, keep_in
     from wallet.store import CredentialStore
+    from xid.demo_login import sample_site_login
     from xid.serve import running
     from xid.settings import Settings
 
-    _step("7. The issuer and the wallet: one card check, three credentials, two certificates")
     settings = Settings.from_env({"XID_HOME": str(home / "issuer")})
     with _serve_app() as (url, slot), running(settings, url) as (services, app):
         slot["app"] = app
-        _say(f"xid serve's issuer runs at {url} as {services.issuer.did} (development configuration)")
+        _step("A software My Number card is made")
+        _say(f"xid serve runs at {url}: issuer ({services.issuer.did}), verifier, OpenID Connect provider, ledger")
         ca = TestCA.load(settings.test_ca_dir)
         person = _person()
         identity = ca.issue(person)
         ca.save(settings.test_ca_dir)
         soft = SoftCard(identity, sign_pin="TEST1234", auth_pin="1234", face=FaceData.of(person), input_pin="1234")
+        _say("a TEST CA (its names say 'xid TEST JPKI', never J-LIS) issued a software card for a fictional person;")
+        _say("the development configuration trusts that TEST CA, and nothing else")
+
+        _step("The wallet has the card checked once, through PC/SC")
         keystore = Keystore.create(home / "wallet", "demo passphrase")
-        holder = keystore.holder()
         _say("the wallet made a holder key (P-256), stored encrypted under the person's passphrase")
-        http = WalletHttp()
-
-        def card_sign(message: bytes) -> tuple[bytes, x509.Certificate]:
-            with _card_in_reader(soft) as transport:
-                card = JpkiCard(transport)
-                card.select()
-                card.verify("sign", "TEST1234")
-                return card.sign("sign", message), card.read_sign_certificate()
-
-        enrolled = enroll(http, url, holder, card_sign, progress=lambda text: _say(f"  wallet: {text}"))
-        _say("the issuer checked the chain, revocation and both signatures, and answered with a credential offer")
-        _say(f"    (transaction code {enrolled.tx_code}, which a phone wallet would ask the person to type)")
         store = CredentialStore(keystore.vault)
-        redemption = Oid4vciClient(http, holder).redeem(
-            enrolled.offer, enrolled.tx_code, on_credential=keep_in(store, url)
-        )
-        with httpx_client() as client:
-            verifier = CredentialVerifier(
-                Resolver.standard(DidWebResolver(client=client, allow_loopback=True, scheme="http")),
-                lambda list_url: _fetched(client, list_url),
-            )
-            for received in redemption.credentials:
-                result = verifier.verify(received.credential, require_key_binding=False)
-                claims = result.claims.get("credentialSubject", result.claims)
-                how = _FORMAT_WORDS.get(received.format, received.format)
-                _say(f"{how}: signature verified, bound to the wallet's key, status valid; it says")
-                for line in _plain_claims(claims):
-                    _say(f"    {line}")
-        for usage in USAGES:
-            issued = request_certificate(http, url, redemption.access_token, holder, usage)
-            cert = issued.certificate
-            uses = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-            purpose = "client authentication" if ExtendedKeyUsageOID.CLIENT_AUTH in uses else "document signing"
-            _say(f"xid CA {usage} certificate: {cert.subject.rfc4514_string()}, for {purpose},")
-            _say(f"    valid until {cert.not_valid_after_utc:%Y-%m-%d}, no personal data, chains to the xid TEST root")
-            pem, chain = issued.pem()
-            store.add_certificate(
-                usage=usage, issuer=url, certificate=pem, chain=chain, not_after=cert.not_valid_after_utc
-            )
-        _say("the issuer's database and the ledger hold keyed hashes and encrypted evidence, never these details")
+        enrolled = _enroll(url, keystore, soft)
+
+        _step("Credentials and certificates arrive, bound to the wallet's key")
+        _receive(url, keystore, store, enrolled)
+
+        _step("The person logs in to a website through xid's OpenID Connect provider")
+        first = sample_site_login(url, settings.home, "demo passphrase", wallet_dir=home / "wallet", say=_say)
+
         presentation_story(url, services, keystore)
         signing_story(url, home, keystore)
         mynumber_story(soft, person.my_number, settings)
+        ledger_receipts(services)
+
+        _step("The card is renewed; the website still knows the person by the same pairwise sub")
+        renewed = ca.issue(person)
+        ca.save(settings.test_ca_dir)
+        new_card = SoftCard(renewed, sign_pin="TEST1234", auth_pin="1234", face=FaceData.of(person), input_pin="1234")
+        _say(f"a new card certificate (serial {renewed.sign_cert.serial_number:x}) for the same person; the wallet")
+        _say("has the new card checked: the issuer links it to the same person (same holder key, same basic 4)")
+        again = _enroll(url, keystore, new_card, quiet=True)
+        _receive(url, keystore, store, again, quiet=True)
+        second = sample_site_login(url, settings.home, "demo passphrase", wallet_dir=home / "wallet", say=_say)
+        same = "the same" if second["sub"] == first["sub"] else "a DIFFERENT"
+        _say(f"sub before the renewal {first['sub']}, after it {second['sub']}: {same} person for the website")
+        if second["sub"] != first["sub"]:
+            raise AssertionError("the pairwise sub changed across a card renewal")
+
+
+def _enroll(url: str, keystore: Any, soft: SoftCard, *, quiet: bool = False) -> Any:
+    """The wallet's card check at the issuer (the card through PC/SC when available); the enrollment result."""
+    from cryptography import x509
+
+    from jpki_bridge.jpki import JpkiCard
+    from wallet.enroll import enroll
+    from wallet.http import WalletHttp
+
+    def card_sign(message: bytes) -> tuple[bytes, x509.Certificate]:
+        with _card_in_reader(soft) as transport:
+            card = JpkiCard(transport)
+            card.select()
+            card.verify("sign", "TEST1234")
+            return card.sign("sign", message), card.read_sign_certificate()
+
+    progress = (lambda text: None) if quiet else (lambda text: _say(f"  wallet: {text}"))
+    enrolled = enroll(WalletHttp(), url, keystore.holder(), card_sign, progress=progress)
+    if not quiet:
+        _say("the issuer checked the chain, revocation and both signatures, and answered with a credential offer")
+        _say(f"    (transaction code {enrolled.tx_code}, which a phone wallet would ask the person to type)")
+    return enrolled
+
+
+def _receive(url: str, keystore: Any, store: Any, enrolled: Any, *, quiet: bool = False) -> None:
+    """Redeem the offer (OpenID4VCI), verify each credential, and fetch the two xid CA certificates."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    from vc.verify import CredentialVerifier
+    from wallet.ca_client import USAGES, request_certificate
+    from wallet.http import WalletHttp
+    from wallet.oid4vci import Oid4vciClient, keep_in
+
+    http = WalletHttp()
+    holder = keystore.holder()
+    redemption = Oid4vciClient(http, holder).redeem(enrolled.offer, enrolled.tx_code, on_credential=keep_in(store, url))
+    with httpx_client() as client:
+        verifier = CredentialVerifier(
+            Resolver.standard(DidWebResolver(client=client, allow_loopback=True, scheme="http")),
+            lambda list_url: _fetched(client, list_url),
+        )
+        for received in redemption.credentials:
+            result = verifier.verify(received.credential, require_key_binding=False)
+            if quiet:
+                continue
+            claims = result.claims.get("credentialSubject", result.claims)
+            how = _FORMAT_WORDS.get(received.format, received.format)
+            _say(f"{how}: signature verified, bound to the wallet's key, status valid; it says")
+            for line in _plain_claims(claims):
+                _say(f"    {line}")
+    for usage in USAGES:
+        issued = request_certificate(http, url, redemption.access_token, holder, usage)
+        cert = issued.certificate
+        pem, chain = issued.pem()
+        store.add_certificate(usage=usage, issuer=url, certificate=pem, chain=chain, not_after=cert.not_valid_after_utc)
+        if quiet:
+            continue
+        uses = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        purpose = "client authentication" if ExtendedKeyUsageOID.CLIENT_AUTH in uses else "document signing"
+        _say(f"xid CA {usage} certificate: {cert.subject.rfc4514_string()}, for {purpose},")
+        _say(f"    valid until {cert.not_valid_after_utc:%Y-%m-%d}, no personal data, chains to the xid TEST root")
+    if quiet:
+        _say(f"the wallet received {len(redemption.credentials)} new credentials and two new certificates")
+    else:
+        _say("the issuer's database and the ledger hold keyed hashes and encrypted evidence, never these details")
+
+
+def ledger_receipts(services: Any) -> None:
+    """What the served ledger recorded during the story, one receipt verified offline, and the whole log audited."""
+    from collections import Counter
+
+    from ledger.audit import audit
+    from ledger.note import Ed25519NoteVerifier
+    from ledger.receipt import Receipt, verify_receipt
+    from ledger.records import Record
+
+    _step("The ledger: every event a hash-only record, receipts anyone can check, the whole log audited")
+    log = services.ledger
+    log.checkpoint()
+    store = log.store
+    with store.transaction() as txn:
+        size = txn.state().size
+        entries = txn.entries(0, size)
+    kinds = Counter(Record.from_bytes(entry).type.value for _, entry, _ in entries)
+    _say(f"{size} entries so far: " + ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items())))
+    index, entry, _ = next(e for e in reversed(entries) if Record.from_bytes(e[1]).type.value == "authentication")
+    receipt = log.prove(index)
+    verify_receipt(Receipt.parse(receipt.format()), entry, Ed25519NoteVerifier.from_vkey(log.vkey))
+    _say(f"the website login is entry #{index}: {entry.decode()[:88]}...")
+    _say("    its receipt (inclusion proof + signed checkpoint) verifies offline with only the log's public key")
+    report = audit(store, Ed25519NoteVerifier.from_vkey(log.vkey))
+    _say(f"audit of the whole log (what 'xid ledger verify' does): {report.entries_checked} entries, "
+         f"{report.checkpoints_checked} checkpoints, problems: {len(report.findings)}")  # fmt: skip
+    if not report.ok:
+        raise AssertionError(f"the ledger audit found problems: {report.findings[:3]}")
 
 
 def presentation_story(url: str, services: Any, keystore: Any) -> None:
@@ -555,7 +674,7 @@ def presentation_story(url: str, services: Any, keystore: Any) -> None:
     from wallet.store import CredentialStore
     from wallet.trust import trusted_roots
 
-    _step("8. A shop asks for proof of age over OpenID4VP; the wallet shows only that; the shop reads the result")
+    _step("A shop asks for proof of age over OpenID4VP; the wallet shows only that; the shop reads the result")
     rp, secret = register(services.verifier.engine, "Example Shop", ["https://shop.example.jp/cb"])
     _say(f"the shop registered with the verifier (xid rp add): client_id {rp.client_id}")
     with httpx.Client(base_url=url, auth=(rp.client_id, secret), timeout=30) as api:
@@ -610,7 +729,7 @@ def signing_story(url: str, home: Path, keystore: Any) -> None:
     from wallet.signing import sign_document, signing_certificate
     from wallet.verify_signature import fetch_trust, verify_pdf, verify_receipt_for
 
-    _step("9. The person signs a contract (PAdES) with the xid CA signing certificate; anyone can check it")
+    _step("The person signs a contract (PAdES) with the xid CA signing certificate; anyone can check it")
     contract = home / "contract.pdf"
     contract.write_bytes(sample_pdf("Contract"))
     certificate = signing_certificate(keystore.vault, url)
@@ -642,7 +761,7 @@ def mynumber_story(soft: Any, my_number: str, settings: Any) -> None:
     from verifier.mynumber import Receiver, generate_key, routes
     from wallet.mynumber import hand_over, read_my_number
 
-    _step("10. An employer needs the My Number by law; the wallet hands it over encrypted to the employer's key")
+    _step("An employer needs the My Number by law; the wallet hands it over encrypted to the employer's key")
     kept: list[Any] = []
     with _serve_app() as (business, slot):
         receiver = Receiver(generate_key(), business, {"employment"}, "hash", kept.append)
