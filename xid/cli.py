@@ -14,6 +14,10 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "xid.cli_card:card",
         "The My Number card: emulate a TEST card, show status, read certificates and the basic 4 info, sign.",
     ),
+    "db": (
+        "xid.cli_db:db",
+        "The schema of xid's databases: upgrade, current revision, models-vs-migrations check, history.",
+    ),
     "demo": ("xid.cli_demo:demo_command", "Tell the story of what xid can do so far, running each step for real."),
     "did": (
         "xid.cli_did:did",
