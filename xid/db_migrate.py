@@ -34,11 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, MetaData, create_engine, func, inspect, select, text
+from sqlalchemy import Connection, Engine, MetaData, create_engine, exc, func, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
-from foundation.db import configure_sqlite, first_line, transaction
+from foundation.db import configure_sqlite, first_line, transaction, unavailable
 from foundation.errors import XidError
 
 __all__ = [
@@ -305,18 +305,22 @@ def _locked(engine: Engine, schema: Schema) -> Iterator[Connection]:
             conn.execute(select(func.pg_advisory_xact_lock(schema.lock_key)))
             yield conn
         return
-    with engine.connect() as outer:
-        raw = outer.connection.driver_connection
-        assert raw is not None
-        raw.execute("PRAGMA foreign_keys=OFF")  # outside any transaction: inside one it is a no-op
-        try:
-            with transaction(engine, write=True) as conn:
-                yield conn
-                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-                if broken:
-                    raise MigrationError(f"the {schema.name} migration broke {len(broken)} foreign keys")
-        finally:
-            raw.execute("PRAGMA foreign_keys=ON")
+    try:
+        with engine.connect() as conn:
+            raw = conn.connection.driver_connection  # the same connection the transaction below runs on
+            assert raw is not None
+            raw.execute("PRAGMA foreign_keys=OFF")  # outside any transaction: inside one it is a no-op
+            try:
+                conn.execution_options(xid_write=True)  # BEGIN IMMEDIATE (foundation.db.configure_sqlite)
+                with conn.begin():
+                    yield conn
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise MigrationError(f"the {schema.name} migration broke {len(broken)} foreign keys")
+            finally:
+                raw.execute("PRAGMA foreign_keys=ON")
+    except (exc.OperationalError, exc.InterfaceError) as error:
+        raise unavailable(error) from error
 
 
 def _run(conn: Connection, schema: Schema, destination: str, on_step: Callable[[str, str], None] | None) -> list[str]:
@@ -362,8 +366,16 @@ def _baseline_metadata(schema: Schema) -> MetaData:
 
 
 def _adopt(conn: Connection, schema: Schema) -> None:
-    """Stamp an unversioned database at the first revision after checking its tables match that revision's."""
-    found = _differences(conn, schema, _baseline_metadata(schema), compare_type=False)
+    """Stamp an unversioned database at the first revision after checking its tables match that revision's.
+
+    Compared: tables, columns, nullability, indexes, unique constraints and foreign keys (not types or comments).
+    """
+    # The baseline is reflected from SQLite, which keeps neither exact types nor comments: compare the rest.
+    found = [
+        line
+        for line in _differences(conn, schema, _baseline_metadata(schema), compare_type=False)
+        if not line.startswith(("modify_comment", "add_table_comment", "remove_table_comment"))
+    ]
     if found:
         listed = "; ".join(found[:10]) + ("; …" if len(found) > 10 else "")
         raise SchemaMismatchError(
@@ -381,8 +393,8 @@ def upgrade(
     on_step: Callable[[str, str], None] | None = None,
 ) -> UpgradeReport:
     """Bring a database to a revision (default: the newest), adopting create_all tables; idempotent and locked."""
-    try:
-        with _locked(engine, schema) as conn:
+    with _locked(engine, schema) as conn:
+        try:
             state = _state(conn, schema)
             report = UpgradeReport(schema.name, state.revision)
             if state.state == "unknown":
@@ -394,14 +406,8 @@ def upgrade(
             report.applied += _run(conn, schema, destination, on_step)
             report.after = _current(conn, schema)
             return report
-    except XidError:
-        raise
-    except Exception as error:  # a failed DDL statement: the transaction is rolled back; say which and why
-        from sqlalchemy.exc import SQLAlchemyError
-
-        if isinstance(error, SQLAlchemyError):
+        except exc.SQLAlchemyError as error:  # a failed statement: the transaction is rolled back; say why
             raise MigrationError(f"the {schema.name} upgrade failed: {first_line(error)}") from error
-        raise
 
 
 def _unknown(schema: Schema, state: DatabaseStatus) -> str:

@@ -1,0 +1,1 @@
+"""Tests of the xid application package (composition root, command line, migrations)."""
