@@ -73,8 +73,14 @@ def db() -> None:
 
 @db.command("upgrade")
 @_schema_option
+@click.option(
+    "--sql",
+    "as_sql",
+    is_flag=True,
+    help="Print the SQL the upgrade would run (from each database's current revision) instead of running it.",
+)
 @json_option
-def upgrade_command(schema_name: str, as_json: bool) -> None:
+def upgrade_command(schema_name: str, as_sql: bool, as_json: bool) -> None:
     """Upgrade the databases to this xid's newest revision (idempotent; safe while other processes start).
 
     A database made before migrations existed is compared with the first revision and adopted when it matches.
@@ -83,6 +89,11 @@ def upgrade_command(schema_name: str, as_json: bool) -> None:
     from xid.db_migrate import redacted, upgrade
 
     settings = Settings.from_env()
+    if as_sql:
+        if as_json:
+            raise click.UsageError("--sql prints SQL; it takes no --json")
+        _print_sql(settings, _schemas(schema_name))
+        return
     reports = {}
     for schema in _schemas(schema_name):
         url, _ = _url(settings, schema)
@@ -102,6 +113,25 @@ def upgrade_command(schema_name: str, as_json: bool) -> None:
     for name, report in reports.items():
         change = f"was {report.before or 'empty'}" if report.applied else "already there, nothing to do"
         click.echo(f"{name}: at {report.after} ({change})")
+
+
+def _print_sql(settings: Settings, schemas: list[Schema]) -> None:
+    """Print each database's pending upgrade as SQL for review (reads its revision, changes nothing)."""
+    from sqlalchemy.engine import make_url
+
+    from xid.db_migrate import upgrade_sql
+
+    for schema in schemas:
+        state = _status(settings, schema)
+        if state.state in ("unversioned", "unknown"):
+            raise CommandFailed(
+                "schemaNotScriptable",
+                f"the {schema.name} database is {state.state} ({_MEANING[state.state]}); "
+                "only a database at a known revision (or empty) can be upgraded by a script",
+            )
+        dialect = make_url(_url(settings, schema)[0]).get_backend_name()
+        click.echo(f"-- {schema.name}: {state.revision or 'empty'} -> {state.head} ({dialect})")
+        click.echo(upgrade_sql(schema, dialect, state.revision))
 
 
 def _status(settings: Settings, schema: Schema) -> DatabaseStatus:

@@ -5,6 +5,7 @@ both may live in one PostgreSQL database): the services database (``SERVICES``: 
 OIDC facade's tables) and the ledger database (``LEDGER``). Alembic is configured here, in code: no ``alembic.ini``,
 no ``env.py``.
 
+- ``upgrade_sql`` prints the SQL an upgrade would run, for a DBA to review (Alembic's offline mode).
 - ``upgrade`` brings a database to the newest revision inside one transaction, under a lock (a PostgreSQL advisory
   lock, SQLite's writer lock), so processes starting at once never race: the second finds the work done.
 - A database created before migrations existed (by ``create_all``: tables but no version table) is adopted: it is
@@ -63,6 +64,7 @@ __all__ = [
     "redacted",
     "status",
     "upgrade",
+    "upgrade_sql",
 ]
 
 State = Literal["current", "behind", "empty", "unversioned", "unknown"]
@@ -408,6 +410,35 @@ def upgrade(
             return report
         except exc.SQLAlchemyError as error:  # a failed statement: the transaction is rolled back; say why
             raise MigrationError(f"the {schema.name} upgrade failed: {first_line(error)}") from error
+
+
+def upgrade_sql(schema: Schema, dialect: str, starting: str | None, destination: str = "head") -> str:
+    """The SQL an upgrade from ``starting`` (None: an empty database) would run, for review (changes nothing)."""
+    from io import StringIO
+
+    from alembic.config import Config
+    from alembic.runtime.environment import EnvironmentContext
+
+    script = _script(schema)
+    buffer = StringIO()
+
+    def steps(rev: Any, _: Any) -> Any:
+        return script._upgrade_revs(destination, rev)
+
+    with EnvironmentContext(
+        Config(), script, fn=steps, as_sql=True, starting_rev=starting, destination_rev=destination
+    ) as env:
+        env.configure(
+            dialect_name=dialect,
+            output_buffer=buffer,
+            version_table=schema.version_table,
+            render_as_batch=True,
+            literal_binds=True,
+            transactional_ddl=True,
+        )
+        with env.begin_transaction():
+            env.run_migrations()
+    return buffer.getvalue()
 
 
 def _unknown(schema: Schema, state: DatabaseStatus) -> str:

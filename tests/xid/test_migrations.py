@@ -30,6 +30,7 @@ from sqlalchemy import (
     text,
 )
 
+from foundation.db import sqlite_engine
 from ledger.store import Store
 from tests.database import KINDS, database_url, engine_for, postgres_url
 from xid.cli import main
@@ -50,6 +51,7 @@ from xid.db_migrate import (
     prepare,
     status,
     upgrade,
+    upgrade_sql,
 )
 
 BOTH = pytest.mark.parametrize("schema", [SERVICES, LEDGER], ids=["services", "ledger"])
@@ -386,3 +388,42 @@ def test_a_revision_that_breaks_a_foreign_key_is_rolled_back(kind: str, tmp_path
         assert status(engine, toy).revision == "toy_0001"
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM toy_child")).scalar_one() == 0
+
+
+# -- the SQL of an upgrade, for review ---------------------------------------------------------------------------
+
+
+@EVERY_KIND
+@BOTH
+def test_the_upgrade_sql_builds_the_same_database(kind: str, schema: Schema, tmp_path: Path) -> None:
+    with _engine(kind, tmp_path) as engine:
+        script = upgrade_sql(schema, engine.dialect.name, None)
+        assert "CREATE TABLE" in script
+        with engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            if kind == "sqlite":
+                raw.executescript(script)
+            else:
+                raw.execute(script)
+                raw.commit()
+        assert status(engine, schema).state == "current"
+        assert differences(engine, schema) == []
+        assert "CREATE TABLE" not in upgrade_sql(schema, engine.dialect.name, history(schema)[0].revision)
+
+
+def test_xid_db_upgrade_sql_changes_nothing_and_refuses_an_unversioned_database(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {"XID_HOME": str(home), "XID_DATABASE_URL": "", "XID_LEDGER_DATABASE_URL": ""}
+    result = CliRunner().invoke(main, ["db", "upgrade", "--sql"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("-- services: empty -> services_0001 (sqlite)\nBEGIN;")
+    assert "-- ledger: empty -> ledger_0001 (sqlite)" in result.stdout
+    assert not home.exists()
+    home.mkdir()
+    ledger = sqlite_engine(home / "ledger.sqlite3")
+    Store(ledger).create_schema()
+    ledger.dispose()
+    result = CliRunner().invoke(main, ["db", "upgrade", "--sql", "--schema", "ledger"], env=env)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error [schemaNotScriptable]: the ledger database is unversioned")
