@@ -281,8 +281,19 @@ def _state(conn: Connection, schema: Schema) -> DatabaseStatus:
 
 def status(engine: Engine, schema: Schema) -> DatabaseStatus:
     """Where a database stands against this xid's revisions (reads only)."""
-    with transaction(engine) as conn:
+    with _reported(schema, "status"), transaction(engine) as conn:
         return _state(conn, schema)
+
+
+@contextmanager
+def _reported(schema: Schema, what: str) -> Iterator[None]:
+    """Driver errors other than unavailability (no privilege, a broken table) as a MigrationError naming what."""
+    try:
+        yield
+    except (exc.OperationalError, exc.InterfaceError) as error:
+        raise unavailable(error) from error
+    except exc.SQLAlchemyError as error:
+        raise MigrationError(f"the {schema.name} {what} failed: {first_line(error)}") from error
 
 
 def redacted(url: str) -> str:
@@ -503,7 +514,7 @@ def _differences(conn: Connection, schema: Schema, models: MetaData, *, compare_
 
 def differences(engine: Engine, schema: Schema, models: MetaData | None = None) -> list[str]:
     """How a database differs from the table definitions (empty: they match); one line per difference."""
-    with transaction(engine) as conn:
+    with _reported(schema, "comparison"), transaction(engine) as conn:
         return _differences(conn, schema, schema.metadata() if models is None else models)
 
 
@@ -541,7 +552,7 @@ def check(schema: Schema, *, url: str | None = None, models: MetaData | None = N
     The migrations run on a scratch database: SQLite in memory, or with ``url`` a throwaway schema on that
     PostgreSQL server (dropped afterwards). ``models`` defaults to the schema's current table definitions.
     """
-    with _scratch(url) as engine:
+    with _reported(schema, "check"), _scratch(url) as engine:
         upgrade(engine, schema)
         return differences(engine, schema, models)
 

@@ -427,3 +427,13 @@ def test_xid_db_upgrade_sql_changes_nothing_and_refuses_an_unversioned_database(
     result = CliRunner().invoke(main, ["db", "upgrade", "--sql", "--schema", "ledger"], env=env)
     assert result.exit_code == 1
     assert result.stderr.startswith("error [schemaNotScriptable]: the ledger database is unversioned")
+
+
+def test_an_unreachable_database_is_one_error_line(tmp_path: Path) -> None:
+    closed = "postgresql+psycopg://xid:secret@127.0.0.1:1/xid"
+    env = {"XID_HOME": str(tmp_path), "XID_DATABASE_URL": closed, "XID_LEDGER_DATABASE_URL": ""}
+    for args in (["db", "check", "--schema", "ledger", "--postgres", closed], ["db", "upgrade"], ["db", "current"]):
+        result = CliRunner().invoke(main, args, env=env)
+        assert result.exit_code == 1, args
+        assert result.stderr.splitlines()[-1].startswith("error [databaseUnavailable]: "), result.stderr
+        assert "secret" not in result.output
