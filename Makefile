@@ -27,7 +27,7 @@ SYNC_EXTRAS :=
 endif
 SYNCED := $(VENV)/.synced-card$(CARD)
 
-.PHONY: help demo test lint fmt typecheck pytest bench bench-postgres lock clean postgres interop
+.PHONY: help demo test lint fmt typecheck pytest bench bench-postgres lock clean postgres interop migration
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -95,6 +95,12 @@ fmt: $(SYNCED)  ## apply ruff fixes and formatting
 
 postgres:  ## start a throwaway PostgreSQL for the tests; prints the XID_TEST_DATABASE_URL to export
 	@scripts/postgres-test.sh
+
+SCHEMA ?= services
+migration: $(SYNCED)  ## write the next schema revision from the table definitions: make migration MSG="..." [SCHEMA=ledger]
+	@test -n "$(MSG)" || { echo 'usage: make migration MSG="what changed" [SCHEMA=services|ledger]' >&2; exit 2; }
+	$(VENV)/bin/python -m xid.db_migrate revision $(SCHEMA) "$(MSG)"
+	$(VENV)/bin/ruff format xid/migrations
 
 lock: | $(UV)  ## refresh uv.lock after editing pyproject.toml
 	$(UV) lock --python $(PYTHON)

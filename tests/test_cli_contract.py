@@ -76,6 +76,26 @@ TABLE: dict[tuple[str, ...], dict[str, Case | str]] = {
         NOT_JSON: "signs any bytes",
         UNWRITABLE: case("card sign {text} --emulated --pin-stdin --out {unwritable}", 1, "cannotWrite", input=PIN),
     },
+    ("db", "upgrade"): {
+        MISSING: "reads no file named on the command line",
+        NOT_JSON: "reads no file named on the command line",
+        UNWRITABLE: case("db upgrade", 1, "cannotWrite", env={"XID_HOME": "{unwritable}"}),
+    },
+    ("db", "current"): {
+        MISSING: "reads no file named on the command line",
+        NOT_JSON: "reads no file named on the command line",
+        UNWRITABLE: "writes nothing (a missing embedded database is reported as empty, not created)",
+    },
+    ("db", "check"): {
+        MISSING: "reads no file named on the command line",
+        NOT_JSON: "reads no file named on the command line",
+        UNWRITABLE: "writes nothing (the migrations run on a scratch database in memory)",
+    },
+    ("db", "history"): {
+        MISSING: "reads no file named on the command line",
+        NOT_JSON: "reads no file named on the command line",
+        UNWRITABLE: "writes nothing",
+    },
     ("demo",): {
         MISSING: "takes no arguments",
         NOT_JSON: "takes no arguments",
@@ -532,6 +552,10 @@ OUTPUT: dict[tuple[str, ...], str] = {
     ("card", "status"): REPORT,
     ("config", "check"): REPORT,
     ("config", "show"): REPORT,
+    ("db", "check"): REPORT,
+    ("db", "current"): REPORT,
+    ("db", "history"): REPORT,
+    ("db", "upgrade"): REPORT,
     ("demo",): DOCUMENT,  # the story itself
     ("did", "create"): REPORT,
     ("did", "resolve"): DOCUMENT,

@@ -18,6 +18,10 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "xid.cli_config:config",
         "The server's settings: check them before starting, show them with secrets redacted.",
     ),
+    "db": (
+        "xid.cli_db:db",
+        "The schema of xid's databases: upgrade, current revision, models-vs-migrations check, history.",
+    ),
     "demo": ("xid.cli_demo:demo_command", "Tell the story of what xid can do so far, running each step for real."),
     "did": (
         "xid.cli_did:did",

@@ -20,16 +20,16 @@ __all__ = ["rp"]
 
 @contextmanager
 def _engine() -> Iterator[Engine]:
-    """The services database xid serve uses, with the verifier's tables."""
+    """The services database xid serve uses, at the newest schema revision (the embedded one is migrated)."""
     from foundation.db import open_engine
-    from verifier.db import create_schema
+    from xid.db_migrate import SERVICES, prepare
     from xid.files import writable_directory
 
     settings = Settings.from_env()
     writable_directory(settings.home, "the xid home directory")
     engine = open_engine(settings.services_database)
     try:
-        create_schema(engine)
+        prepare(engine, SERVICES, automatic=settings.database_url is None)
         yield engine
     finally:
         engine.dispose()

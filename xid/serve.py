@@ -227,23 +227,29 @@ def _ledger(settings: Settings) -> Log:
     from ledger.log import Log
     from ledger.store import Store
     from xid.cli_ledger import DEFAULT_ORIGIN
+    from xid.db_migrate import LEDGER, prepare
 
     signer = _software_key(settings.ledger_key, "Ed25519")
     store = Store(open_engine(settings.ledger_database))
+    prepare(store.engine, LEDGER, automatic=settings.ledger_database_url is None)
     return Log(store, signer, origin=DEFAULT_ORIGIN)
 
 
 def build_services(settings: Settings, base_url: str) -> Services:
-    """Open the databases (creating the schema), load or create the keys, and build the issuer's context."""
+    """Open the databases (migrating the embedded ones), load or create the keys, and build the issuer's context.
+
+    The embedded SQLite databases under ``$XID_HOME`` are upgraded to the newest schema revision; a configured
+    database (``XID_DATABASE_URL``, ``XID_LEDGER_DATABASE_URL``) must already be there (``xid db upgrade``).
+    """
     from foundation.db import open_engine
     from issuer.context import IssuerContext, IssuerSettings
-    from issuer.db import create_schema
+    from xid.db_migrate import SERVICES, prepare
     from xid.files import writable_directory
 
     writable_directory(settings.home, "the xid home directory")
     trust, revocation = _trust(settings)
     engine = open_engine(settings.services_database)
-    create_schema(engine)
+    prepare(engine, SERVICES, automatic=settings.database_url is None)
     log = _ledger(settings)
     keys = {name: _signer(settings, name, key_type) for name, key_type in _ISSUER_KEYS.items()}
     vc_api = {name: _software_key(settings.keys_dir / f"vc-api-{name}.jwk", kt) for name, kt in _VC_API_KEYS.items()}
@@ -289,7 +295,6 @@ def _oidc(settings: Settings, services: Services) -> OidcParts:
     """The OIDC facade on the origin: the verifier carries its logins, the issuer gives its subjects."""
     from oidc.app import wire
     from oidc.context import OidcContext, OidcSettings
-    from oidc.db import create_schema
     from xid.cli_oidc import oidc_keys_dir
 
     def count_login(outcome: str) -> None:
@@ -297,7 +302,6 @@ def _oidc(settings: Settings, services: Services) -> OidcParts:
             services.metrics.count("logins", outcome)
 
     issuer = services.issuer
-    create_schema(issuer.engine)
     ctx = OidcContext(
         base_url=issuer.base_url,
         engine=issuer.engine,
@@ -387,10 +391,8 @@ def _verifier_context(settings: Settings, issuer: IssuerContext) -> VerifierCont
     from did.did_web import DidWebResolver
     from issuer.app import did_document
     from verifier.context import VerifierContext
-    from verifier.db import create_schema
     from verifier.status_fetch import StatusFetcher
 
-    create_schema(issuer.engine)
     signer = _signer(settings, "verifier", "P-256")
     host = urlsplit(issuer.base_url).hostname
     assert host is not None

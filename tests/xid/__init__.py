@@ -1,1 +1,1 @@
-"""Tests of the composition root: settings, configuration, operations."""
+"""Tests of the composition root: settings, configuration, operations, migrations, the command line."""

@@ -1,0 +1,1 @@
+"""Revisions of the ledger database: entries, tiles, checkpoints, anchors and the log state."""
