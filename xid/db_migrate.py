@@ -9,7 +9,8 @@ no ``env.py``.
 - ``upgrade`` brings a database to the newest revision inside one transaction, under a lock (a PostgreSQL advisory
   lock, SQLite's writer lock), so processes starting at once never race: the second finds the work done.
 - A database created before migrations existed (by ``create_all``: tables but no version table) is adopted: it is
-  compared with the first revision's schema and stamped there when it matches, then upgraded; otherwise refused.
+  compared with each revision's schema (oldest first) and stamped at the one it matches, then upgraded; otherwise
+  refused.
 - ``prepare`` is what ``xid serve`` runs at start: the embedded default (SQLite under ``$XID_HOME``) is upgraded
   automatically, a configured database is only checked, and refused with a message naming ``xid db upgrade`` when
   it is behind.
@@ -21,7 +22,7 @@ Errors::
     XidError
     └── MigrationError           schemaMigration   (a migration failed; the transaction was rolled back)
         ├── SchemaBehindError    schemaBehind      (a configured database needs 'xid db upgrade')
-        ├── SchemaMismatchError  schemaMismatch    (an unversioned database does not match the first revision)
+        ├── SchemaMismatchError  schemaMismatch    (an unversioned database matches no revision)
         └── UnknownRevisionError schemaUnknown     (the database is at a revision this xid does not know)
 """
 
@@ -85,7 +86,7 @@ class SchemaBehindError(MigrationError):
 
 
 class SchemaMismatchError(MigrationError):
-    """A database without a version table does not match the first revision, so it cannot be adopted."""
+    """A database without a version table matches no revision's tables, so it cannot be adopted."""
 
     code = "schemaMismatch"
 
@@ -365,37 +366,41 @@ def _run(conn: Connection, schema: Schema, destination: str, on_step: Callable[[
     return applied
 
 
-def _baseline_metadata(schema: Schema) -> MetaData:
-    """The first revision's tables, reflected from a scratch SQLite database built by that revision."""
+def _metadata_at(schema: Schema, revision: str) -> MetaData:
+    """A revision's tables, reflected from a scratch SQLite database built up to that revision."""
     scratch = create_engine("sqlite://", poolclass=StaticPool)
     try:
         with scratch.begin() as conn:
-            _run(conn, schema, _baseline(schema), None)
-            baseline = MetaData()
-            baseline.reflect(conn, only=lambda name, _: schema.owns(name))
-        return baseline
+            _run(conn, schema, revision, None)
+            reflected = MetaData()
+            reflected.reflect(conn, only=lambda name, _: schema.owns(name))
+        return reflected
     finally:
         scratch.dispose()
 
 
-def _adopt(conn: Connection, schema: Schema) -> None:
-    """Stamp an unversioned database at the first revision after checking its tables match that revision's.
+def _adopt(conn: Connection, schema: Schema) -> str:
+    """Stamp an unversioned database at the revision its tables match (oldest first); return that revision.
 
     Compared: tables, columns, nullability, indexes, unique constraints and foreign keys (not types or comments).
     """
-    # The baseline is reflected from SQLite, which keeps neither exact types nor comments: compare the rest.
-    found = [
-        line
-        for line in _differences(conn, schema, _baseline_metadata(schema), compare_type=False)
-        if not line.startswith(("modify_comment", "add_table_comment", "remove_table_comment"))
-    ]
-    if found:
-        listed = "; ".join(found[:10]) + ("; …" if len(found) > 10 else "")
-        raise SchemaMismatchError(
-            f"the {schema.name} database has xid tables but no schema revision, and they differ from the first "
-            f"revision ({listed}): restore it from a backup taken with a matching xid, or start from an empty one"
-        )
-    _context(conn, schema).stamp(_script(schema), _baseline(schema))
+    closest: list[str] | None = None
+    for revision in reversed([str(r.revision) for r in _script(schema).walk_revisions()]):
+        # Reflected from SQLite, which keeps neither exact types nor comments: compare the rest.
+        found = [
+            line
+            for line in _differences(conn, schema, _metadata_at(schema, revision), compare_type=False)
+            if not line.startswith(("modify_comment", "add_table_comment", "remove_table_comment"))
+        ]
+        if not found:
+            _context(conn, schema).stamp(_script(schema), revision)
+            return revision
+        closest = found if closest is None or len(found) < len(closest) else closest
+    listed = "; ".join((closest or [])[:10]) + ("; …" if len(closest or []) > 10 else "")
+    raise SchemaMismatchError(
+        f"the {schema.name} database has xid tables but no schema revision, and they match no revision (against "
+        f"the closest: {listed}): restore it from a backup taken with a matching xid, or start from an empty one"
+    )
 
 
 def upgrade(
@@ -413,9 +418,8 @@ def upgrade(
             if state.state == "unknown":
                 raise UnknownRevisionError(_unknown(schema, state))
             if state.state == "unversioned":
-                _adopt(conn, schema)
+                report.applied.append(_adopt(conn, schema))
                 report.adopted = True
-                report.applied.append(_baseline(schema))
             report.applied += _run(conn, schema, destination, on_step)
             report.after = _current(conn, schema)
             return report

@@ -111,6 +111,11 @@ class XidServer:
     def start(self, timeout: float = 120.0) -> XidServer:
         """Start the process and wait until it answers its issuer metadata."""
         env = {**os.environ, "XID_HOME": str(self.home), **self.env}
+        if env.get("XID_DATABASE_URL") or env.get("XID_LEDGER_DATABASE_URL"):
+            # a configured database is never migrated by xid serve: the operator's step first (idempotent)
+            upgraded = subprocess.run([str(XID), "db", "upgrade"], env=env, capture_output=True, text=True, check=False)
+            if upgraded.returncode != 0:
+                raise AssertionError(f"xid db upgrade for {self.name} failed: {upgraded.stderr[-2000:]}")
         command = [str(XID), "serve", "--port", str(self.port), "--workers", str(self.workers)]
         if self.file_size_limit is not None:  # set the limit in the process itself, then become xid serve
             limit = int(self.file_size_limit)

@@ -57,6 +57,9 @@ from xid.db_migrate import (
 BOTH = pytest.mark.parametrize("schema", [SERVICES, LEDGER], ids=["services", "ledger"])
 EVERY_KIND = pytest.mark.parametrize("kind", KINDS)
 
+SERVICES_HEAD = "services_0002"
+"""The newest services revision (the OIDC facade's tables)."""
+
 
 def _scratch_url(kind: str) -> str | None:
     """What check() builds on: SQLite in memory (None), or a throwaway schema on the test PostgreSQL server."""
@@ -110,8 +113,8 @@ def test_the_check_fails_when_a_table_changes_without_a_migration(kind: str) -> 
     assert found == ["add_column issuer_persons.nickname (VARCHAR(40))"]
 
     models = SERVICES.metadata()
-    Table("oidc_codes", models, Column("code_hash", String(64), primary_key=True))  # a facade table, no revision
-    assert check(SERVICES, url=_scratch_url(kind), models=models) == ["add_table oidc_codes"]
+    Table("oidc_drill", models, Column("code_hash", String(64), primary_key=True))  # a facade table, no revision
+    assert check(SERVICES, url=_scratch_url(kind), models=models) == ["add_table oidc_drill"]
 
     models = LEDGER.metadata()
     models.remove(models.tables["ledger_anchors"])
@@ -192,9 +195,10 @@ def test_a_create_all_database_is_adopted_and_stamped(kind: str, tmp_path: Path)
             conn.execute(text("INSERT INTO ledger_state (id, origin, size, peaks) VALUES (1, 'x.example/log', 0, '')"))
         assert status(engine, SERVICES).state == "unversioned"
         report = upgrade(engine, SERVICES)
-        assert report == UpgradeReport("services", None, "services_0001", ["services_0001"], adopted=True)
+        # today's create_all matches the newest revision: stamped there, nothing applied on top
+        assert report == UpgradeReport("services", None, SERVICES_HEAD, [SERVICES_HEAD], adopted=True)
         assert upgrade(engine, LEDGER).adopted
-        assert upgrade(engine, SERVICES) == UpgradeReport("services", "services_0001", "services_0001")
+        assert upgrade(engine, SERVICES) == UpgradeReport("services", SERVICES_HEAD, SERVICES_HEAD)
         assert status(engine, SERVICES).state == status(engine, LEDGER).state == "current"
         with engine.connect() as conn:
             assert conn.execute(text("SELECT origin FROM ledger_state")).scalar_one() == "x.example/log"
@@ -281,7 +285,7 @@ def test_concurrent_upgrades_do_not_race(kind: str, tmp_path: Path) -> None:
         try:
             assert not any(thread.is_alive() for thread in threads)
             assert errors == []
-            assert sorted(len(report.applied) for report in reports) == [0, 0, 0, 1]
+            assert sorted(len(report.applied) for report in reports) == [0, 0, 0, 2]
             assert status(engines[0], SERVICES).state == "current"
             assert differences(engines[0], SERVICES) == []
         finally:
@@ -417,7 +421,7 @@ def test_xid_db_upgrade_sql_changes_nothing_and_refuses_an_unversioned_database(
     env = {"XID_HOME": str(home), "XID_DATABASE_URL": "", "XID_LEDGER_DATABASE_URL": ""}
     result = CliRunner().invoke(main, ["db", "upgrade", "--sql"], env=env)
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("-- services: empty -> services_0001 (sqlite)\nBEGIN;")
+    assert result.stdout.startswith(f"-- services: empty -> {SERVICES_HEAD} (sqlite)\nBEGIN;")
     assert "-- ledger: empty -> ledger_0001 (sqlite)" in result.stdout
     assert not home.exists()
     home.mkdir()

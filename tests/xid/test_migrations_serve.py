@@ -7,15 +7,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from foundation.db import sqlite_engine
-from issuer.db import create_schema
 from ledger.store import Store
-from verifier.db import create_schema as verifier_schema
 from xid.cli import main
 from xid.cli_ledger import DEFAULT_ORIGIN
-from xid.db_migrate import LEDGER, SERVICES, SchemaBehindError, status
+from xid.db_migrate import LEDGER, SERVICES, SchemaBehindError, status, upgrade
 from xid.serve import build_services
 from xid.settings import Settings
 
@@ -46,8 +44,10 @@ def test_a_home_made_before_migrations_is_adopted_on_start(tmp_path: Path) -> No
     home = tmp_path / "home"
     home.mkdir()
     services, ledger = sqlite_engine(home / "xid.sqlite3"), sqlite_engine(home / "ledger.sqlite3")
-    create_schema(services)
-    verifier_schema(services)
+    # what create_all made before migrations existed: the first revision's tables, without a version table
+    upgrade(services, SERVICES, destination="services_0001")
+    with services.begin() as conn:
+        conn.execute(text(f"DROP TABLE {SERVICES.version_table}"))
     Store(ledger).initialize(DEFAULT_ORIGIN)
     assert status(services, SERVICES).state == status(ledger, LEDGER).state == "unversioned"
     _serve_once({"XID_HOME": str(home), "XID_DATABASE_URL": "", "XID_LEDGER_DATABASE_URL": ""})
@@ -69,8 +69,9 @@ def test_a_configured_database_must_be_upgraded_by_the_operator(tmp_path: Path) 
     assert inspect(engine).get_table_names() == []  # refused before anything was created
     result = CliRunner().invoke(main, ["db", "upgrade", "--schema", "services"], env=env)
     assert result.exit_code == 0, result.output
-    assert result.stdout == "services: at services_0001 (was empty)\n"
+    assert result.stdout == "services: at services_0002 (was empty)\n"
     assert "services: applied services_0001: " in result.stderr
+    assert "services: applied services_0002: " in result.stderr
     _serve_once(env)
     assert status(engine, SERVICES).state == "current"
     engine.dispose()

@@ -36,6 +36,7 @@ from tests.database import KINDS, database_url
 from tests.helpers import PERSONS, AsgiClient, load_person, serve_system
 from xid.cli import main
 from xid.cli_serve import metrics_directory
+from xid.db_migrate import SCHEMAS, upgrade
 from xid.observability import (
     JsonFormatter,
     LedgerGauges,
@@ -330,6 +331,10 @@ def test_metrics_without_a_ledger_gauge_that_fails() -> None:
 def test_ready_on_each_database(kind: str, tmp_path: Path) -> None:
     with database_url(kind, tmp_path) as url:
         env = {"XID_HOME": str(tmp_path / "home"), "XID_DATABASE_URL": url, "XID_LEDGER_DATABASE_URL": url}
+        engine = open_engine(url)
+        for schema in SCHEMAS.values():  # a configured database: the operator's 'xid db upgrade' first
+            upgrade(engine, schema)
+        engine.dispose()
         with running(Settings.from_env(env), "http://127.0.0.1:8000") as (services, app):
             client = AsgiClient(app)
             assert client.get("/readyz").json()["checks"] == {"database": "ok", "ledger": "ok", "keys": "ok"}
