@@ -1128,6 +1128,7 @@ class Provider:
             **self.oauth_metadata(),
             "userinfo_endpoint": ctx.url("/userinfo"),
             "end_session_endpoint": ctx.url("/end_session"),
+            "xid_receipt_endpoint": ctx.url("/oidc/receipt"),
             "subject_types_supported": ["pairwise"],
             "id_token_signing_alg_values_supported": list(keys.ALGORITHMS),
             "claims_supported": list(CLAIMS_SUPPORTED),

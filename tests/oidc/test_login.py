@@ -114,6 +114,7 @@ def test_cross_device_login_consent_and_code(login_world: LoginWorld) -> None:
         assert not outcome.same_device
         assert len(outcome.presentation_digest) == 64
         assert world.consents.granted[(outcome.person, "client-shop")] >= {"name", "address"}
+        assert (outcome.person, "client-shop", ("address", "name")) in world.consents.uses  # the release ledgered
         assert me.get(url + "/status").json()["status"] == "done"
         assert "complete" in me.get(url).text  # a reload does not send a second code
 

@@ -426,6 +426,7 @@ def test_discovery_and_the_merged_authorization_server_metadata(world: World) ->
         "userinfo_endpoint",
         "end_session_endpoint",
         "pushed_authorization_request_endpoint",
+        "xid_receipt_endpoint",
     ):
         assert document[member].startswith(BASE + "/")
     assert document["subject_types_supported"] == ["pairwise"]
