@@ -163,6 +163,24 @@ def serve_system(home: Path) -> Iterator[tuple[str, Services, Starlette]]:
         yield url, services, starlette
 
 
+def enroll_wallet(home: Path, url: str, passphrase: str, person: str = "yamada") -> None:
+    """``xid card emulate``, ``wallet init`` and ``wallet enroll --emulated`` at ``url`` in the XID_HOME ``home``."""
+    from click.testing import CliRunner
+
+    from xid.cli import main
+
+    def xid(*args: str, stdin: str | None = None) -> None:
+        done = CliRunner().invoke(main, list(args), input=stdin, env={"XID_HOME": str(home)})
+        assert done.exit_code == 0, done.output
+
+    xid("card", "emulate", "--person", str(TESTS / "jpki" / "persons" / f"{person}.toml"))
+    xid("wallet", "init", "--passphrase-stdin", stdin=passphrase + "\n")
+    xid(
+        "wallet", "enroll", "--issuer", url, "--emulated", "--passphrase-stdin", "--pin-stdin",
+        stdin=f"{passphrase}\nTEST1234\n",
+    )  # fmt: skip
+
+
 # -- JPKI: example persons, DER fuzzing, the software card ---------------------------------------------------------
 
 PERSONS = TESTS / "jpki" / "persons"

@@ -25,7 +25,7 @@ from did.signer import SoftwareSigner
 from foundation.db import transaction
 from issuer.app import wire
 from issuer.credentials import make_credential_issuer
-from tests.helpers import PERSONS, require_component, run_node, serve_system
+from tests.helpers import enroll_wallet, require_component, run_node, serve_system
 from tests.issuer.credentials_support import facts
 from xid.cli import main
 from xid.serve import Services
@@ -57,13 +57,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     home = tmp_path / "home"
     with serve_system(home) as (url, services, _):
         world = World(url, home, services, ("", ""))
-        assert world.xid("card", "emulate", "--person", str(PERSONS / "yamada.toml")).exit_code == 0
-        assert world.xid("wallet", "init", "--passphrase-stdin", stdin=PASSPHRASE + "\n").exit_code == 0
-        enrolled = world.xid(
-            "wallet", "enroll", "--issuer", url, "--emulated", "--passphrase-stdin", "--pin-stdin",
-            stdin=f"{PASSPHRASE}\nTEST1234\n",
-        )  # fmt: skip
-        assert enrolled.exit_code == 0, enrolled.output
+        enroll_wallet(home, url, PASSPHRASE)
         added = world.xid(
             "rp", "add", "--name", "Example Shop", "--redirect-uri", "https://shop.example.jp/cb", "--json"
         )

@@ -32,7 +32,7 @@ from foundation.b64 import b64url_decode, b64url_encode
 from foundation.db import transaction
 from issuer.ca import XidCA, revoke
 from issuer.persons import pairwise_subject
-from tests.helpers import PERSONS, serve, serve_system
+from tests.helpers import enroll_wallet, serve, serve_system
 from wallet.verify_signature import SignatureInvalidError, SignerUntrustedError, TrustInputs, verify_pdf
 from xid.cli import main
 from xid.demo import sample_pdf
@@ -74,13 +74,7 @@ def world(tmp_path: Path) -> Iterator[World]:
         ca = XidCA(issuer, pairwise=lambda person, sector: pairwise_subject(issuer, person, sector))
         assert any(getattr(r, "path", None) == "/ledger/v1/signatures" for r in starlette.router.routes)
         world = World(url, home, services, ca)
-        assert world.xid("card", "emulate", "--person", str(PERSONS / "yamada.toml")).exit_code == 0
-        assert world.xid("wallet", "init", "--passphrase-stdin", stdin=PASSPHRASE + "\n").exit_code == 0
-        enrolled = world.xid(
-            "wallet", "enroll", "--issuer", url, "--emulated", "--passphrase-stdin", "--pin-stdin",
-            stdin=f"{PASSPHRASE}\nTEST1234\n",
-        )  # fmt: skip
-        assert enrolled.exit_code == 0, enrolled.output
+        enroll_wallet(home, url, PASSPHRASE)
         yield world
 
 

@@ -34,6 +34,7 @@ from did import (
 )
 from jpki_bridge.apdu import CardError
 from jpki_bridge.errors import JpkiError
+from xid.demo_login import serve_app
 
 if TYPE_CHECKING:
     from jpki_bridge.softcard import SoftCard
@@ -451,34 +452,6 @@ def credential_story() -> None:
         raise AssertionError("a revoked credential was accepted")
 
 
-@contextmanager
-def _serve_app() -> Iterator[tuple[str, dict[str, Any]]]:
-    """A uvicorn server on 127.0.0.1 in a thread; yields its URL and a slot for the app (set once it is built)."""
-    import uvicorn
-    from starlette.types import Receive, Scope, Send
-
-    slot: dict[str, Any] = {}
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await slot["app"](scope, receive, send)
-
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="xid-demo-serve", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the demo's local server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}", slot
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-
-
 _FORMAT_WORDS = {
     "dc+sd-jwt": "SD-JWT VC (each claim can be shown on its own)",
     "jwt_vc_json": "W3C VC as a JWT (jwt_vc_json)",
@@ -524,7 +497,7 @@ def story(home: Path) -> None:
     from xid.settings import Settings
 
     settings = Settings.from_env({"XID_HOME": str(home / "issuer")})
-    with _serve_app() as (url, slot), running(settings, url) as (services, app):
+    with serve_app("xid-demo-serve") as (url, slot), running(settings, url) as (services, app):
         slot["app"] = app
         _step("A software My Number card is made")
         _say(f"xid serve runs at {url}: issuer ({services.issuer.did}), verifier, OpenID Connect provider, ledger")
@@ -763,7 +736,7 @@ def mynumber_story(soft: Any, my_number: str, settings: Any) -> None:
 
     _step("An employer needs the My Number by law; the wallet hands it over encrypted to the employer's key")
     kept: list[Any] = []
-    with _serve_app() as (business, slot):
+    with serve_app("xid-demo-business") as (business, slot):
         receiver = Receiver(generate_key(), business, {"employment"}, "hash", kept.append)
         slot["app"] = Starlette(routes=routes(receiver), exception_handlers=dict(EXCEPTION_HANDLERS))
         _say(f"the employer publishes an encryption key at {business}/mynumber/key (ECDH-ES, P-256)")

@@ -38,6 +38,7 @@ __all__ = [
     "login_page",
     "sample_site",
     "sample_site_login",
+    "serve_app",
     "wallet_of",
 ]
 
@@ -334,8 +335,8 @@ class SampleSite:
 
 
 @contextmanager
-def _serve() -> Iterator[tuple[str, dict[str, Any]]]:
-    """uvicorn on 127.0.0.1 (a free port) in a thread; yields its URL and a slot for the app."""
+def serve_app(name: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """uvicorn on 127.0.0.1 (a free port) in a thread named ``name``; yields its URL and a slot for the app."""
     import uvicorn
     from starlette.types import Receive, Scope, Send
 
@@ -348,12 +349,12 @@ def _serve() -> Iterator[tuple[str, dict[str, Any]]]:
         app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", ws="none", access_log=False
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="xid-sample-rp", daemon=True)
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the sample website did not start")
+            raise RuntimeError(f"the local server {name} did not start")
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
@@ -386,7 +387,7 @@ def sample_site(
     """Serve the sample website on a free loopback port, registered with the xid at ``base_url`` (home ``home``)."""
     from xid.sample_rp import sample_site_app
 
-    with _serve() as (url, slot):
+    with serve_app("xid-sample-rp") as (url, slot):
         client_id, secret = _register(home, name, f"{url}/callback")
         slot["app"] = sample_site_app(base_url, client_id, secret, acr_values=acr_values)
         yield SampleSite(url, client_id)

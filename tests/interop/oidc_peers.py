@@ -17,7 +17,7 @@ import httpx
 from click.testing import CliRunner, Result
 from joserfc.jwk import ECKey
 
-from tests.helpers import PERSONS, require_component, run_node, serve_system
+from tests.helpers import enroll_wallet, require_component, run_node, serve_system
 from xid.cli import main
 from xid.demo_login import Browser, Landing, WalletAnswer, approving_form
 from xid.sample_rp import AGENCY_SCOPE
@@ -192,13 +192,7 @@ def start_world(home: Path, *, npm: bool = True) -> Iterator[OidcWorld]:
         assert metadata is not None
         assert metadata["issuer"] == url
         world = OidcWorld(url, home / "xid", services, metadata)
-        assert world.xid("card", "emulate", "--person", str(PERSONS / "yamada.toml")).exit_code == 0
-        assert world.xid("wallet", "init", "--passphrase-stdin", stdin=PASSPHRASE + "\n").exit_code == 0
-        enrolled = world.xid(
-            "wallet", "enroll", "--issuer", url, "--emulated", "--passphrase-stdin", "--pin-stdin",
-            stdin=f"{PASSPHRASE}\nTEST1234\n",
-        )  # fmt: skip
-        assert enrolled.exit_code == 0, enrolled.output
+        enroll_wallet(home / "xid", url, PASSPHRASE)
         world.add_rp("shop", "Example Shop", "https://shop.example.jp/cb")
         world.add_rp("shop-jwt", "Example Shop (key)", "https://shop.example.jp/cb-jwt", private_key_jwt=True)
         world.add_rp("bank", "Example Bank", "https://bank.example.com/cb")

@@ -47,7 +47,7 @@ def _no_status(url: str) -> str:
 
 
 @pytest.fixture(params=KINDS)
-def consent_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+def oidc_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """An empty database with the verifier's and the facade's tables, on SQLite and on PostgreSQL."""
     with database_url(request.param, tmp_path) as url:
         engine = open_engine(url)
@@ -70,11 +70,11 @@ def consent_ledger(tmp_path: Path) -> Iterator[Log]:
 
 
 @pytest.fixture
-def consent_context(consent_engine: Engine, consent_ledger: Log, tmp_path: Path) -> OidcContext:
+def consent_context(oidc_engine: Engine, consent_ledger: Log, tmp_path: Path) -> OidcContext:
     """An OidcContext on the test database with fake subjects and a real ledger."""
     verifier = VerifierContext(
         base_url=OP_URL,
-        engine=consent_engine,
+        engine=oidc_engine,
         signer=SoftwareSigner.generate(KeyType.P256),
         x5c=(),
         did="did:web:op.example",
@@ -85,7 +85,7 @@ def consent_context(consent_engine: Engine, consent_ledger: Log, tmp_path: Path)
     )
     return OidcContext(
         base_url=OP_URL,
-        engine=consent_engine,
+        engine=oidc_engine,
         verifier=verifier,
         subjects=FakeSubjects(),
         identity_vct=f"{OP_URL}/vct/identity",

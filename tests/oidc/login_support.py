@@ -21,7 +21,7 @@ from oidc.db import create_schema
 from oidc.errors import OidcError
 from oidc.login import Login
 from oidc.login_routes import routes as login_routes
-from tests.helpers import PERSONS, serve_system
+from tests.helpers import enroll_wallet, serve_system
 from xid.cli import main
 from xid.serve import Services
 
@@ -156,17 +156,7 @@ def login_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoginWorld
     """One enrolled wallet and the login mounted on the whole system (module scope: enrolling takes a while)."""
     home = tmp_path_factory.mktemp("login") / "home"
     with serve_system(home) as (url, services, app):
-
-        def xid(*args: str, stdin: str | None = None) -> None:
-            done = CliRunner().invoke(main, list(args), input=stdin, env={"XID_HOME": str(home)})
-            assert done.exit_code == 0, done.output
-
-        xid("card", "emulate", "--person", str(PERSONS / "yamada.toml"))
-        xid("wallet", "init", "--passphrase-stdin", stdin=WALLET_PASSPHRASE + "\n")
-        xid(
-            "wallet", "enroll", "--issuer", url, "--emulated", "--passphrase-stdin", "--pin-stdin",
-            stdin=f"{WALLET_PASSPHRASE}\nTEST1234\n",
-        )  # fmt: skip
+        enroll_wallet(home, url, WALLET_PASSPHRASE)
         subjects = FakeSubjects()
         ctx = OidcContext(
             base_url=url,

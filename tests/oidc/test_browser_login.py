@@ -1,31 +1,39 @@
 """A real browser on the login page: Debian's chromium, driven by the pinned npm ``playwright-core``.
 
-The whole system runs (``serve_system``), the wallet is enrolled with the emulated card, the login starts through
-``Login.start`` with a real ``AuthorizationRequest`` (the provider is a small fake until the lead wires it). The
-browser opens the page in Japanese or English, sees the QR code and the verification code, the wallet
-(``xid wallet present --yes --json``) answers and shows the same code, and the browser lands on the RP's callback
-(a tiny callback server of the test). Screenshots of the pages are kept in tests/artifacts/ (gitignored; CI keeps
-them as artifacts).
+The whole system runs (``serve_system``), the wallet is enrolled with the emulated card. The first test is the whole
+path a website's visitor takes: the browser opens ``/authorize`` of the served OP (a registered RP, PKCE, nonce,
+state), lands on the login page, the wallet answers, the browser lands on the RP's callback with ``code``, ``state``
+and ``iss``, and the RP redeems the code at ``/token`` for an ID token. The others start the login page through
+``Login.start`` with a fake provider around it, to reach each page state directly. The browser opens the page in
+Japanese or English, sees the QR code and the verification code, the wallet (``xid wallet present --yes --json``)
+answers and shows the same code, and the browser lands on the RP's callback (a tiny callback server of the test).
+Screenshots of the pages are kept in tests/artifacts/ (gitignored; CI keeps them as artifacts).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from secrets import token_bytes
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from tests.helpers import require_component, run_node, serve
+from foundation.b64 import b64url_decode, b64url_encode
+from tests.helpers import enroll_wallet, require_component, run_node, serve, serve_system
 from tests.oidc.login_support import WALLET_PASSPHRASE, LoginWorld
+from verifier import rps
 
 WALLET_PRESENT = [
     sys.executable,
@@ -53,9 +61,8 @@ def callback() -> Iterator[str]:
         yield url + "/cb"
 
 
-@pytest.fixture
-def drive(login_world: LoginWorld, callback: str) -> Any:
-    """Run the browser peer on a login page; returns its JSON report."""
+def _browser(home: Path, callback: str) -> Any:
+    """The browser peer for a wallet in ``home``: run it on a page URL, get its JSON report."""
     require_component(CHROMIUM is not None, "chromium (apt install chromium fonts-noto-cjk)")
     require_component(shutil.which("node") is not None, "node")
     require_component((PEER.parent / "node_modules").exists(), "npm peers in tests/interop/browser (make interop)")
@@ -68,7 +75,7 @@ def drive(login_world: LoginWorld, callback: str) -> Any:
             "screenshot": str(ARTIFACTS / screenshot),
             "callbackPrefix": callback,
             "wallet": WALLET_PRESENT,
-            "walletEnv": {"XID_HOME": str(login_world.home)},
+            "walletEnv": {"XID_HOME": str(home)},
             "passphrase": WALLET_PASSPHRASE,
             "mode": mode,
             "consent": consent,
@@ -76,6 +83,55 @@ def drive(login_world: LoginWorld, callback: str) -> Any:
         return run_node(PEER, request=request, timeout=180)
 
     return run
+
+
+@pytest.fixture
+def drive(login_world: LoginWorld, callback: str) -> Any:
+    """Run the browser peer on a login page of the fake-wired login; returns its JSON report."""
+    return _browser(login_world.home, callback)
+
+
+def test_a_visitor_logs_in_from_authorize_to_the_callback_and_the_website_gets_its_tokens(
+    tmp_path: Path, callback: str
+) -> None:
+    home = tmp_path / "home"
+    with serve_system(home) as (url, services, _):
+        enroll_wallet(home, url, WALLET_PASSPHRASE)
+        party, secret = rps.register(services.verifier.engine, "Example Shop", [callback])
+        verifier = b64url_encode(token_bytes(32))
+        state, nonce = b64url_encode(token_bytes(16)), b64url_encode(token_bytes(16))
+        query = {
+            "response_type": "code",
+            "client_id": party.client_id,
+            "redirect_uri": callback,
+            "scope": "openid name birthdate",
+            "state": state,
+            "nonce": nonce,
+            "code_challenge": b64url_encode(hashlib.sha256(verifier.encode()).digest()),
+            "code_challenge_method": "S256",
+        }
+        run = _browser(home, callback)
+        report = run(f"{url}/authorize?{urlencode(query)}", lang="ja", mode="cross", consent="approve",
+                     screenshot="login-authorize-ja.png")  # fmt: skip
+        assert report["pageCode"] == report["walletCode"]
+        assert report["qrVisible"]
+        landed = urlsplit(report["landed"])
+        assert f"{landed.scheme}://{landed.netloc}{landed.path}" == callback
+        answer = parse_qs(landed.query)
+        assert answer["state"] == [state]
+        assert answer["iss"] == [url]  # RFC 9207
+        form = {"grant_type": "authorization_code", "code": answer["code"][0], "redirect_uri": callback,
+                "code_verifier": verifier}  # fmt: skip
+        tokens = httpx.post(f"{url}/token", data=form, auth=(party.client_id, secret), timeout=30)
+        assert tokens.status_code == 200, tokens.text
+        claims = json.loads(b64url_decode(tokens.json()["id_token"].split(".")[1]))
+        assert claims["nonce"] == nonce
+        assert claims["aud"] == party.client_id
+        assert claims["iss"] == url
+        userinfo = httpx.get(f"{url}/userinfo", headers={"Authorization": f"Bearer {tokens.json()['access_token']}"})
+        assert userinfo.json() == {"sub": claims["sub"], "name": "山田\u3000太郎", "birthdate": "1990-01-02"}
+        again = httpx.post(f"{url}/token", data=form, auth=(party.client_id, secret), timeout=30)
+        assert again.json()["error"] == "invalid_grant"  # the code is single use
 
 
 def test_japanese_login_page_consent_and_callback(login_world: LoginWorld, drive: Any, callback: str) -> None:

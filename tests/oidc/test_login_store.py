@@ -4,7 +4,6 @@ real wallet are in test_login.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,31 +13,21 @@ from sqlalchemy import Engine, select
 from did import Resolver
 from did.keys import KeyType
 from did.signer import SoftwareSigner
-from foundation.db import open_engine, transaction
+from foundation.db import transaction
 from oidc.context import OidcContext
-from oidc.db import create_schema
 from oidc.login import CLIENT_NAME, ForeignBrowserError, Login, UnknownLoginError, facade_client, logins, purge
-from tests.database import KINDS, database_url
 from tests.oidc.login_support import FakeCompletion, FakeConsents, FakeSubjects, LoginWorld
 from verifier import rps, transactions
 from verifier.context import VerifierContext
 from verifier.contracts import PresentedCredential, ValidatedResponse
-from verifier.db import create_schema as create_verifier_schema
 
 BASE = "http://127.0.0.1:8000"
 
 
-@pytest.fixture(params=KINDS)
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """An empty database with the verifier's and the facade's tables."""
-    with database_url(request.param, tmp_path) as url:
-        engine = open_engine(url)
-        try:
-            create_verifier_schema(engine)
-            create_schema(engine)
-            yield engine
-        finally:
-            engine.dispose()
+@pytest.fixture
+def engine(oidc_engine: Engine) -> Engine:
+    """The shared OIDC test database (tests/oidc/conftest.py), on SQLite and on PostgreSQL."""
+    return oidc_engine
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import json
 import time
 import urllib.parse
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,7 +32,7 @@ from starlette.routing import Route
 from did import Resolver
 from did.keys import KeyType
 from did.signer import SoftwareSigner
-from foundation.db import open_engine, sqlite_engine, transaction
+from foundation.db import sqlite_engine, transaction
 from foundation.web import EXCEPTION_HANDLERS, TokenRequest, error_response, json_response, read_form
 from issuer.context import IssuerContext, IssuerSettings, OperatorSecrets
 from issuer.db import create_schema as create_issuer_schema
@@ -45,17 +44,14 @@ from ledger.store import Store
 from oidc import keys
 from oidc.context import OidcContext
 from oidc.contracts import AuthorizationRequest, Completion, LoginOutcome
-from oidc.db import create_schema
 from oidc.errors import OidcError
 from oidc.provider import ACR_HOLDER_KEY, Provider, authorizations, tokens
 from oidc.provider_routes import routes
-from tests.database import KINDS, database_url
 from tests.helpers import AsgiClient
 from tests.issuer.oid4vci_fakes import CONFIGURATIONS, FakeFacts, FakeIssuer
 from tests.verifier.conftest import certificate_chain, unreachable_status
 from verifier import rps
 from verifier.context import VerifierContext
-from verifier.db import create_schema as create_verifier_schema
 
 BASE = "http://127.0.0.1:8000"
 VCT = f"{BASE}/vct/identity"
@@ -239,17 +235,10 @@ def make_app(provider: Provider, registry: GrantTypeRegistry) -> Starlette:
     )
 
 
-@pytest.fixture(params=KINDS)
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """An empty database with the verifier's and the facade's tables, on SQLite and on PostgreSQL."""
-    with database_url(request.param, tmp_path) as url:
-        engine = open_engine(url)
-        try:
-            create_verifier_schema(engine)
-            create_schema(engine)
-            yield engine
-        finally:
-            engine.dispose()
+@pytest.fixture
+def engine(oidc_engine: Engine) -> Engine:
+    """The shared OIDC test database (tests/oidc/conftest.py), on SQLite and on PostgreSQL."""
+    return oidc_engine
 
 
 @pytest.fixture
