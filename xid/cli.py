@@ -22,7 +22,7 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "xid.cli_db:db",
         "The schema of xid's databases: upgrade, current revision, models-vs-migrations check, history.",
     ),
-    "demo": ("xid.cli_demo:demo_command", "Tell the story of what xid can do so far, running each step for real."),
+    "demo": ("xid.cli_demo:demo_command", "Tell the whole story on the embedded default, running each step for real."),
     "did": (
         "xid.cli_did:did",
         "Decentralized identifiers: create keys and DIDs, resolve DIDs, publish did:web documents.",
@@ -40,10 +40,13 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "Receive My Numbers as a business: make the receiver's key, run the receiver.",
     ),
     "oidc": ("xid.cli_oidc:oidc", "The OpenID Connect facade: its ID token signing keys."),
-    "rp": ("xid.cli_rp:rp", "Relying parties of the verifier: register, list and remove them."),
+    "rp": (
+        "xid.cli_rp:rp",
+        "Relying parties (clients of the verifier and the OpenID Connect provider): add, list, remove.",
+    ),
     "serve": (
         "xid.cli_serve:serve_command",
-        "Serve the issuer: enrollment, OpenID4VCI, status lists, the xid CA, the VC API and the ledger's tiles.",
+        "Serve everything on one origin: issuer, verifier, OpenID Connect provider, xid CA, VC API, ledger.",
     ),
     "status-list": (
         "xid.cli_status:status_list",

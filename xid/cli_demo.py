@@ -1,4 +1,4 @@
-"""``xid demo``: the story of what xid can do so far."""
+"""``xid demo``: the whole story on the embedded default."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ __all__ = ["demo_command"]
 
 @click.command("demo")
 def demo_command() -> None:
-    """Tell the story of what xid can do so far, running each step for real."""
+    """Tell the whole story on the embedded default, running each step for real."""
     from xid.demo import run
 
     run()

@@ -37,7 +37,7 @@ def _engine() -> Iterator[Engine]:
 
 @click.group("rp", cls=XidGroup)
 def rp() -> None:
-    """Relying parties of the verifier: register, list and remove them.
+    """Relying parties (clients of the verifier and the OpenID Connect provider): add, list, remove.
 
     Works on the database xid serve uses ($XID_DATABASE_URL, default SQLite under $XID_HOME), while it runs.
     """

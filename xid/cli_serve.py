@@ -76,7 +76,7 @@ def _alive(pid: int) -> bool:
     help="A TOML settings file (default: $XID_CONFIG); the environment's XID_* variables win over it.",
 )
 def serve_command(host: str, port: int, public_url: str | None, workers: int, config_file: Path | None) -> None:
-    """Serve the issuer: enrollment, OpenID4VCI, status lists, the xid CA, the VC API and the ledger's tiles.
+    """Serve everything on one origin: issuer, verifier, OpenID Connect provider, xid CA, VC API, ledger.
 
     With nothing configured this is the development configuration: SQLite and software keys under $XID_HOME,
     the emulated card's TEST CA trusted (a banner says so). The production profile refuses unsafe settings ('xid
