@@ -116,30 +116,40 @@ def test_web_document(runner: CliRunner, tmp_path: Path) -> None:
 def test_demo_tells_the_story(runner: CliRunner) -> None:
     result = runner.invoke(main, ["demo"])
     assert result.exit_code == 0, result.output
-    markers = [
-        "== 1.",
-        "== 2.",
-        "== 3.",
-        "== 4.",
-        "== 5.",
-        "basic 4 info",
-        "forbiddenHost",
-        "unsupportedPublicKeyType",
-        "methodNotSupported",
+    out = result.output
+    # the story, in the order a person lives it, each step numbered
+    story = [
+        "[1/9] A software My Number card is made",
+        "[2/9] The wallet has the card checked once, through PC/SC",
+        "[3/9] Credentials and certificates arrive",
+        "[4/9] The person logs in to a website through xid's OpenID Connect provider",
+        "[5/9] A shop asks for proof of age",
+        "[6/9] The person signs a contract (PAdES)",
+        "[7/9] An employer needs the My Number",
+        "[8/9] The ledger",
+        "[9/9] The card is renewed",
     ]
-    markers += ["c2sp.org/tlog-proof@v1", "verified offline", "invalidInclusionProof", "anchored=True"]
-    markers += ["== 6.", "vc+jwt", "eddsa-rdfc-2022", "eddsa-jcs-2022", "ecdsa-rdfc-2019", "dc+sd-jwt"]
-    markers += ["rejected [invalidJwsSignature]", "rejected [invalidProofSignature]"]
-    markers += ["rejected [invalidKeyBinding]", "[credentialRevoked]"]
-    markers += ["== 7.", "SD-JWT VC", "jwt_vc_json", "ldp_vc", "over 20: yes", "verified under jp_aml"]
+    positions = [out.index(step) for step in story]
+    assert positions == sorted(positions)
+    markers = ["SD-JWT VC", "jwt_vc_json", "ldp_vc", "over 20: yes", "verified under jp_aml"]
     markers += ["authentication certificate", "signing certificate", "for document signing"]
-    markers += ["== 8.", 'claims {"age_over_20": true}', "c2sp.org/tlog-proof@v1", "has deleted the result: True"]
-    markers += ["== 9.", "certificate good (OCSP)", "verified offline", "rejected [signatureInvalid]"]
-    markers += ["== 10.", "it keeps only a keyed hash of it", "xid's own databases hold the number: False"]
+    markers += ["acr: \"urn:xid:acr:jpki-enrolled-holder-key\"", 'gender: "female"', "sub: "]
+    markers += ['claims {"age_over_20": true}', "c2sp.org/tlog-proof@v1", "has deleted the result: True"]
+    markers += ["certificate good (OCSP)", "verified offline", "rejected [signatureInvalid]"]
+    markers += ["it keeps only a keyed hash of it", "xid's own databases hold the number: False"]
+    markers += ["authentication", "consent", "problems: 0", "the same person for the website"]
+    # then the building blocks
+    markers += ["[1/6] A holder creates keys", "[6/6] Credentials: VC-JOSE", "basic 4 info", "forbiddenHost"]
+    markers += ["unsupportedPublicKeyType", "methodNotSupported", "invalidInclusionProof", "anchored=True"]
+    markers += ["vc+jwt", "eddsa-rdfc-2022", "eddsa-jcs-2022", "ecdsa-rdfc-2019", "dc+sd-jwt"]
+    markers += ["rejected [invalidJwsSignature]", "rejected [invalidProofSignature]"]
+    markers += ["rejected [invalidKeyBinding]", "[credentialRevoked]", "Where to look next", "docs/relying-party.md"]
     for marker in markers:
-        assert marker in result.output
-    assert "from cache" in result.output
-    assert result.output.count("signature verified, bound to the wallet's key, status valid") == 3
+        assert marker in out, marker
+    assert "from cache" in out
+    assert out.count("signature verified, bound to the wallet's key, status valid") == 3
+    subs = [line.split("sub: ", 1)[1] for line in out.splitlines() if line.strip().startswith("sub: ")]
+    assert len(subs) == 2 and subs[0] == subs[1]  # the website's pairwise sub, before and after the card renewal
 
 
 def test_create_prints_a_report_for_people_by_default(runner: CliRunner, tmp_path: Path) -> None:

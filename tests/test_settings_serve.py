@@ -180,7 +180,7 @@ def test_the_verifier_shares_the_origin(tmp_path: Path) -> None:
         ).public_key.public_bytes(*_SPKI)
         document = verifier.resolver.resolve_document(verifier.did)
         assert document.verification_method(verifier.kid) is not None
-        assert services.housekeeping() == {"evidence": 0, "oid4vci": 0, "openid4vp": 0}
+        assert services.housekeeping() == {"evidence": 0, "oid4vci": 0, "openid4vp": 0, "oidc": 0}
         thread = services.start_housekeeping(interval=0.01)
         assert thread.is_alive()
     finally:
