@@ -35,8 +35,8 @@ class OidcParts:
     consents: Consents
 
     def housekeeping(self) -> int:
-        """Delete expired logins and account sessions."""
-        return purge(self.ctx)
+        """Delete what has expired: logins and account sessions, tokens, codes, requests, assertion ``jti``s."""
+        return purge(self.ctx) + self.provider.purge()
 
 
 class AccountSessions:

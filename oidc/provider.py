@@ -879,7 +879,7 @@ class Provider:
         now = self.ctx.clock()
         with transaction(self.ctx.engine, write=True) as conn:
             self._finish(conn, authorization_id)
-            conn.execute(delete(codes).where(codes.c.expires_at <= _ms(now - timedelta(days=1))))
+            conn.execute(delete(codes).where(codes.c.expires_at <= _ms(now - self.ctx.settings.access_token_ttl)))
             conn.execute(
                 insert(codes).values(
                     code_hash=_hash(code),
@@ -1059,6 +1059,24 @@ class Provider:
         """The userinfo of an access token: ``sub`` (the ID token's) and the claims released to the userinfo."""
         document: dict[str, Any] = json.loads(self._token_row(access_token).userinfo)
         return document
+
+    def purge(self) -> int:
+        """Delete what has expired: tokens (and the claims they answer with), codes whose tokens are gone,
+        authorization requests, pushed requests and client assertion ``jti``s; the number of rows deleted."""
+        now = _ms(self.ctx.clock())
+        # A code is kept while tokens issued from it may live, so a late replay still revokes them (§4.1.2).
+        code_horizon = now - int(self.ctx.settings.access_token_ttl.total_seconds() * 1000)
+        with transaction(self.ctx.engine, write=True) as conn:
+            return sum(
+                conn.execute(statement).rowcount
+                for statement in (
+                    delete(tokens).where(tokens.c.expires_at <= now),
+                    delete(codes).where(codes.c.expires_at <= code_horizon),
+                    delete(authorizations).where(authorizations.c.expires_at <= now),
+                    delete(pushed_requests).where(pushed_requests.c.expires_at <= now),
+                    delete(client_assertions).where(client_assertions.c.expires_at <= now),
+                )
+            )
 
     def receipt(self, access_token: str | None) -> dict[str, Any]:
         """The ledger receipt of the login an access token came from (``pending`` until a checkpoint covers it)."""

@@ -45,7 +45,7 @@ from oidc import keys
 from oidc.context import OidcContext
 from oidc.contracts import AuthorizationRequest, Completion, LoginOutcome
 from oidc.errors import OidcError
-from oidc.provider import ACR_HOLDER_KEY, Provider, authorizations, tokens
+from oidc.provider import ACR_HOLDER_KEY, Provider, authorizations, codes, tokens
 from oidc.provider_routes import routes
 from tests.helpers import AsgiClient
 from tests.issuer.oid4vci_fakes import CONFIGURATIONS, FakeFacts, FakeIssuer
@@ -599,6 +599,17 @@ def test_a_reused_code_is_refused_and_revokes_its_tokens(world: World) -> None:
     assert refused.headers["www-authenticate"] == 'Bearer error="invalid_token"'
     with transaction(world.ctx.engine) as conn:
         assert conn.execute(select(tokens.c.revoked)).scalar_one() is True
+
+
+def test_purge_deletes_expired_tokens_and_codes_with_the_claims_they_hold(world: World) -> None:
+    code = world.code(world.shop)
+    assert world.token(world.shop, code).status_code == 200
+    assert world.provider.purge() == 0  # nothing has expired yet: the token answers userinfo for 10 minutes
+    world.ctx.clock = lambda: datetime.now(UTC) + timedelta(minutes=12)
+    assert world.provider.purge() >= 2  # the token (its userinfo claims) and the code (its grant)
+    with transaction(world.ctx.engine) as conn:
+        assert conn.execute(select(tokens.c.token_hash)).all() == []
+        assert conn.execute(select(codes.c.code_hash)).all() == []
 
 
 def test_an_expired_code_is_refused(world: World) -> None:
