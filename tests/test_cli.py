@@ -133,7 +133,7 @@ def test_demo_tells_the_story(runner: CliRunner) -> None:
     assert positions == sorted(positions)
     markers = ["SD-JWT VC", "jwt_vc_json", "ldp_vc", "over 20: yes", "verified under jp_aml"]
     markers += ["authentication certificate", "signing certificate", "for document signing"]
-    markers += ["acr: \"urn:xid:acr:jpki-enrolled-holder-key\"", 'gender: "female"', "sub: "]
+    markers += ['acr: "urn:xid:acr:jpki-enrolled-holder-key"', 'gender: "female"', "sub: "]
     markers += ['claims {"age_over_20": true}', "c2sp.org/tlog-proof@v1", "has deleted the result: True"]
     markers += ["certificate good (OCSP)", "verified offline", "rejected [signatureInvalid]"]
     markers += ["it keeps only a keyed hash of it", "xid's own databases hold the number: False"]
@@ -149,7 +149,8 @@ def test_demo_tells_the_story(runner: CliRunner) -> None:
     assert "from cache" in out
     assert out.count("signature verified, bound to the wallet's key, status valid") == 3
     subs = [line.split("sub: ", 1)[1] for line in out.splitlines() if line.strip().startswith("sub: ")]
-    assert len(subs) == 2 and subs[0] == subs[1]  # the website's pairwise sub, before and after the card renewal
+    assert len(subs) == 2
+    assert subs[0] == subs[1]  # the website's pairwise sub, before and after the card renewal
 
 
 def test_create_prints_a_report_for_people_by_default(runner: CliRunner, tmp_path: Path) -> None:
