@@ -17,13 +17,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import Connection, Engine, MetaData, create_engine, event, exc
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, exc, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from foundation.errors import XidError
 
 __all__ = [
+    "PG_CONNECT_TIMEOUT_S",
     "SQLITE_BUSY_TIMEOUT_S",
     "DatabaseUnavailableError",
     "Synchronous",
@@ -38,6 +39,8 @@ __all__ = [
 ]
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
+PG_CONNECT_TIMEOUT_S = 10
+"""Seconds a PostgreSQL connection attempt may take before the request fails with DatabaseUnavailableError."""
 Synchronous = Literal["FULL", "NORMAL", "EXTRA"]
 _WRITE_OPTION = "xid_write"
 
@@ -65,7 +68,12 @@ def open_engine(url: str, *, synchronous: Synchronous = "FULL") -> Engine:
         return sqlite_engine(url.removeprefix("sqlite:///"), synchronous=synchronous)
     if url.startswith(("postgresql://", "postgresql+psycopg://")):
         url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-        return create_engine(url, pool_pre_ping=True)
+        # A database host that drops packets must not hang a request's thread: connecting gives up after 10 s
+        # (unless the URL sets its own connect_timeout) and the request answers 503.
+        parsed = make_url(url)
+        if "connect_timeout" not in parsed.query:
+            parsed = parsed.update_query_dict({"connect_timeout": str(PG_CONNECT_TIMEOUT_S)})
+        return create_engine(parsed, pool_pre_ping=True)
     raise DatabaseUnavailableError("the database URL must start with sqlite:/// or postgresql+psycopg://")
 
 
