@@ -1,0 +1,120 @@
+"""The OIDC login under a database outage: PostgreSQL stopped in the middle of a login, then started again.
+
+A person has started a login at a website (``/authorize`` made the login page); the server is in the transaction
+that binds the login to the browser (its ``UPDATE oidc_logins`` waits on a lock the test holds) when the database
+is stopped (``pg_ctl stop -m fast``). That page view and every facade endpoint that needs the database then answer
+503: the browser pages (``/authorize``, the login page, the consent form) with an HTML page that says the service is
+unavailable, the JSON endpoints (the login's status, ``/token``, ``/userinfo``, the session API) with the OAuth
+error shape ``temporarily_unavailable`` (RFC 6749 §5.2 / RFC 6750 shape), never a 500 or a traceback. Once the
+database is back the same login goes on in the same browser with the same server process (no restart): the wallet
+answers, the consent form, the code, ``/token`` and ``/userinfo``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from tests.helpers import PERSONS
+from tests.system.servers import Deployment, assert_unavailable, hold_lock, lock_waiter
+from xid.demo_login import Browser, log_in, wallet_of
+
+PASSPHRASE = "correct horse battery staple"
+REDIRECT_URI = "https://shop.example.jp/cb"
+
+
+def _authorize_url(base: str, client_id: str) -> tuple[str, str, str]:
+    """An authorization URL with PKCE S256; returns (url, code_verifier, nonce)."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    nonce = secrets.token_urlsafe(16)
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT_URI,
+        "scope": "openid name birthdate",
+        "state": secrets.token_urlsafe(16),
+        "nonce": nonce,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    return f"{base}/authorize?{urllib.parse.urlencode(params)}", verifier, nonce
+
+
+def test_database_stopped_during_a_login_answers_503_and_the_login_completes_when_it_returns(
+    deployment: Deployment,
+) -> None:
+    server = deployment.server
+    assert deployment.xid("card", "emulate", "--person", str(PERSONS / "yamada.toml")).exit_code == 0
+    assert deployment.xid("wallet", "init", "--passphrase-stdin", stdin=PASSPHRASE + "\n").exit_code == 0
+    enrolled = deployment.xid(
+        "wallet", "enroll", "--issuer", server.url, "--emulated", "--passphrase-stdin", "--pin-stdin",
+        stdin=f"{PASSPHRASE}\nTEST1234\n",
+    )  # fmt: skip
+    assert enrolled.exit_code == 0, enrolled.output
+    added = deployment.xid("rp", "add", "--name", "Shop", "--redirect-uri", REDIRECT_URI, "--json")
+    assert added.exit_code == 0, added.output
+    client = (json.loads(added.stdout)["client_id"], json.loads(added.stdout)["client_secret"])
+
+    authorize, verifier, nonce = _authorize_url(server.url, client[0])
+    with Browser() as browser, httpx.Client(base_url=server.url, timeout=60) as http:
+        started = browser.client.get(authorize)
+        assert started.status_code == 303, started.text
+        login_url = started.headers["location"]
+        assert login_url.startswith(f"{server.url}/oidc/login/")
+
+        # the first view of the login page binds it to the browser: the database stops while that write waits
+        with hold_lock(deployment.cluster.url, "oidc_logins"), ThreadPoolExecutor(1) as pool:
+            in_flight = pool.submit(browser.client.get, login_url)
+            lock_waiter(deployment.cluster.url, "UPDATE oidc_logins")
+            deployment.cluster.stop()
+            answer = in_flight.result(timeout=60)
+        assert_unavailable(answer, "GET the login page (in flight)", page=True)
+
+        another, _, _ = _authorize_url(server.url, client[0])
+        pages = [
+            ("GET /authorize", browser.client.get(another)),
+            ("GET the login page", browser.client.get(login_url)),
+            ("POST its consent", browser.client.post(f"{login_url}/consent", data={"csrf_token": "x"})),
+        ]
+        for what, response in pages:
+            assert_unavailable(response, what, page=True)
+        endpoints = [
+            ("GET its status", browser.client.get(f"{login_url}/status")),
+            ("POST /token", http.post("/token", data={"grant_type": "authorization_code", "code": "x"}, auth=client)),
+            ("GET /userinfo", http.get("/userinfo", headers={"Authorization": "Bearer " + "A" * 43})),
+            ("POST /oidc/session", http.post("/oidc/session")),
+        ]
+        for what, response in endpoints:
+            assert_unavailable(response, what)
+        assert server.running, server.tail()
+
+        # the database is back: the same login goes on in the same browser, served by the same process
+        deployment.cluster.start()
+        wallet = wallet_of(server.home / "wallet", PASSPHRASE)
+        landing = log_in(browser, login_url, wallet, stop_at=REDIRECT_URI, cross_device=True)
+        assert landing.response is None, (landing.url, server.tail())
+        code = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(landing.url).query))["code"]
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": verifier,
+        }
+        token = http.post("/token", data=form, auth=client)
+        assert token.status_code == 200, (token.text, server.tail())
+        keys = KeySet.import_key_set(http.get("/jwks").json())
+        assert jwt.decode(token.json()["id_token"], keys).claims["nonce"] == nonce  # this login's, not another's
+        info = http.get("/userinfo", headers={"Authorization": f"Bearer {token.json()['access_token']}"})
+        assert info.status_code == 200, info.text
+        assert info.json()["name"] == "山田\u3000太郎"
+    assert server.running  # the same process recovered: it was never restarted
+    assert "Traceback" not in server.tail()
