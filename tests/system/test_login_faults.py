@@ -8,6 +8,11 @@ unavailable, the JSON endpoints (the login's status, ``/token``, ``/userinfo``, 
 error shape ``temporarily_unavailable`` (RFC 6749 §5.2 / RFC 6750 shape), never a 500 or a traceback. Once the
 database is back the same login goes on in the same browser with the same server process (no restart): the wallet
 answers, the consent form, the code, ``/token`` and ``/userinfo``.
+
+The same outage a step later: the wallet has answered and the login page's status check is taking the verified
+result and recording the login as verified when the database stops. The result's taking and the login's new state
+commit together, so the rollback keeps both as they were: once the database is back the next status check finds the
+result again and the login finishes (it is not left pending until it expires).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from joserfc.jwk import KeySet
 
 from tests.helpers import PERSONS
 from tests.system.servers import Deployment, assert_unavailable, hold_lock, lock_waiter
-from xid.demo_login import Browser, log_in, wallet_of
+from xid.demo_login import Browser, approving_form, log_in, login_page, wallet_of
 
 PASSPHRASE = "correct horse battery staple"
 REDIRECT_URI = "https://shop.example.jp/cb"
@@ -49,9 +54,8 @@ def _authorize_url(base: str, client_id: str) -> tuple[str, str, str]:
     return f"{base}/authorize?{urllib.parse.urlencode(params)}", verifier, nonce
 
 
-def test_database_stopped_during_a_login_answers_503_and_the_login_completes_when_it_returns(
-    deployment: Deployment,
-) -> None:
+def _enrolled_with_rp(deployment: Deployment) -> tuple[str, str]:
+    """A wallet enrolled with the emulated TEST card and a relying party registered: its (client_id, secret)."""
     server = deployment.server
     assert deployment.xid("card", "emulate", "--person", str(PERSONS / "yamada.toml")).exit_code == 0
     assert deployment.xid("wallet", "init", "--passphrase-stdin", stdin=PASSPHRASE + "\n").exit_code == 0
@@ -62,8 +66,14 @@ def test_database_stopped_during_a_login_answers_503_and_the_login_completes_whe
     assert enrolled.exit_code == 0, enrolled.output
     added = deployment.xid("rp", "add", "--name", "Shop", "--redirect-uri", REDIRECT_URI, "--json")
     assert added.exit_code == 0, added.output
-    client = (json.loads(added.stdout)["client_id"], json.loads(added.stdout)["client_secret"])
+    return json.loads(added.stdout)["client_id"], json.loads(added.stdout)["client_secret"]
 
+
+def test_database_stopped_during_a_login_answers_503_and_the_login_completes_when_it_returns(
+    deployment: Deployment,
+) -> None:
+    server = deployment.server
+    client = _enrolled_with_rp(deployment)
     authorize, verifier, nonce = _authorize_url(server.url, client[0])
     with Browser() as browser, httpx.Client(base_url=server.url, timeout=60) as http:
         started = browser.client.get(authorize)
@@ -117,4 +127,50 @@ def test_database_stopped_during_a_login_answers_503_and_the_login_completes_whe
         assert info.status_code == 200, info.text
         assert info.json()["name"] == "山田\u3000太郎"
     assert server.running  # the same process recovered: it was never restarted
+    assert "Traceback" not in server.tail()
+
+
+def test_database_stopped_while_a_verified_login_is_recorded_loses_neither_the_result_nor_the_login(
+    deployment: Deployment,
+) -> None:
+    server = deployment.server
+    client = _enrolled_with_rp(deployment)
+    authorize, verifier, _ = _authorize_url(server.url, client[0])
+    wallet = wallet_of(server.home / "wallet", PASSPHRASE)
+    with Browser() as browser:
+        landing = browser.go(authorize)
+        assert landing.response is not None
+        page = login_page(landing.url, landing.response.text)
+        assert page is not None
+        assert page.qr_request_url is not None
+        answered = wallet(page.qr_request_url)  # a wallet on another device answers the QR code
+        assert answered.verification_code in "".join(page.text.split())  # the code the page shows
+
+        # the page's status check takes the verified result and records the login: the database stops in between
+        with hold_lock(deployment.cluster.url, "oidc_logins"), ThreadPoolExecutor(1) as pool:
+            in_flight = pool.submit(browser.client.get, f"{page.url}/status")
+            lock_waiter(deployment.cluster.url, "UPDATE oidc_logins")
+            deployment.cluster.stop()
+            answer = in_flight.result(timeout=60)
+        assert_unavailable(answer, "GET the login's status (in flight)")
+
+        deployment.cluster.start()
+        status = browser.client.get(f"{page.url}/status")
+        assert status.status_code == 200, status.text
+        assert status.json()["status"] == "verified", status.json()  # the result was not lost with the rollback
+        shown = browser.go(page.url, stop_at=REDIRECT_URI)
+        assert shown.response is not None
+        assert shown.response.status_code == 200, shown.response.text
+        chosen = approving_form(shown.response.text)  # the consent step of this first login
+        assert chosen is not None
+        form, button = chosen
+        assert button is not None
+        data = {**form.fields, button[0]: button[1]}
+        landing = browser.go(form.action, stop_at=REDIRECT_URI, method="POST", data=data)
+        assert landing.response is None, landing.url
+        code = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(landing.url).query))["code"]
+        grant = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI}
+        token = httpx.post(f"{server.url}/token", data={**grant, "code_verifier": verifier}, auth=client, timeout=60)
+        assert token.status_code == 200, (token.text, server.tail())
+    assert server.running
     assert "Traceback" not in server.tail()
