@@ -393,7 +393,7 @@ def routes(login: Login) -> list[BaseRoute]:
                 elapsed += EVENT_POLL_S
                 try:
                     state = await run_in_threadpool(login.advance, login_id)
-                except OidcError:
+                except (OidcError, DatabaseUnavailableError):  # the stream ends; the page falls back to polling
                     return
 
         return StreamingResponse(

@@ -13,6 +13,9 @@ The same outage a step later: the wallet has answered and the login page's statu
 result and recording the login as verified when the database stops. The result's taking and the login's new state
 commit together, so the rollback keeps both as they were: once the database is back the next status check finds the
 result again and the login finishes (it is not left pending until it expires).
+
+And under the login page's open live-status stream (server-sent events): the stream ends cleanly (no broken chunked
+body, nothing in the server's log), and a new one works once the database is back.
 """
 
 from __future__ import annotations
@@ -174,3 +177,38 @@ def test_database_stopped_while_a_verified_login_is_recorded_loses_neither_the_r
         assert token.status_code == 200, (token.text, server.tail())
     assert server.running
     assert "Traceback" not in server.tail()
+
+
+def test_database_stopped_under_an_open_login_event_stream_ends_the_stream_cleanly(deployment: Deployment) -> None:
+    """The login page's live status (server-sent events) polls the login; when the database stops the stream ends
+    (the page's script falls back to polling the status, which answers 503 until the database is back), with no
+    error in the server's log; afterwards a new stream reports the login again."""
+    server = deployment.server
+    client = _enrolled_with_rp(deployment)
+    authorize, _, _ = _authorize_url(server.url, client[0])
+    with Browser() as browser:
+        landing = browser.go(authorize)
+        assert landing.response is not None
+        assert landing.response.status_code == 200, landing.response.text  # the login page: bound to this browser
+        events = f"{landing.url}/events"
+        received: list[str] = []
+        with browser.client.stream("GET", events) as stream:
+            assert stream.status_code == 200
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = stream.iter_lines()
+            for line in lines:
+                received.append(line)
+                if line.startswith("data: "):
+                    break  # the first status report: the stream is open and polling
+            assert '"pending"' in received[-1], received
+            deployment.cluster.stop()
+            received += list(lines)  # the stream ends by itself once a poll finds no database
+        assert_unavailable(browser.client.get(f"{landing.url}/status"), "GET the login's status")
+
+        deployment.cluster.start()
+        with browser.client.stream("GET", events) as stream:
+            assert stream.status_code == 200
+            first = next(line for line in stream.iter_lines() if line.startswith("data: "))
+        assert json.loads(first.removeprefix("data: "))["status"] == "pending"
+    assert server.running
+    assert "Traceback" not in server.tail(), server.tail()
