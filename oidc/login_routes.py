@@ -9,6 +9,8 @@ Browser routes (cookie-bound; every page through ``oidc.pages``: CSP with a nonc
     POST /oidc/login/{id}/consent   approve / deny (CSRF)
     GET  /oidc/login/continue       where a same-device wallet returns the browser (``#response_code=...``)
     POST /oidc/login/continue       that code, posted by the continue page's script (CSRF)
+    GET  /oidc/login/continue/refused, /unavailable   where that script goes when the code is refused / the
+                                    database is unavailable
 
 The login is bound on its first view to the browser's ``xid_browser`` cookie (HttpOnly, SameSite=Lax, Secure on
 https; ``__Host-`` prefixed there); an account login ends with the ``xid_account`` session cookie. Session API for a
@@ -448,8 +450,9 @@ def routes(login: Login) -> list[BaseRoute]:
         except (RequestBodyError, RateLimitedError):
             return message_page(request, "reason_closed", 400, lang)
         except DatabaseUnavailableError:
-            if "application/json" in request.headers.get("accept", ""):  # the continue page's script
-                raise
+            if "application/json" in request.headers.get("accept", ""):  # the script navigates to the 503 page
+                unavailable = ctx.url(CONTINUE_PATH + "/unavailable")
+                return json_response({"next": unavailable}, 503, headers={"Retry-After": "30"})
             return unavailable_page(lang, _nonce(login))
         except OidcError as error:
             if "application/json" in request.headers.get("accept", ""):
@@ -462,6 +465,9 @@ def routes(login: Login) -> list[BaseRoute]:
 
     async def continue_refused(request: Request) -> Response:
         return message_page(request, "foreign", 403, locale(request))
+
+    async def continue_unavailable(request: Request) -> Response:
+        return unavailable_page(locale(request), _nonce(login))
 
     async def session_create(request: Request) -> Response:
         try:
@@ -487,6 +493,7 @@ def routes(login: Login) -> list[BaseRoute]:
         Route(CONTINUE_PATH, continue_view, methods=["GET"]),
         Route(CONTINUE_PATH, continue_post, methods=["POST"]),
         Route(CONTINUE_PATH + "/refused", continue_refused, methods=["GET"]),
+        Route(CONTINUE_PATH + "/unavailable", continue_unavailable, methods=["GET"]),
         Route("/oidc/login/{id}", login_view, methods=["GET"]),
         Route("/oidc/login/{id}/status", status_view, methods=["GET"]),
         Route("/oidc/login/{id}/events", events_view, methods=["GET"]),

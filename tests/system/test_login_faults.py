@@ -100,6 +100,17 @@ def test_database_stopped_during_a_login_answers_503_and_the_login_completes_whe
         ]
         for what, response in pages:
             assert_unavailable(response, what, page=True)
+        # a same-device wallet hands the browser back to the continue page (served without the database); its
+        # script posts the response code and goes where the answer says: a page that says the service is down
+        shown = browser.client.get(f"{server.url}/oidc/login/continue")
+        assert shown.status_code == 200, shown.text
+        chosen = approving_form(shown.text)
+        assert chosen is not None
+        continued = {**chosen[0].fields, "response_code": "A" * 43}
+        scripted = browser.client.post(chosen[0].action, data=continued, headers={"Accept": "application/json"})
+        assert scripted.status_code == 503, scripted.text
+        assert_unavailable(browser.client.get(scripted.json()["next"]), "the continue script's next page", page=True)
+        assert_unavailable(browser.client.post(chosen[0].action, data=continued), "POST continue", page=True)
         endpoints = [
             ("GET its status", browser.client.get(f"{login_url}/status")),
             ("POST /token", http.post("/token", data={"grant_type": "authorization_code", "code": "x"}, auth=client)),
