@@ -1,4 +1,4 @@
-"""The load test (issue: a mixed workload against ``xid serve`` with 1 and 2 workers): throughput, p50/p99, errors.
+"""The load test (issue 14): enrollments, presentations and OIDC logins against ``xid serve`` with 1 and 2 workers.
 
 Each row runs ``bench.load.run_load`` for ``XID_BENCH_LOAD_SECONDS`` (60 by default; ``--quick`` makes it 10) at 8
 concurrent virtual users on loopback only. The median column is the p50 journey latency, min the fastest journey,
@@ -22,7 +22,7 @@ def _seconds() -> float:
 
 for _workers in (1, 2):
 
-    @bench_external("load", f"mixed enroll/present journeys, xid serve {_workers} worker(s), {CONCURRENCY} users")
+    @bench_external("load", f"mixed enroll/present/login journeys, xid serve {_workers} worker(s), {CONCURRENCY} users")
     def _load(workers: int = _workers) -> tuple[float, float, int, str]:
         report = run_load(workers, _seconds(), CONCURRENCY)
         latencies = sorted(v for values in report.latencies.values() for v in values)

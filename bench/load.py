@@ -7,7 +7,14 @@ runs ``concurrency`` virtual users for ``seconds``. Each user repeats a mix of t
 - **enrollment**: challenge → card signature → ``POST /enroll`` → token → nonce → one SD-JWT VC credential;
 - **presentation**: the RP creates a request → the holder fetches the signed request object → answers it with a
   key-bound SD-JWT presentation → the RP reads the verified result;
-- **login** (when the OIDC facade is served): ``/authorize`` → login page → the presentation → code → ``/token``.
+- **login**: the relying party (registered once with ``xid rp add``, also the OIDC client) sends a fresh browser to
+  ``/authorize`` (PKCE S256, nonce, state, scope ``openid name birthdate``) → the login page → the holder answers
+  the QR code's cross-device request (its ``data-request-url``) as in a presentation → the page's status →
+  the consent form on the person's first login at that RP (its CSRF token from the page) → the code → ``/token``
+  (``client_secret_basic``) → ``/userinfo``.
+
+The mix is 25% enrollments, 35% presentations and 40% logins; the first journeys of a run are one of each kind
+(so even a short run has every kind), the rest are drawn from the mix.
 
 Every journey's latency (first request to last response) and every non-2xx answer or transport error is recorded;
 the target is zero errors. The load generator shares the machine's cores with the server: on a 2-core machine the
@@ -17,10 +24,15 @@ the target is zero errors. The load generator shares the machine's cores with th
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
+import html
 import json
 import os
 import random
+import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -30,7 +42,8 @@ import time
 from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import httpx
 from cryptography.hazmat.primitives import hashes
@@ -48,6 +61,12 @@ from jpki_bridge.testca import Person, TestCA
 __all__ = ["LoadReport", "run_load"]
 
 PRE_AUTHORIZED = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
+REDIRECT_URI = "https://rp.example.jp/cb"
+"""The load RP's redirect URI (never opened: the code is read from the redirect's Location)."""
+JOURNEYS = (("enrollment", 0.25), ("presentation", 0.35), ("login", 0.40))
+"""The mix: each journey kind and its share."""
+_QR_REQUEST = re.compile(r'data-request-url="([^"]+)"')
+_CSRF = re.compile(r'name=csrf_token value="([^"]+)"')
 _PERSONS = [
     Person("山田\u3000太郎", "1", "419900102", "東京都千代田区千代田1-1", "123456789018"),
     Person("佐藤\u3000花子", "2", "319850315", "大阪府大阪市北区梅田1-1", "123456789018"),
@@ -63,6 +82,8 @@ class LoadReport:
     seconds: float
     latencies: dict[str, list[float]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    consents: int = 0
+    """Logins that went through the consent form (a person's first login at the RP)."""
 
     @property
     def journeys(self) -> int:
@@ -154,14 +175,14 @@ def _register_rp(home: Path) -> tuple[str, str]:
     xid = Path(sys.executable).with_name("xid")
     env = {**os.environ, "XID_HOME": str(home)}
     env.pop("XID_DATABASE_URL", None)
-    argv = [str(xid), "rp", "add", "--name", "Load RP", "--redirect-uri", "https://rp.example.jp/cb", "--json"]
+    argv = [str(xid), "rp", "add", "--name", "Load RP", "--redirect-uri", REDIRECT_URI, "--json"]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
     registered = json.loads(done.stdout)
     return registered["client_id"], registered["client_secret"]
 
 
 class _User:
-    """One virtual user: enrolls a card, keeps the credential, presents it."""
+    """One virtual user: enrolls a card, keeps the credential, presents it, logs in with it."""
 
     def __init__(self, url: str, card: _Card, rp: tuple[str, str]) -> None:
         self.client = httpx.AsyncClient(base_url=url)
@@ -170,6 +191,7 @@ class _User:
         self.rp = rp
         self.holder = SoftwareSigner.generate(KeyType.P256)
         self.credential: str | None = None
+        self.consents = 0
 
     async def _ok(self, response: Awaitable[httpx.Response]) -> httpx.Response:
         answer = await response
@@ -179,6 +201,30 @@ class _User:
                 f"answered {answer.status_code}: {answer.text[:160]}"
             )
         return answer
+
+    async def _redirect(self, response: Awaitable[httpx.Response]) -> str:
+        """The Location of a 303 answer (the browser's next URL), absolute."""
+        return _location(await response)
+
+    async def _answer(self, request_uri: str) -> None:
+        """The holder fetches a request object and answers it with the claims it asks for (key-bound)."""
+        from vc.sd_jwt import present
+
+        assert self.credential is not None
+        jar = (await self._ok(self.client.get(request_uri))).text
+        params = json.loads(b64url_decode(jar.split(".")[1]))
+        queries = params["dcql_query"]["credentials"]
+        vp_token = {}
+        for query in queries:
+            paths = [tuple(claim["path"]) for claim in query.get("claims", [])]
+            vp_token[query["id"]] = [
+                present(self.credential, paths, self.holder, audience=params["client_id"], nonce=params["nonce"])
+            ]
+        if params.get("response_mode") == "direct_post.jwt":  # the facade's logins: encrypted to the verifier
+            form = {"response": _encrypted({"vp_token": vp_token, "state": params["state"]}, params["client_metadata"])}
+        else:
+            form = {"vp_token": json.dumps(vp_token), "state": params["state"]}
+        await self._ok(self.client.post(params["response_uri"], data=form))
 
     async def enrollment(self) -> None:
         """Card check, offer, token, nonce, one SD-JWT VC."""
@@ -217,8 +263,6 @@ class _User:
 
     async def presentation(self) -> None:
         """An RP asks for age_over_20; the holder answers with a key-bound presentation; the RP reads the result."""
-        from vc.sd_jwt import present
-
         if self.credential is None:
             await self.enrollment()
         assert self.credential is not None
@@ -228,21 +272,94 @@ class _User:
             )
         )
         request_url = created.json()["request_url"]
-        request_uri = parse_qs(urlsplit(request_url).query)["request_uri"][0]
-        jar = (await self._ok(self.client.get(request_uri))).text
-        params = json.loads(b64url_decode(jar.split(".")[1]))
-        vp = present(
-            self.credential, [("age_over_20",)], self.holder, audience=params["client_id"], nonce=params["nonce"]
-        )
-        form = {
-            "vp_token": json.dumps({q["id"]: [vp] for q in params["dcql_query"]["credentials"]}),
-            "state": params["state"],
-        }
-        await self._ok(self.client.post(params["response_uri"], data=form))
+        await self._answer(parse_qs(urlsplit(request_url).query)["request_uri"][0])
         transaction = created.json()["id"]
         status = await self._ok(self.client.get(f"/verifier/v1/requests/{transaction}", auth=self.rp))
         if status.json().get("status") != "verified":
             raise AssertionError(f"the presentation was not verified: {status.json().get('status')}")
+
+    async def login(self) -> None:
+        """A fresh browser logs in at the RP through the OIDC facade; the RP redeems the code and reads userinfo."""
+        if self.credential is None:
+            await self.enrollment()
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+        query = {
+            "response_type": "code",
+            "client_id": self.rp[0],
+            "redirect_uri": REDIRECT_URI,
+            "scope": "openid name birthdate",
+            "state": state,
+            "nonce": nonce,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+        login_url = await self._redirect(self.client.get("/authorize?" + urlencode(query)))
+        page = (await self._ok(self.client.get(login_url))).text  # binds the login to this browser's cookie
+        found = _QR_REQUEST.search(page)
+        if found is None:
+            raise AssertionError(f"the login page has no QR code request: {page[:160]}")
+        request_url = html.unescape(found.group(1))
+        await self._answer(parse_qs(urlsplit(request_url).query)["request_uri"][0])
+        status = (await self._ok(self.client.get(login_url + "/status"))).json()
+        if status.get("status") != "verified":
+            raise AssertionError(f"the login was not verified: {status}")
+        answer = await self.client.get(login_url)
+        if answer.status_code == 200:  # the consent form (the person's first login at this RP)
+            csrf = _CSRF.search(answer.text)
+            if csrf is None:
+                raise AssertionError(f"the page after the presentation has no consent form: {answer.text[:160]}")
+            form = {"csrf_token": csrf.group(1), "decision": "approve"}
+            callback = await self._redirect(self.client.post(login_url + "/consent", data=form))
+            self.consents += 1
+        else:
+            callback = _location(answer)
+        returned = {k: v[0] for k, v in parse_qs(urlsplit(callback).query).items()}
+        if not callback.startswith(REDIRECT_URI) or returned.get("state") != state or "code" not in returned:
+            raise AssertionError(f"the login did not return a code to the RP: {callback[:160]}")
+        form = {"grant_type": "authorization_code", "code": returned["code"], "redirect_uri": REDIRECT_URI}
+        token = await self._ok(self.client.post("/token", data={**form, "code_verifier": verifier}, auth=self.rp))
+        tokens = token.json()
+        claims = json.loads(b64url_decode(tokens["id_token"].split(".")[1]))
+        if claims.get("nonce") != nonce:
+            raise AssertionError("the ID token carries another login's nonce")
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        info = (await self._ok(self.client.get("/userinfo", headers=bearer))).json()
+        if info.get("sub") != claims.get("sub") or "name" not in info:
+            raise AssertionError(f"userinfo does not match the ID token: {sorted(info)}")
+
+
+def _encrypted(body: dict[str, object], metadata: dict[str, Any]) -> str:
+    """A ``direct_post.jwt`` response: compact JWE (ECDH-ES) to the verifier's key, as the wallet sends it."""
+    from joserfc import jwe
+    from joserfc.jwk import ECKey
+
+    jwk = next(k for k in metadata["jwks"]["keys"] if k.get("use", "enc") == "enc" and k.get("kty") == "EC")
+    enc = metadata.get("encrypted_response_enc_values_supported", ["A128GCM"])[0]
+    key = ECKey.import_key({name: jwk[name] for name in ("kty", "crv", "x", "y")})
+    protected = {"alg": "ECDH-ES", "enc": enc, "kid": jwk["kid"]}
+    return jwe.encrypt_compact(protected, json.dumps(body).encode(), key, algorithms=["ECDH-ES", enc])
+
+
+def _location(answer: httpx.Response) -> str:
+    """The Location of a 303 answer (the browser's next URL), absolute."""
+    if answer.status_code != 303:
+        raise AssertionError(
+            f"{answer.request.method} {urlsplit(str(answer.request.url)).path} "
+            f"answered {answer.status_code}, not a redirect: {answer.text[:160]}"
+        )
+    return urljoin(str(answer.request.url), answer.headers["location"])
+
+
+def _pick(rng: random.Random) -> str:
+    """A journey kind drawn from the mix."""
+    draw = rng.random()
+    for kind, share in JOURNEYS:
+        if draw < share:
+            return kind
+        draw -= share
+    return JOURNEYS[-1][0]
 
 
 def _addresses() -> Iterator[str]:
@@ -268,10 +385,11 @@ async def _drive(url: str, cards: list[_Card], rp: tuple[str, str], report: Load
             await user.enrollment()
     stop = time.monotonic() + report.seconds
     rng = random.Random(7)
+    first = [kind for kind, _ in JOURNEYS]
 
     async def loop(user: _User) -> None:
         while time.monotonic() < stop:
-            journey = "enrollment" if rng.random() < 0.25 else "presentation"
+            journey = first.pop(0) if first else _pick(rng)
             start = time.perf_counter()
             try:
                 async with client() as user.client:
@@ -282,6 +400,7 @@ async def _drive(url: str, cards: list[_Card], rp: tuple[str, str], report: Load
             report.latencies.setdefault(journey, []).append(time.perf_counter() - start)
 
     await asyncio.gather(*(loop(user) for user in users))
+    report.consents = sum(user.consents for user in users)
 
 
 def run_load(workers: int, seconds: float, concurrency: int = 8) -> LoadReport:

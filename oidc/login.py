@@ -16,8 +16,9 @@ request's signature name this OP.
 Login states: ``pending`` → ``verified`` (the presentation passed; the person is known; consent may be asked) →
 ``done``; or ``failed`` with a reason (``expired``, ``refused`` by the wallet, ``rejected`` presentation,
 ``unknown_holder``: no person enrolled for that key, ``denied`` consent, ``closed``: the authorization ended).
-Transitions are conditional UPDATEs, so each happens once across processes. The disclosed claims wait in the row
-only between ``verified`` and ``done``. Errors::
+Transitions are conditional UPDATEs, so each happens once across processes; the verifier's single-use result is
+taken in the same transaction that records the login as verified, so an outage between the two loses neither. The
+disclosed claims wait in the row only between ``verified`` and ``done``. Errors::
 
     OidcError
     ├── UnknownLoginError        oidcUnknownLogin       (404: no such login, or purged)
@@ -39,6 +40,7 @@ from typing import Any, Final, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import Column, Integer, String, Table, Text, delete, insert, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from foundation.db import is_unique_violation, transaction
@@ -406,14 +408,21 @@ class Login:
             return self.state(login_id)
         now = _ms(self.ctx.clock())
         client = self.client()
+        failure: str | None = None
         try:
-            cross = transactions.status(self.ctx.verifier, client, row["cross_tx"], internal=True)
+            # the verifier's result is taken and the login recorded as verified in ONE commit: a database outage
+            # in between rolls both back, and the next look finds the result again
+            with transaction(self.ctx.engine, write=True) as conn:
+                cross = transactions.status(self.ctx.verifier, client, row["cross_tx"], internal=True, conn=conn)
+                if cross["status"] == "verified" and "result" in cross:
+                    failure = self._verified(row, cross["result"], same_device=False, conn=conn)
             same = transactions.peek(self.ctx.verifier, client, row["same_tx"]) if row["same_tx"] else None
         except VerifierError:  # the transactions were purged: the login is long over
             self._fail(row, "expired")
             return self.state(login_id)
         if cross["status"] == "verified" and "result" in cross:
-            self._verified(row, cross["result"], same_device=False)
+            if failure is not None:
+                self._fail(row, failure)
         elif cross["status"] == "rejected":
             self._fail(row, _reason(cross))
         elif same is not None and same["status"] == "rejected":
@@ -434,33 +443,43 @@ class Login:
             ).first()
         if mine is None:
             raise ForeignBrowserError("no login of this browser waits for a wallet; start again from the website")
+        data: dict[str, Any] | None = None
+        foreign, failure = False, None
         try:
-            report = transactions.result_by_response_code(
-                self.ctx.verifier, self.client(), response_code, internal=True
-            )
+            # the code is spent, the result taken and the login recorded as verified in ONE commit (see advance)
+            with transaction(self.ctx.engine, write=True) as conn:
+                report = transactions.result_by_response_code(
+                    self.ctx.verifier, self.client(), response_code, internal=True, conn=conn
+                )
+                row = conn.execute(select(logins).where(logins.c.same_tx == report["id"])).first()
+                if row is not None:
+                    data = dict(row._mapping)
+                    foreign = not data["browser_sha256"] or not hmac.compare_digest(data["browser_sha256"], digest)
+                    if not foreign and data["status"] == "pending" and "result" in report:
+                        failure = self._verified(data, report["result"], same_device=True, conn=conn)
         except VerifierError:
             raise UnknownLoginError("this wallet answer is unknown, used or expired; start again") from None
-        with transaction(self.ctx.engine) as conn:
-            row = conn.execute(select(logins).where(logins.c.same_tx == report["id"])).first()
-        if row is None:
+        if data is None:
             raise UnknownLoginError("this wallet answer belongs to no login")
-        data = dict(row._mapping)
-        if not data["browser_sha256"] or not hmac.compare_digest(data["browser_sha256"], digest):
+        if foreign:
             log.warning("a same-device answer came back in another browser; the login is refused")
             self._fail(data, "closed")
             raise ForeignBrowserError("this login was started in another browser; start again from the website")
-        if data["status"] == "pending" and "result" in report:
-            self._verified(data, report["result"], same_device=True)
+        if failure is not None:
+            self._fail(data, failure)
         return str(data["id"])
 
-    def _verified(self, row: Mapping[str, Any], result: Mapping[str, Any], *, same_device: bool) -> None:
+    def _verified(
+        self, row: Mapping[str, Any], result: Mapping[str, Any], *, same_device: bool, conn: Connection
+    ) -> str | None:
+        """Record a verified presentation's outcome on a pending login, in the caller's transaction ``conn``; the
+        failure reason instead when no person is enrolled for its holder key (the caller then fails the login)."""
         credentials = result.get("credentials") or []
         credential = credentials[0] if credentials else {}
         holder = credential.get("holder")
         person = self.ctx.subjects.pairwise(holder, CONSENT_SECTOR) if isinstance(holder, str) and holder else None
         if person is None:
-            self._fail(row, "unknown_holder")
-            return
+            return "unknown_holder"
         checked = credential.get("status_checked_at")
         outcome = {
             "person": person,
@@ -473,12 +492,12 @@ class Login:
             "transaction_id": row["same_tx"] if same_device else row["cross_tx"],
             "same_device": same_device,
         }
-        with transaction(self.ctx.engine, write=True) as conn:
-            conn.execute(
-                update(logins)
-                .where(logins.c.id == row["id"], logins.c.status == "pending")
-                .values(status="verified", outcome=json.dumps(outcome))
-            )
+        conn.execute(
+            update(logins)
+            .where(logins.c.id == row["id"], logins.c.status == "pending")
+            .values(status="verified", outcome=json.dumps(outcome))
+        )
+        return None
 
     def close(self, login_id: str, reason: str = "closed") -> None:
         """End a login that can no longer finish (its authorization ended elsewhere)."""

@@ -9,12 +9,16 @@ Browser routes (cookie-bound; every page through ``oidc.pages``: CSP with a nonc
     POST /oidc/login/{id}/consent   approve / deny (CSRF)
     GET  /oidc/login/continue       where a same-device wallet returns the browser (``#response_code=...``)
     POST /oidc/login/continue       that code, posted by the continue page's script (CSRF)
+    GET  /oidc/login/continue/refused, /unavailable   where that script goes when the code is refused / the
+                                    database is unavailable
 
 The login is bound on its first view to the browser's ``xid_browser`` cookie (HttpOnly, SameSite=Lax, Secure on
 https; ``__Host-`` prefixed there); an account login ends with the ``xid_account`` session cookie. Session API for a
 wallet without a browser: ``POST /oidc/session`` → ``{session_id, secret, request_url, verification_code,
 expires_in}``; ``GET /oidc/session/{id}`` with ``Authorization: Bearer {secret}`` → pending / verified (with a bearer
-``session_token``, once) / failed.
+``session_token``, once) / failed. While the database is unavailable the pages (the login page, the consent form,
+the continue form) answer an HTML 503 a person can reload later (``oidc.pages.unavailable_page``); status, events and
+the session API the origin's JSON 503 ``temporarily_unavailable``.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from foundation.db import DatabaseUnavailableError
 from foundation.web import (
     NO_STORE,
     RateLimitedError,
@@ -48,7 +53,7 @@ from oidc.claims import requested_claims
 from oidc.contracts import AuthorizationRequest
 from oidc.errors import OidcError
 from oidc.login import CONTINUE_PATH, Login, LoginState
-from oidc.pages import Locale, check_csrf, csrf_token, locale, page, text
+from oidc.pages import Locale, check_csrf, csrf_token, locale, page, text, unavailable_page
 
 __all__ = [
     "EVENT_POLL_S",
@@ -350,6 +355,8 @@ def routes(login: Login) -> list[BaseRoute]:
             response = await run_in_threadpool(show, request, login_id, browser)
         except OidcError as error:
             response = error_page(request, error, lang)
+        except DatabaseUnavailableError:  # a page, not the JSON 503: the person reloads it later
+            response = unavailable_page(lang, _nonce(login))
         if fresh:
             set_cookie(response, browser_cookie, browser, int(ctx.settings.authorization_ttl.total_seconds()) * 6)
         return response
@@ -388,7 +395,7 @@ def routes(login: Login) -> list[BaseRoute]:
                 elapsed += EVENT_POLL_S
                 try:
                     state = await run_in_threadpool(login.advance, login_id)
-                except OidcError:
+                except (OidcError, DatabaseUnavailableError):  # the stream ends; the page falls back to polling
                     return
 
         return StreamingResponse(
@@ -409,6 +416,8 @@ def routes(login: Login) -> list[BaseRoute]:
             url = await run_in_threadpool(login.finish, login_id, approved=decision == "approve")
         except RequestBodyError:
             return message_page(request, "reason_closed", 400, lang)
+        except DatabaseUnavailableError:
+            return unavailable_page(lang, _nonce(login))
         except OidcError as error:
             return error_page(request, error, lang)
         return RedirectResponse(url, status_code=303, headers=NO_STORE)
@@ -440,6 +449,11 @@ def routes(login: Login) -> list[BaseRoute]:
             login_id = await run_in_threadpool(login.redeem, browser, form.get("response_code", ""))
         except (RequestBodyError, RateLimitedError):
             return message_page(request, "reason_closed", 400, lang)
+        except DatabaseUnavailableError:
+            if "application/json" in request.headers.get("accept", ""):  # the script navigates to the 503 page
+                unavailable = ctx.url(CONTINUE_PATH + "/unavailable")
+                return json_response({"next": unavailable}, 503, headers={"Retry-After": "30"})
+            return unavailable_page(lang, _nonce(login))
         except OidcError as error:
             if "application/json" in request.headers.get("accept", ""):
                 return json_response({"next": ctx.url(CONTINUE_PATH + "/refused")}, 403)
@@ -451,6 +465,9 @@ def routes(login: Login) -> list[BaseRoute]:
 
     async def continue_refused(request: Request) -> Response:
         return message_page(request, "foreign", 403, locale(request))
+
+    async def continue_unavailable(request: Request) -> Response:
+        return unavailable_page(locale(request), _nonce(login))
 
     async def session_create(request: Request) -> Response:
         try:
@@ -476,6 +493,7 @@ def routes(login: Login) -> list[BaseRoute]:
         Route(CONTINUE_PATH, continue_view, methods=["GET"]),
         Route(CONTINUE_PATH, continue_post, methods=["POST"]),
         Route(CONTINUE_PATH + "/refused", continue_refused, methods=["GET"]),
+        Route(CONTINUE_PATH + "/unavailable", continue_unavailable, methods=["GET"]),
         Route("/oidc/login/{id}", login_view, methods=["GET"]),
         Route("/oidc/login/{id}/status", status_view, methods=["GET"]),
         Route("/oidc/login/{id}/events", events_view, methods=["GET"]),

@@ -1,6 +1,7 @@
 """Server-rendered pages of the facade: one layout, Japanese or English, strict security headers, CSRF tokens.
 
-Every page goes through ``page``: the text is escaped by the caller's templates (``html.escape``), scripts run only
+Every page goes through ``page`` (``unavailable_page``: the 503 page a person sees while the database is down): the
+text is escaped by the caller's templates (``html.escape``), scripts run only
 with the per-response CSP nonce, nothing may frame the page, and nothing is cached. Forms carry ``csrf_token``,
 bound to the browser's session cookie with an HMAC, and handlers check it with ``check_csrf``.
 """
@@ -28,6 +29,7 @@ __all__ = [
     "page",
     "security_headers",
     "text",
+    "unavailable_page",
 ]
 
 Locale = Literal["ja", "en"]
@@ -95,6 +97,32 @@ def page(
         f"<body><main>{body}</main></body></html>"
     )
     return HTMLResponse(document, status_code=status, headers=security_headers(nonce, form_action))
+
+
+UNAVAILABLE_RETRY_S = 30
+"""The ``Retry-After`` of the unavailable page (seconds)."""
+
+_UNAVAILABLE: Mapping[str, Mapping[Locale, str]] = {
+    "title": {"ja": "ただいま利用できません", "en": "The service is temporarily unavailable"},
+    "lead": {
+        "ja": (
+            "xIDのサービスが一時的に利用できません (The service is temporarily unavailable)。"
+            "しばらくしてからこのページを再読み込みしてください。ログインはそのまま続けられます。"
+        ),
+        "en": (
+            "The service is temporarily unavailable. Please reload this page in a little while: "
+            "your login can continue where it stopped."
+        ),
+    },
+}
+
+
+def unavailable_page(lang: Locale, nonce: str) -> HTMLResponse:
+    """The 503 page a person sees while the service's database is unavailable (with ``Retry-After``)."""
+    body = f"<h1>{text(_UNAVAILABLE, 'title', lang)}</h1><p class=error>{text(_UNAVAILABLE, 'lead', lang)}</p>"
+    response = page(_UNAVAILABLE["title"][lang], body, lang=lang, nonce=nonce, status=503)
+    response.headers["Retry-After"] = str(UNAVAILABLE_RETRY_S)
+    return response
 
 
 def csrf_token(key: bytes, session: str, purpose: str) -> str:

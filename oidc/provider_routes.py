@@ -6,7 +6,9 @@ token endpoint is the one of the origin (``issuer.oid4vci_routes``): xid registe
 ``GET|POST /authorize``, ``POST /par``, ``GET|POST /userinfo``, ``GET /oidc/receipt``, ``GET /end_session``.
 
 Errors at ``/authorize`` before the client and its redirect_uri are known are shown on an error page (never
-redirected, OIDC Core §3.1.2.6); later ones go to the redirect_uri with ``error``, ``state`` and ``iss``.
+redirected, OIDC Core §3.1.2.6); later ones go to the redirect_uri with ``error``, ``state`` and ``iss``. While the
+database is unavailable the browser pages (``/authorize``, ``/end_session``) answer an HTML 503
+(``oidc.pages.unavailable_page``), the JSON endpoints the origin's JSON 503 ``temporarily_unavailable``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from foundation.db import DatabaseUnavailableError
 from foundation.web import (
     RateLimiter,
     RequestBodyError,
@@ -30,7 +33,7 @@ from foundation.web import (
 )
 from oidc import keys
 from oidc.errors import OidcError
-from oidc.pages import Locale, locale, page
+from oidc.pages import Locale, locale, page, unavailable_page
 from oidc.provider import InvalidAuthorizationRequestError, Provider
 
 __all__ = ["routes"]
@@ -91,7 +94,10 @@ def routes(provider: Provider) -> list[BaseRoute]:
                 problem = InvalidAuthorizationRequestError(f"the parameter {repeated[0][:40]!r} is repeated")
                 return _error_page(request, problem)
             params = dict(request.query_params)
-        result = await run_in_threadpool(provider.authorize, params)
+        try:
+            result = await run_in_threadpool(provider.authorize, params)
+        except DatabaseUnavailableError:  # a browser page: an HTML 503, not the JSON one
+            return unavailable_page(locale(request, params.get("ui_locales", "").split()), token_urlsafe(16))
         if result.error is not None:
             return _error_page(request, result.error, locale(request, params.get("ui_locales", "").split()))
         assert result.location is not None
@@ -128,6 +134,8 @@ def routes(provider: Provider) -> list[BaseRoute]:
             target = await run_in_threadpool(provider.end_session, dict(request.query_params))
         except OidcError as error:
             return _error_page(request, error)
+        except DatabaseUnavailableError:
+            return unavailable_page(locale(request), token_urlsafe(16))
         if target is not None:
             return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
         language = locale(request, request.query_params.get("ui_locales", "").split())

@@ -116,12 +116,16 @@ def test_a_benchmark_that_cannot_run_here_says_why_in_the_table(tmp_path: Path) 
 
 
 def test_the_load_test_runs_its_mixed_workload_without_errors() -> None:
-    """bench.load against a real ``xid serve``: both journeys happen, each counted, and none fails."""
-    from bench.load import run_load
+    """bench.load against a real ``xid serve``: every journey kind happens (a login through the OIDC facade with its
+    consent form included), each counted, and none fails."""
+    from bench.load import JOURNEYS, run_load
 
     report = run_load(workers=1, seconds=3, concurrency=2)
     assert report.errors == []
-    assert report.latencies.get("presentation"), "three seconds of a 75% presentation mix made no presentation"
+    for kind, _ in JOURNEYS:
+        assert report.latencies.get(kind), f"the load made no {kind} journey"
+    assert set(report.latencies) == {"enrollment", "presentation", "login"}
+    assert report.consents >= 1, "no login went through the consent form (a person's first login at the RP)"
     assert 0 < report.percentile(0.5) <= report.percentile(0.99)
     assert "0 errors" in report.summary()
 

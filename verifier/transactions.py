@@ -26,7 +26,8 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
@@ -45,6 +46,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from did.keys import KeyType
@@ -605,11 +607,29 @@ def _report(
     return report
 
 
-def status(ctx: VerifierContext, rp: RelyingParty, transaction_id: str, *, internal: bool = False) -> dict[str, Any]:
+@contextmanager
+def _within(ctx: VerifierContext, conn: Connection | None) -> Iterator[Connection]:
+    """The caller's open write transaction, or a new one."""
+    if conn is not None:
+        yield conn
+        return
+    with transaction(ctx.engine, write=True) as own:
+        yield own
+
+
+def status(
+    ctx: VerifierContext,
+    rp: RelyingParty,
+    transaction_id: str,
+    *,
+    internal: bool = False,
+    conn: Connection | None = None,
+) -> dict[str, Any]:
     """A transaction's status for its relying party; a verified result is returned once and then deleted (same-
     device transactions return it only for the response_code). ``internal`` (the OIDC facade) keeps each
-    credential's ``holder`` and the response's ``digest`` in the result."""
-    with transaction(ctx.engine, write=True) as conn:
+    credential's ``holder`` and the response's ``digest`` in the result; ``conn``, the caller's open write
+    transaction on this database, makes the taking of the result commit (or roll back) with the caller's writes."""
+    with _within(ctx, conn) as conn:
         row = conn.execute(
             select(transactions).where(transactions.c.id == transaction_id[:64], transactions.c.rp == rp.client_id)
         ).first()
@@ -634,12 +654,17 @@ def peek(ctx: VerifierContext, rp: RelyingParty, transaction_id: str) -> dict[st
 
 
 def result_by_response_code(
-    ctx: VerifierContext, rp: RelyingParty, response_code: str, *, internal: bool = False
+    ctx: VerifierContext,
+    rp: RelyingParty,
+    response_code: str,
+    *,
+    internal: bool = False,
+    conn: Connection | None = None,
 ) -> dict[str, Any]:
     """The result of a same-device transaction for its response_code, once (the code is then spent); ``internal``
-    as for ``status``."""
+    and ``conn`` as for ``status``."""
     code_hash = hashlib.sha256(response_code.encode("utf-8")).hexdigest()
-    with transaction(ctx.engine, write=True) as conn:
+    with _within(ctx, conn) as conn:
         row = conn.execute(
             update(transactions)
             .where(transactions.c.response_code_sha256 == code_hash, transactions.c.rp == rp.client_id)

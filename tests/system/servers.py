@@ -417,13 +417,21 @@ class Deployment:
             engine.dispose()
 
 
-def assert_unavailable(answer: httpx.Response, what: str) -> None:
-    """Check a 503 answer: JSON, the unavailable error code, a description that says so, no SQL."""
+def assert_unavailable(answer: httpx.Response, what: str, *, page: bool = False) -> None:
+    """Check a 503 answer: JSON (the unavailable error code, a description that says so) or, with ``page`` (a page
+    a person sees), an HTML page that says so and when to retry; never SQL or a traceback."""
     assert answer.status_code == 503, (what, answer.status_code, answer.text)
+    assert "SELECT" not in answer.text
+    assert "INSERT" not in answer.text
+    assert "UPDATE" not in answer.text
+    assert "Traceback" not in answer.text
+    if page:
+        assert answer.headers["content-type"].startswith("text/html"), (what, answer.headers["content-type"])
+        assert "temporarily unavailable" in answer.text, (what, answer.text)
+        assert answer.headers.get("retry-after"), what
+        return
     assert answer.headers["content-type"].startswith("application/json"), what
     body = answer.json()
     assert body["error"] in ("temporarily_unavailable", "storeUnavailable"), (what, body)
     description = body.get("error_description") or body.get("message", "")
     assert "unavailable" in description, (what, body)
-    assert "SELECT" not in answer.text
-    assert "INSERT" not in answer.text

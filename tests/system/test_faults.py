@@ -3,8 +3,9 @@
 Each test breaks something real underneath a real server process (``tests.system.servers``):
 
 1. PostgreSQL stopped (``pg_ctl stop -m fast``) while a request waits inside its transaction: that request and every
-   later one that needs the database answer 503 with a JSON ``temporarily_unavailable`` error, never a 500; once the
-   database is back the same requests succeed from the same process (no restart).
+   later one that needs the database answer 503 with a JSON ``temporarily_unavailable`` error (the OIDC facade's
+   browser pages with an HTML 503 page), never a 500; once the database is back the same requests succeed from the
+   same process (no restart). A login interrupted this way: test_login_faults.py.
 2. ``SIGKILL`` of the worker of ``xid serve --workers 2`` whose credential transaction is open (held at a table lock
    the test owns; the worker is found by its PostgreSQL connection): nothing of that request is committed (no
    credential, no status entry, the c_nonce still unused), the supervisor replaces the worker, the wallet's retry
@@ -80,6 +81,29 @@ def _probes(rp: tuple[str, str]) -> list[tuple[str, str, dict[str, Any], int]]:
         ("GET", "/verifier/v1/request/" + "A" * 32, {}, 404),
         ("POST", "/verifier/v1/response/" + "A" * 32, {"data": {"vp_token": "{}", "state": "x"}}, 400),
         ("GET", "/ledger/checkpoint", {}, 200),
+        # the OIDC facade's JSON endpoints
+        ("POST", "/token", {"auth": rp, "data": {"grant_type": "authorization_code", "code": "x" * 43}}, 400),
+        ("GET", "/userinfo", {"headers": {"Authorization": "Bearer " + "A" * 43}}, 401),
+        ("GET", "/oidc/login/" + "A" * 32 + "/status", {}, 404),
+        ("POST", "/oidc/session", {}, 201),
+        ("GET", "/oidc/receipt", {"headers": {"Authorization": "Bearer " + "A" * 43}}, 401),
+    ]
+
+
+def _page_probes(rp: tuple[str, str]) -> list[tuple[str, str, dict[str, Any], int]]:
+    """The OIDC facade's pages a browser opens that need the database (an HTML 503 while it is down)."""
+    authorize = {
+        "response_type": "code",
+        "client_id": rp[0],
+        "redirect_uri": "https://shop.example.jp/cb",
+        "scope": "openid",
+        "nonce": "n" * 22,
+        "code_challenge": "c" * 43,
+        "code_challenge_method": "S256",
+    }
+    return [
+        ("GET", "/authorize", {"params": authorize}, 303),
+        ("GET", "/oidc/login/" + "A" * 32, {}, 404),
     ]
 
 
@@ -91,8 +115,9 @@ def test_database_stopped_during_a_request_answers_503_and_recovers_without_a_re
     assert appended.exit_code == 0, appended.output  # so /ledger/checkpoint has a checkpoint to serve
     server = deployment.server
     probes = _probes(rp)
+    pages = _page_probes(rp)
     with httpx.Client(base_url=server.url, timeout=60) as http:
-        for method, path, arguments, up in probes:
+        for method, path, arguments, up in probes + pages:
             answer = http.request(method, path, **arguments)
             assert answer.status_code == up, (method, path, answer.text)
 
@@ -106,10 +131,12 @@ def test_database_stopped_during_a_request_answers_503_and_recovers_without_a_re
 
         for method, path, arguments, _ in probes:
             assert_unavailable(http.request(method, path, **arguments), f"{method} {path}")
+        for method, path, arguments, _ in pages:
+            assert_unavailable(http.request(method, path, **arguments), f"{method} {path}", page=True)
         assert server.running, server.tail()
 
         deployment.cluster.start()
-        for method, path, arguments, up in probes:
+        for method, path, arguments, up in probes + pages:
             answer = http.request(method, path, **arguments)
             assert answer.status_code == up, (method, path, answer.text, server.tail())
     assert server.running  # the same process recovered: it was never restarted

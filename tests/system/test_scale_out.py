@@ -13,13 +13,20 @@ single-use message can be replayed byte for byte at the other process, which mus
 - presentation: the request created on A, its request object fetched and answered at B, the result read on B with the
   response code, which A then refuses; the wallet's response replayed at A is refused;
 - the ledger both processes append to audits clean (``xid ledger verify``), and a checkpoint read from A's view is
-  proven consistent with a later one read from B's.
+  proven consistent with a later one read from B's;
+- an OpenID Connect login split across both (RP registered once): ``/authorize`` on A, the login page on B (the same
+  browser cookie), the wallet's answer at A, its same-device response code redeemed and the consent form answered on
+  B, ``/token`` on A; the code replayed byte for byte at B is refused (``invalid_grant``) and the access token issued
+  from it is revoked (RFC 6749 §4.1.2); the ID token verifies against the JWKS of either process (the OP's signing
+  keys live under the shared ``XID_HOME``).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import secrets
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +36,8 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner, Result
+from joserfc import jwt
+from joserfc.jwk import KeySet
 
 from did import PublicKey
 from ledger.checkpoint import open_checkpoint
@@ -39,6 +48,7 @@ from tests.helpers import PERSONS, serve
 from tests.system.servers import LoadBalancer, XidServer, wait_until
 from xid.cli import main
 from xid.cli_ledger import DEFAULT_ORIGIN
+from xid.demo_login import Browser, log_in, wallet_of
 from xid.files import load_signer
 
 PASSPHRASE = "correct horse battery staple"
@@ -215,6 +225,92 @@ def test_two_processes_on_one_postgresql_act_as_one_service(pair: Pair) -> None:
     verify_consistency(
         checkpoint_before.size, checkpoint_after.size, checkpoint_before.root_hash, checkpoint_after.root_hash, proof
     )
+
+
+def test_an_oidc_login_split_across_two_processes_is_one_login(pair: Pair) -> None:
+    assert pair.xid("card", "emulate", "--person", str(PERSONS / "yamada.toml")).exit_code == 0
+    assert pair.xid("wallet", "init", "--passphrase-stdin", stdin=PASSPHRASE + "\n").exit_code == 0
+    enrolled = pair.xid(
+        "wallet", "enroll", "--issuer", pair.url, "--emulated", "--passphrase-stdin", "--pin-stdin",
+        stdin=f"{PASSPHRASE}\nTEST1234\n",
+    )  # fmt: skip
+    assert enrolled.exit_code == 0, (enrolled.output, pair.servers[A].tail(), pair.servers[B].tail())
+    redirect_uri = "https://shop.example.jp/cb"
+    added = pair.xid("rp", "add", "--name", "Example Shop", "--redirect-uri", redirect_uri, "--json")
+    assert added.exit_code == 0, added.output
+    registered = json.loads(added.stdout)
+    client = (registered["client_id"], registered["client_secret"])
+
+    def pick(method: str, path: str) -> int:
+        if path.startswith("/oidc/login/"):  # the login page, its status, the continue page, the consent form
+            return B
+        return A  # /authorize, the request object and the wallet's answer, /token, /userinfo
+
+    pair.balancer.route = pick
+    pair.balancer.exchanges.clear()
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    nonce, state = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+    params = {
+        "response_type": "code",
+        "client_id": client[0],
+        "redirect_uri": redirect_uri,
+        "scope": "openid name birthdate",
+        "state": state,
+        "nonce": nonce,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    authorize = f"{pair.url}/authorize?{urllib.parse.urlencode(params)}"
+    with Browser() as browser:
+        landing = log_in(browser, authorize, wallet_of(pair.home / "wallet", PASSPHRASE), stop_at=redirect_uri)
+        assert browser.client.cookies.get("xid_browser")  # one browser cookie, set by B, sent back to B
+    assert landing.response is None, (landing.url, pair.servers[A].tail(), pair.servers[B].tail())
+    answer = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(landing.url).query))
+    assert answer["state"] == state
+    assert answer["iss"] == pair.url
+    code = answer["code"]
+
+    # every step ran where the test sent it, and the OP steps the person saw all answered there
+    assert pair.only("GET", "/authorize")[:2] == (A, 303)
+    pages = [e for e in pair.balancer.find("GET", "/oidc/login/") if not e.path.startswith("/oidc/login/continue")]
+    assert pages
+    assert all(e.backend == B for e in pages)
+    (consent,) = [e for e in pair.balancer.find("POST", "/oidc/login/") if e.path.endswith("/consent")]
+    assert (consent.backend, consent.status) == (B, 303)  # the consent step was asked (first login) and answered
+    assert [(e.backend, e.status) for e in pair.balancer.find("POST", "/oidc/login/continue")] == [(B, 303)]
+    responses = pair.balancer.find("POST", "/verifier/v1/response/")
+    assert [(e.backend, e.status) for e in responses] == [(A, 200)]
+
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, "code_verifier": verifier}
+    token = httpx.post(f"{pair.url}/token", data=form, auth=client, timeout=60)
+    assert token.status_code == 200, (token.text, pair.servers[A].tail())
+    issued = token.json()
+    assert pair.only("POST", "/token")[:2] == (A, 200)
+
+    # the ID token verifies with the JWKS of either process: one OP
+    documents = [httpx.get(f"{server.url}/jwks", timeout=30).json() for server in pair.servers]
+    assert documents[A] == documents[B]
+    for document in documents:
+        decoded = jwt.decode(issued["id_token"], KeySet.import_key_set(document))
+        assert decoded.claims["iss"] == pair.url
+        assert decoded.claims["aud"] == client[0]
+        assert decoded.claims["nonce"] == nonce
+    bearer = {"Authorization": f"Bearer {issued['access_token']}"}
+    userinfo = httpx.get(f"{pair.servers[B].url}/userinfo", headers=bearer, timeout=30)
+    assert userinfo.status_code == 200, userinfo.text  # the token issued on A is known on B
+    assert userinfo.json()["sub"] == decoded.claims["sub"]
+    assert userinfo.json()["name"] == "山田\u3000太郎"  # scope claims go to the userinfo (OIDC Core §5.4)
+    assert userinfo.json()["birthdate"] == "1990-01-02"
+
+    # the code replayed at the other process: refused, and the tokens issued from it are revoked there and here
+    replayed = pair.balancer.replay(pair.balancer.find("POST", "/token")[0], B)
+    assert replayed.status_code == 400, replayed.text
+    assert _error(replayed) == "invalid_grant"
+    for server in pair.servers:
+        revoked = httpx.get(f"{server.url}/userinfo", headers=bearer, timeout=30)
+        assert revoked.status_code == 401, (server.name, revoked.text)
+        assert _error(revoked) == "invalid_token"
 
 
 def _verifier(home: Path) -> Ed25519NoteVerifier:
