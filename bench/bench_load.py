@@ -1,4 +1,4 @@
-"""The load test (issue 14): enrollments, presentations and OIDC logins against ``xid serve`` with 1 and 2 workers.
+"""The load test: enrollments, presentations and OIDC logins against ``xid serve`` with 1 and 2 workers.
 
 Each row runs ``bench.load.run_load`` for ``XID_BENCH_LOAD_SECONDS`` (60 by default; ``--quick`` makes it 10) at 8
 concurrent virtual users on loopback only. The median column is the p50 journey latency, min the fastest journey,

@@ -10,9 +10,10 @@ when polling). The wallet resolves the request with its OpenID4VP holder and ans
 - its verification code is the one the provider announced, and
 - it discloses no claim at all: the presentation proves holder-key possession only.
 
-It then polls ``GET {op}/oidc/session/{session_id}`` until ``status`` is ``verified`` (with the session ``token``),
-or fails on ``expired``/``rejected`` or after ``expires_in``. With the token: ``GET {op}/oidc/account/consents``
-(``list_consents``) and ``DELETE {op}/oidc/account/consents/{id}`` (``revoke_consent``). Errors::
+It then polls ``GET {op}/oidc/session/{session_id}`` until ``status`` is ``verified`` (with the bearer
+``session_token``), or fails on any other status (``failed``, ``done``) or after ``expires_in``. With the token:
+``GET {op}/oidc/account/consents`` (``list_consents``) and ``DELETE {op}/oidc/account/consents/{id}``
+(``revoke_consent``). Errors::
 
     WalletError
     └── AccountSessionError   accountSession   (the provider's account session could not be opened safely)
@@ -163,7 +164,7 @@ def open_session(
         answer = http.get_json_bearer(status_url, "waiting for the account session", bearer=bearer)
         status = answer.get("status")
         if status == "verified":
-            token = _string(answer, "token", "the account session")
+            token = _string(answer, "session_token", "the account session")
             return AccountSession(op, token)
         if status != "pending":
             shown = one_line(status, 40) if isinstance(status, str) else "no status"

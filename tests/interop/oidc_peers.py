@@ -169,27 +169,24 @@ class OidcWorld:
         return rp
 
 
-def facade_metadata(url: str) -> dict[str, Any] | None:
-    """The OP's discovery document when xid serve has the OIDC facade wired in (issue 13), else None."""
+def facade_metadata(url: str) -> dict[str, Any]:
+    """The OP's discovery document as xid serve publishes it (the only path a website is given)."""
     response = httpx.get(f"{url}/.well-known/openid-configuration", timeout=10)
-    if response.status_code != 200:
-        return None
+    assert response.status_code == 200, response.text
     metadata: dict[str, Any] = response.json()
-    return metadata if "authorization_endpoint" in metadata else None
+    assert "authorization_endpoint" in metadata
+    return metadata
 
 
 @contextlib.contextmanager
 def start_world(home: Path, *, npm: bool = True) -> Iterator[OidcWorld]:
     """xid serve with an enrolled wallet (the emulated TEST card of tests/jpki/persons/yamada.toml) and RPs of two
     sectors: shop (shop.example.jp, client secret), shop-jwt (the same sector, private_key_jwt, ES256 ID tokens),
-    bank (bank.example.com). ``npm``: the
-    npm peers are needed too."""
+    bank (bank.example.com). ``npm``: the npm peers are needed too."""
     if npm:
         require_peers()
     with serve_system(home / "xid") as (url, services, _):
         metadata = facade_metadata(url)
-        require_component(metadata is not None, "the OIDC facade wired into xid serve (issue 13)")
-        assert metadata is not None
         assert metadata["issuer"] == url
         world = OidcWorld(url, home / "xid", services, metadata)
         enroll_wallet(home / "xid", url, PASSPHRASE)

@@ -64,7 +64,7 @@ class FakeOp:
     """A provider's session and account API: answers pending ``pending`` times, then ``final``."""
 
     pending: int = 1
-    final: dict[str, Any] = field(default_factory=lambda: {"status": "verified", "token": "session-token"})
+    final: dict[str, Any] = field(default_factory=lambda: {"status": "verified", "session_token": "session-token"})
     started: dict[str, Any] = field(default_factory=dict)
     seen: list[httpx.Request] = field(default_factory=list)
     consents: list[dict[str, Any]] = field(default_factory=list)
@@ -173,7 +173,12 @@ def test_a_session_that_asks_for_claims_is_not_presented() -> None:
 
 @pytest.mark.parametrize(
     "final",
-    [{"status": "expired"}, {"status": "rejected"}, {"status": "verified"}, {"status": "verified", "token": ""}],
+    [
+        {"status": "failed", "error": "expired"},
+        {"status": "done"},
+        {"status": "verified"},
+        {"status": "verified", "session_token": ""},
+    ],
 )
 def test_a_session_that_does_not_open_is_an_error(final: dict[str, Any]) -> None:
     with pytest.raises(AccountSessionError):
