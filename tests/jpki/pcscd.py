@@ -33,6 +33,24 @@ def _readers() -> list[str]:
         return []
 
 
+def _start_pcscd(attempts: int = 3, wait: float = 30.0) -> subprocess.Popen[bytes] | None:
+    """Start pcscd in the foreground until it shows the virtual reader; None after ``attempts`` tries.
+
+    A pcscd stopped just before (a previous run on the same machine) can leave the vpcd driver's port briefly taken,
+    and the new daemon then runs without the reader: such a daemon is stopped and started again."""
+    for _ in range(attempts):
+        process = subprocess.Popen(["pcscd", "--foreground"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + wait
+        while process.poll() is None and time.monotonic() < deadline:
+            if VIRTUAL_READER in _readers():
+                return process
+            time.sleep(0.2)
+        process.kill()
+        process.wait()
+        time.sleep(2)
+    return None
+
+
 @pytest.fixture(scope="session")
 def pcscd() -> Iterator[str]:
     """A running pcscd that shows the virtual reader; yields the reader's name."""
@@ -43,14 +61,8 @@ def pcscd() -> Iterator[str]:
     if VIRTUAL_READER not in _readers():
         require_component(os.geteuid() == 0, "root, to start pcscd for the tests (or start pcscd yourself)")
         Path("/run/pcscd").mkdir(parents=True, exist_ok=True)
-        process = subprocess.Popen(["pcscd", "--foreground"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while VIRTUAL_READER not in _readers():
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                process.wait()
-                require_component(False, "a pcscd that starts and shows the vpcd reader")
-            time.sleep(0.2)
+        process = _start_pcscd()
+        require_component(process is not None, "a pcscd that starts and shows the vpcd reader")
     try:
         yield VIRTUAL_READER
     finally:
