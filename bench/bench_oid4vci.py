@@ -16,7 +16,6 @@ import atexit
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ import httpx
 from sqlalchemy import Connection, Engine, create_engine, text
 from starlette.applications import Starlette
 
-from bench.harness import BenchUnavailableError, bench, bench_external
+from bench.harness import BenchUnavailableError, bench, bench_external, free_port
 from did.keys import KeyType
 from did.signer import SoftwareSigner
 from foundation.db import open_engine, transaction
@@ -219,14 +218,6 @@ def _credential_op(kind: str) -> Callable[[], object]:
 _CYCLES, _CONCURRENCY = 240, 8
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        assert isinstance(port, int)
-        return port
-
-
 async def _load(url: str, access_token: str) -> float:
     """Run _CYCLES nonce + credential cycles with _CONCURRENCY clients; return the elapsed seconds."""
     headers = {"Authorization": f"Bearer {access_token}"}
@@ -251,7 +242,7 @@ def _uvicorn(kind: str, workers: int) -> tuple[float, float, int]:
     create_schema(engine)
     ctx = _context(engine)
     access_token = _token(ctx, _Client(_app(ctx)))
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "XID_BENCH_VCI_DATABASE": engine.url.render_as_string(hide_password=False)}
     argv = [sys.executable, "-m", "uvicorn", "--factory", "bench.bench_oid4vci:served_app", "--port", str(port)]
     argv += ["--workers", str(workers), "--log-level", "warning", "--no-access-log"]

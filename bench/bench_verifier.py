@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bench.harness import BenchUnavailableError, bench, bench_external
+from bench.harness import BenchUnavailableError, bench, bench_external, free_port
 from did import KeyType, PublicKey, Resolver, SoftwareSigner
 from did.did_jwk import create as did_jwk
 from did.signer import KeyIdSigner
@@ -208,14 +207,6 @@ def validator_app() -> Starlette:
     return Starlette(routes=[Route("/response", endpoint, methods=["POST"])])
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        assert isinstance(port, int)
-        return port
-
-
 async def _load(url: str, form: Mapping[str, str]) -> float:
     remaining = [_CYCLES]
 
@@ -237,7 +228,7 @@ def _uvicorn(app: str, workers: int) -> tuple[float, float, int]:
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "material.json"
         path.write_text(json.dumps(material))
-        port = _free_port()
+        port = free_port()
         env = {**os.environ, "XID_BENCH_VERIFIER_MATERIAL": str(path)}
         argv = [sys.executable, "-m", "uvicorn", "--factory", f"bench.bench_verifier:{app}", "--port", str(port)]
         argv += ["--workers", str(workers), "--log-level", "warning", "--no-access-log"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import socket
 import statistics
 import time
 from collections.abc import Callable
@@ -48,6 +49,13 @@ class Result:
 
 
 REGISTRY: list[Benchmark] = []
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for benchmarks that start a server)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _no_setup() -> Callable[[], object]:

@@ -34,7 +34,6 @@ import random
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +49,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from bench.harness import free_port
 from did.keys import KeyType
 from did.signer import SoftwareSigner
 from foundation.b64 import b64url_decode, b64url_encode
@@ -106,19 +106,11 @@ class LoadReport:
         )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        assert isinstance(port, int)
-        return port
-
-
 @contextlib.contextmanager
 def _served(workers: int) -> Iterator[tuple[str, Path]]:
     """``xid serve --workers N`` on a free loopback port in a temporary home; yields (base URL, home)."""
     home = Path(tempfile.mkdtemp(prefix="xid-load-"))
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "XID_HOME": str(home), "XID_TX_CODE": "0"}
     env.pop("XID_DATABASE_URL", None)
     env.pop("XID_LEDGER_DATABASE_URL", None)

@@ -13,6 +13,7 @@ import importlib
 import json
 import os
 import pkgutil
+import socket
 import subprocess
 import threading
 import time
@@ -145,6 +146,13 @@ def run_node(script: Path, *args: str, request: Any, expect: int = 0, timeout: f
     answer = json.loads(done.stdout)
     assert isinstance(answer, dict)
     return answer
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager

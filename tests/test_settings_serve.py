@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from tests.helpers import free_port
 from xid.serve import _operator_secrets, _software_key, _trust, base_url_for, build_services, issuer_did
 from xid.settings import Settings, SettingsError
 
@@ -118,12 +118,6 @@ def test_build_services(tmp_path: Path) -> None:
         assert again.issuer.es256.public_jwk == services.issuer.es256.public_jwk
     finally:
         again.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_xid_serve_runs_and_serves_its_did(tmp_path: Path) -> None:

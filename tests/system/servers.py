@@ -21,7 +21,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from tests.helpers import free_port
 from xid.cli import main
 
 __all__ = [
@@ -49,7 +49,6 @@ __all__ = [
     "XidServer",
     "assert_unavailable",
     "backend_gone",
-    "free_port",
     "hold_lock",
     "lock_waiter",
     "postgres_bindir",
@@ -62,14 +61,6 @@ ADMIN_TOKEN = "admin-" + "t" * 40
 """The admin API token a ``deployment`` server is given."""
 XID = Path(sys.executable).parent / "xid"
 _HOP_BY_HOP = {"host", "content-length", "connection", "transfer-encoding", "accept-encoding", "content-encoding"}
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:

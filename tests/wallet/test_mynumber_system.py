@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 from starlette.applications import Starlette
 
-from tests.helpers import PERSONS, load_person, serve, serve_system
+from tests.helpers import PERSONS, free_port, load_person, serve, serve_system
 from verifier.mynumber import Handover, Receiver, generate_key, routes
 from xid.cli import main
 
@@ -64,20 +63,13 @@ def test_no_xid_server_sees_the_number(tmp_path: Path, caplog: pytest.LogCapture
     assert NUMBER not in caplog.text
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def receiver_process(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """``xid mynumber keygen`` then ``xid mynumber receive --keep number`` in its own process."""
     key = tmp_path / "shop.jwk"
     made = CliRunner().invoke(main, ["mynumber", "keygen", "--out", str(key)])
     assert made.exit_code == 0, made.output
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "xid.cli", "mynumber", "receive", "--key", str(key), "--audience", url]
     command += ["--purpose", PURPOSE, "--purpose", "tax", "--keep", "number", "--port", str(port)]

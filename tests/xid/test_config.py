@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from issuer.context import OperatorSecrets
-from tests.helpers import require_component
+from tests.helpers import free_port, require_component
 from xid.cli import main
 from xid.config import (
     Problem,
@@ -217,14 +216,8 @@ def test_pkcs11_needs_token_and_pin(tmp_path: Path) -> None:
     ]
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_check_asks_the_databases(tmp_path: Path) -> None:
-    port = _closed_port()
+    port = free_port()  # nobody listens there
     url = f"postgresql+psycopg://xid:hunter2@127.0.0.1:{port}/xid"
     problems = check(Settings.from_env({"XID_HOME": str(tmp_path), "XID_DATABASE_URL": url}))
     (problem,) = problems

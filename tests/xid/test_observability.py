@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ from ledger.log import Log
 from ledger.records import EventType, Record, digest
 from ledger.store import Store
 from tests.database import KINDS, database_url
-from tests.helpers import PERSONS, AsgiClient, load_person, serve_system
+from tests.helpers import PERSONS, AsgiClient, free_port, load_person, serve_system
 from xid.cli import main
 from xid.cli_serve import metrics_directory
 from xid.db_migrate import SCHEMAS, upgrade
@@ -444,14 +443,8 @@ def test_no_personal_data_or_secrets_in_the_logs(tmp_path: Path, log_lines: io.S
 # -- two workers: one scrape adds up every worker's counters ----------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_two_workers_metrics_add_up(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     home = tmp_path / "home"
     config = tmp_path / "xid.toml"
     config.write_text('home = "home"\n', encoding="utf-8")  # the workers read their settings from the file too
