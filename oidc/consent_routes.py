@@ -33,7 +33,7 @@ from foundation.web import NO_STORE, BodyTooLargeError, RequestBodyError, error_
 from oidc.consent import Consent, Consents
 from oidc.context import OidcContext
 from oidc.errors import OidcError
-from oidc.pages import CsrfError, Locale, check_csrf, csrf_token, locale, page, text
+from oidc.pages import CsrfError, Locale, check_csrf, claim_label, csrf_token, locale, page, text
 
 __all__ = ["ACCOUNT_PATH", "CSRF_COOKIE", "SessionReader", "routes"]
 
@@ -75,19 +75,6 @@ _MESSAGES: Final[Mapping[str, Mapping[Locale, str]]] = {
         "en": "This form is not valid any more; reload the page and try again.",
     },
 }
-
-_CLAIM_LABELS: Final[Mapping[str, Mapping[Locale, str]]] = {
-    "name": {"ja": "氏名", "en": "Name"},
-    "address": {"ja": "住所", "en": "Address"},
-    "birthdate": {"ja": "生年月日", "en": "Date of birth"},
-    "gender": {"ja": "性別", "en": "Gender"},
-    "verified_claims": {"ja": "本人確認の記録", "en": "Identity verification record"},
-}
-
-
-def _claim_label(name: str, lang: Locale) -> str:
-    labels = _CLAIM_LABELS.get(name)
-    return html.escape(labels[lang] if labels else name)
 
 
 def routes(ctx: OidcContext, consents: Consents, sessions: SessionReader, *, csrf_key: bytes) -> list[BaseRoute]:
@@ -191,7 +178,7 @@ def _unauthenticated() -> Response:
 
 
 def _entry(consent: Consent, token: str, lang: Locale) -> str:
-    claims = ", ".join(_claim_label(name, lang) for name in consent.claims) or text(_MESSAGES, "no_claims", lang)
+    claims = ", ".join(claim_label(name, lang) for name in consent.claims) or text(_MESSAGES, "no_claims", lang)
     parts = [
         f"<section><h2>{html.escape(consent.client_name)}</h2>",
         f"<p>{text(_MESSAGES, 'claims', lang)}: {claims}</p>",

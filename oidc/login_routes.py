@@ -53,7 +53,7 @@ from oidc.claims import requested_claims
 from oidc.contracts import AuthorizationRequest
 from oidc.errors import OidcError
 from oidc.login import CONTINUE_PATH, Login, LoginState
-from oidc.pages import Locale, check_csrf, csrf_token, locale, page, text, unavailable_page
+from oidc.pages import Locale, check_csrf, claim_label, csrf_token, locale, page, text, unavailable_page
 
 __all__ = [
     "EVENT_POLL_S",
@@ -159,17 +159,6 @@ MESSAGES: Final[Mapping[str, Mapping[Locale, str]]] = {
     },
 }
 
-CLAIM_NAMES: Final[Mapping[str, Mapping[Locale, str]]] = {
-    "name": {"ja": "氏名", "en": "Full name"},
-    "address": {"ja": "住所", "en": "Address"},
-    "birthdate": {"ja": "生年月日", "en": "Date of birth"},
-    "gender": {"ja": "性別", "en": "Sex"},
-    "verified_claims": {
-        "ja": "本人確認の記録 (マイナンバーカードによる確認の方法と日時)",
-        "en": "Identity verification record (how and when your My Number Card was checked)",
-    },
-}
-
 
 def browser_cookie_name(secure: bool) -> str:
     """The login-binding cookie's name (``__Host-`` prefixed on https)."""
@@ -197,7 +186,7 @@ def _nonce(login: Login) -> str:
 
 
 def _claim_list(claims: tuple[str, ...], lang: Locale) -> str:
-    items = "".join(f"<li>{html.escape(CLAIM_NAMES[c][lang] if c in CLAIM_NAMES else c)}</li>" for c in claims)
+    items = "".join(f"<li>{claim_label(c, lang)}</li>" for c in claims)
     return f"<ul class=claims>{items}</ul>"
 
 

@@ -21,9 +21,11 @@ from foundation.b64 import b64url_encode
 from oidc.errors import OidcError
 
 __all__ = [
+    "CLAIM_LABELS",
     "CsrfError",
     "Locale",
     "check_csrf",
+    "claim_label",
     "csrf_token",
     "locale",
     "page",
@@ -60,6 +62,25 @@ def locale(request: Request, ui_locales: Sequence[str] = ()) -> Locale:
         if primary in ("ja", "en"):
             return "ja" if primary == "ja" else "en"
     return "en"
+
+
+CLAIM_LABELS: Mapping[str, Mapping[Locale, str]] = {
+    "name": {"ja": "氏名", "en": "Full name"},
+    "address": {"ja": "住所", "en": "Address"},
+    "birthdate": {"ja": "生年月日", "en": "Date of birth"},
+    "gender": {"ja": "性別", "en": "Sex"},
+    "verified_claims": {
+        "ja": "本人確認の記録 (マイナンバーカードによる確認の方法と日時)",
+        "en": "Identity verification record (how and when your My Number Card was checked)",
+    },
+}
+"""What the person is shown for each OpenID Connect claim a website may receive (login, consent and account pages)."""
+
+
+def claim_label(name: str, lang: Locale) -> str:
+    """The plain-language label of a claim in ``lang``, HTML-escaped (the claim's own name when it has none)."""
+    labels = CLAIM_LABELS.get(name)
+    return html.escape(labels[lang] if labels else name)
 
 
 def text(messages: Mapping[str, Mapping[Locale, str]], key: str, lang: Locale) -> str:
