@@ -12,10 +12,12 @@ same way it does on PostgreSQL. Errors::
 from __future__ import annotations
 
 import importlib
+import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event, exc, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -77,6 +79,23 @@ def open_engine(url: str, *, synchronous: Synchronous = "FULL") -> Engine:
     raise DatabaseUnavailableError("the database URL must start with sqlite:/// or postgresql+psycopg://")
 
 
+def _switch_to_wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting while another connection holds a lock on a new database.
+
+    SQLite answers the switch "database is locked" at once, without its busy handler, while a connection that
+    opened the database a moment earlier (another process or worker starting together) is writing to it in the
+    default rollback mode; once any connection has switched, the database stays in WAL and this is a no-op."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def configure_sqlite(engine: Engine, *, synchronous: Synchronous = "FULL") -> None:
     """Install the connection hooks on a SQLite engine (idempotent; other databases are left alone).
 
@@ -92,10 +111,8 @@ def configure_sqlite(engine: Engine, *, synchronous: Synchronous = "FULL") -> No
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            # The busy timeout first: switching a new database to WAL takes a lock that processes (or workers)
-            # opening it at the same moment must wait for, not fail on ("database is locked").
             cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(cursor)
             cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:
